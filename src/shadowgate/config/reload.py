@@ -1,0 +1,139 @@
+"""Live reload: watch the config file, debounce, parse → validate → swap, or keep the old one.
+
+``ConfigHolder.current`` is an immutable snapshot; readers take it once per request, so a
+request that started on one config finishes on it. Subscribers are told about each swap
+(e.g. to resize upstream pools). A failed reload leaves ``current`` untouched and is
+recorded in ``last_reload`` (shown by ``/api/status``) and in the reload counter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shadowgate.config.loader import load_config
+from shadowgate.config.model import ShadowgateConfig
+from shadowgate.errors import ConfigError
+
+log = logging.getLogger("shadowgate.config")
+
+Listener = Callable[[ShadowgateConfig, ShadowgateConfig], None]
+
+
+@dataclass
+class ReloadResult:
+    ok: bool
+    at: float
+    errors: list[str] = field(default_factory=list)
+    digest: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, "at": self.at, "errors": self.errors, "digest": self.digest}
+
+
+class ConfigHolder:
+    """Holds the config in force and swaps it atomically on a valid reload."""
+
+    def __init__(self, config: ShadowgateConfig, path: str | os.PathLike[str] | None = None):
+        self._config = config
+        self.path = Path(path) if path is not None else None
+        self.last_reload = ReloadResult(ok=True, at=time.time(), digest=config.digest())
+        self._listeners: list[Listener] = []
+        self.reloads_ok = 0
+        self.reloads_error = 0
+        self.on_result: Callable[[ReloadResult], None] | None = None
+
+    @property
+    def current(self) -> ShadowgateConfig:
+        return self._config
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def swap(self, new: ShadowgateConfig) -> None:
+        old, self._config = self._config, new
+        for listener in self._listeners:
+            try:
+                listener(old, new)
+            except Exception:  # a listener's bug must not undo a valid reload
+                log.exception("config listener failed")
+
+    def reload(self) -> ReloadResult:
+        """Re-read the file now. On error, the running config stays and the error is kept."""
+        if self.path is None:
+            raise RuntimeError("this config was not loaded from a file")
+        try:
+            new = load_config(self.path)
+        except ConfigError as exc:
+            self.reloads_error += 1
+            result = ReloadResult(ok=False, at=time.time(), errors=[str(p) for p in exc.problems])
+            log.error(
+                "config reload rejected, previous config keeps serving:\n%s",
+                "\n".join(result.errors),
+            )
+        else:
+            self.reloads_ok += 1
+            result = ReloadResult(ok=True, at=time.time(), digest=new.digest())
+            if new != self._config:
+                self.swap(new)
+                log.info("config reloaded (%s)", result.digest)
+        self.last_reload = result
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+
+def _fingerprint(path: Path) -> tuple[int, int, str] | None:
+    try:
+        st = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, digest)
+
+
+async def watch(holder: ConfigHolder, poll: float = 0.25, debounce: float = 0.2) -> None:
+    """Poll the file; after it changes and then stays unchanged for ``debounce``, reload.
+
+    Polling (not inotify) works the same on every filesystem, including Kubernetes
+    ConfigMap volumes whose files are swapped by symlink.
+    """
+    assert holder.path is not None
+    path = holder.path
+    seen = _fingerprint(path)
+    while True:
+        await asyncio.sleep(poll)
+        now = _fingerprint(path)
+        if now == seen or now is None:
+            continue
+        # debounce: editors write in several steps; wait until the content is stable
+        while True:
+            await asyncio.sleep(debounce)
+            again = _fingerprint(path)
+            if again == now:
+                break
+            now = again
+        if now is None or now[2] == (seen[2] if seen else None):
+            seen = now
+            continue
+        seen = now
+        holder.reload()
+
+
+@contextlib.asynccontextmanager
+async def watching(holder: ConfigHolder, poll: float = 0.25):  # type: ignore[no-untyped-def]
+    """Run ``watch`` for the duration of a ``async with`` block."""
+    task = asyncio.create_task(watch(holder, poll=poll), name="config-watch")
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

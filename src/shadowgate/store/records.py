@@ -1,0 +1,37 @@
+"""Rows of the store: one outcome per mirrored (shadow) or served (canary) request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class OutcomeRecord:
+    """A paired (shadow) or single (canary) outcome, ready to be written.
+
+    Latencies are seconds; error classes are ``None`` or one of timeout, connect, reset,
+    too_large, client_closed, 5xx, invalid. ``agree``/predictions are per row of a batch
+    request (JSON-serialisable lists), ``None`` when nothing could be compared.
+    """
+
+    route: str
+    rollout_id: str
+    request_id: str
+    ts: float
+    kind: str  # shadow | canary | noise
+    variant: str  # production | candidate (the variant that served the client)
+    prod_status: int | None = None
+    prod_latency: float | None = None
+    prod_error: str | None = None
+    cand_status: int | None = None
+    cand_latency: float | None = None
+    cand_error: str | None = None
+    rows: int = 0
+    agree: list[bool] | None = None
+    prod_pred: list[Any] | None = None
+    cand_pred: list[Any] | None = None
+    prob_gap: list[float] | None = None
+    segment: str | None = None
+    request_body: bytes | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

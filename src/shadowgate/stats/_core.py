@@ -1,0 +1,61 @@
+"""Shared pieces of the sequential tests: alternatives, validation, e-value to p-value.
+
+Every test keeps the logarithm of an e-process (a nonnegative process whose expected value
+is at most 1 under the null at every stopping time). Ville's inequality then gives the
+always-valid p-value ``p_n = min(1, 1 / max_{k <= n} E_k)``: the chance that it ever drops
+below alpha under the null is at most alpha, however often it is looked at.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+Alternative: TypeAlias = Literal["two-sided", "greater", "less"]
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+ALTERNATIVES: tuple[Alternative, ...] = ("two-sided", "greater", "less")
+
+
+def check_alternative(alternative: str) -> Alternative:
+    """Return ``alternative`` typed, or raise a ValueError naming the accepted values."""
+    if alternative not in ALTERNATIVES:
+        raise ValueError(
+            f"alternative must be one of {', '.join(ALTERNATIVES)}; got {alternative!r}"
+        )
+    return alternative
+
+
+def check_alpha(alpha: float) -> float:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+    return float(alpha)
+
+
+def p_from_log_e(max_log_e: float) -> float:
+    """Always-valid p-value from the running maximum of the log e-process."""
+    if max_log_e <= 0.0:
+        return 1.0
+    return math.exp(-max_log_e)
+
+
+def as_float_row(values: Any, name: str) -> FloatArray:
+    """One observation stream as a float64 array of shape (1, n), rejecting NaN and inf."""
+    arr = np.asarray(values, dtype=np.float64).reshape(1, -1)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite numbers; got NaN or infinity")
+    return arr
+
+
+def check_kind(data: dict[str, Any], kind: str) -> None:
+    if data.get("kind") != kind:
+        raise ValueError(f"state is for {data.get('kind')!r}, not {kind!r}")
+
+
+def running_max(log_e: FloatArray, start: FloatArray | float) -> FloatArray:
+    """Running maximum along the last axis, seeded with the previous maximum ``start``."""
+    out = np.maximum.accumulate(log_e, axis=-1)
+    result: FloatArray = np.maximum(out, start)
+    return result

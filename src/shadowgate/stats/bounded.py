@@ -1,0 +1,186 @@
+"""BoundedMeanCS: confidence sequence for the mean of values in [0, 1], with a threshold test.
+
+For agreement rates, accuracies, or any per-request score in [0, 1]. The method is the
+predictable-plug-in empirical-Bernstein (PrPl-EB) confidence sequence of Waudby-Smith &
+Ramdas (2023, JRSS-B, Theorem 2): for every candidate mean ``m``,
+
+    M_t(m) = exp( sum_i lambda_i (X_i - m) - sum_i v_i psi_E(lambda_i) ),
+    v_i = 4 (X_i - mu_hat_{i-1})^2,   psi_E(l) = (-log(1 - l) - l) / 4,
+
+is a nonnegative supermartingale when the true mean is ``m``, for any predictable bets
+``lambda_i`` in [0, 1). The bets follow the paper's tuning
+``lambda_t = min(sqrt(2 log(2/alpha) / (sigma_hat_{t-1}^2 t log(1 + t))), 1/2)`` at the
+design ``alpha``; a confidence interval at any other alpha is still valid, only less tight.
+No distributional assumption beyond boundedness: it is exact, not asymptotic.
+
+Test against ``threshold`` (``p_value`` is 1.0 when no threshold is set):
+
+- ``"greater"``: H0 ``mean <= threshold``; rejecting proves the mean is above it (e.g.
+  ``BoundedMeanCS(threshold=0.9, alternative="greater")``: agreement above 90 % -> *pass*).
+  The e-process is ``M_t(threshold)``, a supermartingale under every mean <= threshold.
+- ``"less"``: H0 ``mean >= threshold``; rejecting proves the mean is below it (*harm*).
+- ``"two-sided"``: H0 ``mean == threshold``; e-process ``(M_t^+ + M_t^-) / 2``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from shadowgate.stats._core import (
+    Alternative,
+    FloatArray,
+    as_float_row,
+    check_alpha,
+    check_alternative,
+    check_kind,
+    p_from_log_e,
+    running_max,
+)
+
+MAX_BET = 0.5
+# t, sum x, sum (x - mu_hat)^2, sum lambda, sum lambda x, sum v psi(lambda)
+State = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def bounded_prefix(x: FloatArray, state: State, *, alpha: float) -> tuple[State, State]:
+    """Running sums after every prefix (each a (rows, n) array) and the final state."""
+    t0, sx0, sq0, sl0, slx0, svp0 = state
+    rows, n = x.shape
+
+    def run(start: FloatArray, values: FloatArray) -> FloatArray:
+        out: FloatArray = np.cumsum(np.concatenate([start.reshape(rows, 1), values], 1), 1)
+        return out
+
+    t = t0[:, None] + np.arange(1, n + 1, dtype=np.float64)[None, :]
+    sx = run(sx0, x)
+    mu_prev = (0.5 + sx[:, :-1]) / t  # mu_hat_{t-1} = (1/2 + sum_{i<t} x_i) / t
+    mu_now = (0.5 + sx[:, 1:]) / (t + 1.0)
+    sq = run(sq0, (x - mu_now) ** 2)
+    var_prev = (0.25 + sq[:, :-1]) / t
+    lam = np.minimum(np.sqrt(2.0 * math.log(2.0 / alpha) / (var_prev * t * np.log1p(t))), MAX_BET)
+    vpsi = (x - mu_prev) ** 2 * (-np.log1p(-lam) - lam)
+    sl = run(sl0, lam)
+    slx = run(slx0, lam * x)
+    svp = run(svp0, vpsi)
+    prefix = (t, sx[:, 1:], sq[:, 1:], sl[:, 1:], slx[:, 1:], svp[:, 1:])
+    final = tuple(a[:, -1] for a in prefix)
+    return prefix, final  # type: ignore[return-value]
+
+
+def bounded_log_e(
+    sum_lam: FloatArray,
+    sum_lam_x: FloatArray,
+    sum_vpsi: FloatArray,
+    *,
+    threshold: float,
+    alternative: Alternative,
+) -> FloatArray:
+    """Log e-value of the threshold test from the betting sums (any shape)."""
+    up: FloatArray = sum_lam_x - threshold * sum_lam - sum_vpsi
+    if alternative == "greater":
+        return up
+    down: FloatArray = threshold * sum_lam - sum_lam_x - sum_vpsi
+    if alternative == "less":
+        return down
+    out: FloatArray = np.logaddexp(up, down) - math.log(2.0)
+    return out
+
+
+class BoundedMeanCS:
+    """Anytime-valid confidence sequence for a mean in [0, 1], optionally tested vs a threshold."""
+
+    kind = "bounded_mean"
+
+    def __init__(
+        self,
+        *,
+        threshold: float | None = None,
+        alternative: str = "two-sided",
+        alpha: float = 0.05,
+    ) -> None:
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1]; got {threshold!r}")
+        self.threshold = None if threshold is None else float(threshold)
+        self.alternative: Alternative = check_alternative(alternative)
+        self.alpha = check_alpha(alpha)
+        self._state = [0.0] * 6
+        self._log_e = 0.0
+        self._max_log_e = 0.0
+
+    def update(self, values: npt.ArrayLike) -> None:
+        """Add values in [0, 1] in arrival order."""
+        x = as_float_row(values, "values")
+        if x.shape[1] == 0:
+            return
+        if np.any((x < 0.0) | (x > 1.0)):
+            raise ValueError("values must lie in [0, 1]; rescale bounded scores first")
+        st = tuple(np.array([s]) for s in self._state)
+        prefix, final = bounded_prefix(x, st, alpha=self.alpha)  # type: ignore[arg-type]
+        self._state = [float(a[0]) for a in final]
+        if self.threshold is not None:
+            log_e = bounded_log_e(
+                prefix[3],
+                prefix[4],
+                prefix[5],
+                threshold=self.threshold,
+                alternative=self.alternative,
+            )
+            self._log_e = float(log_e[0, -1])
+            self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
+
+    @property
+    def n(self) -> int:
+        return int(self._state[0])
+
+    @property
+    def p_value(self) -> float:
+        """Always-valid p-value of the threshold test (1.0 without a threshold)."""
+        return p_from_log_e(self._max_log_e)
+
+    @property
+    def e_value(self) -> float:
+        return math.exp(min(self._log_e, 700.0))
+
+    def reject(self, alpha: float) -> bool:
+        return self.p_value <= alpha
+
+    @property
+    def estimate(self) -> float:
+        """Sample mean (NaN before data)."""
+        return self._state[1] / self._state[0] if self._state[0] else math.nan
+
+    def confidence_interval(self, alpha: float = 0.05) -> tuple[float, float]:
+        """Two-sided confidence sequence: covers the mean at every n w.p. >= 1 - alpha."""
+        _, _, _, sl, slx, svp = self._state
+        if sl <= 0.0:
+            return (0.0, 1.0)
+        radius = math.log(2.0 / check_alpha(alpha))
+        lo = (slx - svp - radius) / sl
+        hi = (slx + svp + radius) / sl
+        return (max(lo, 0.0), min(hi, 1.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "threshold": self.threshold,
+            "alternative": self.alternative,
+            "alpha": self.alpha,
+            "state": list(self._state),
+            "log_e": self._log_e,
+            "max_log_e": self._max_log_e,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BoundedMeanCS:
+        d = dict(data)
+        check_kind(d, cls.kind)
+        t = cls(threshold=d["threshold"], alternative=d["alternative"], alpha=d["alpha"])
+        t._state = [float(s) for s in d["state"]]
+        t._log_e = float(d["log_e"])
+        t._max_log_e = float(d["max_log_e"])
+        return t

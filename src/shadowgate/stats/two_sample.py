@@ -1,0 +1,211 @@
+"""TwoSampleMeanTest: difference of two unpaired means (canary latency, conversion).
+
+Observations arrive with a group label (0 = production, 1 = candidate) in any proportion,
+which may change mid-run. The effect is ``mean_1 - mean_0`` and the test is the
+normal-mixture SPRT on it, with the squared standard error ``V = s_1^2/n_1 + s_0^2/n_0``
+(Welch plug-in) and a burn-in of ``burn_in`` observations per group (see
+:mod:`shadowgate.stats.normal_mixture`). Use log latencies, not raw ones: the mixture relies
+on the mean being close to normal.
+
+Hypotheses, with ``d = mean_1 - mean_0``:
+
+- ``"two-sided"``: H0 ``d == margin``.
+- ``"greater"``: H0 ``d <= margin``; rejecting means the candidate is higher by more than
+  ``margin`` (harm, for latency or loss).
+- ``"less"``: H0 ``d >= margin``; rejecting means the candidate is higher by less than
+  ``margin`` (non-inferiority pass).
+
+Mixing rule as for PairedMeanTest: ``tau = mde`` in data units, else
+``tau = 0.1 * sqrt((s_0^2 + s_1^2) / 2)`` (scale-free).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from shadowgate.stats._core import (
+    Alternative,
+    FloatArray,
+    as_float_row,
+    check_alternative,
+    check_kind,
+    p_from_log_e,
+    running_max,
+)
+from shadowgate.stats.normal_mixture import (
+    half_width,
+    log_e_normal_mixture,
+    mean_var,
+    mixture_ratio,
+    prefix_moments,
+)
+
+DEFAULT_BURN_IN = 20
+State = tuple[FloatArray, FloatArray, FloatArray]
+
+
+def two_sample_log_e(
+    x: FloatArray,
+    group1: npt.NDArray[np.bool_],
+    state0: State,
+    state1: State,
+    *,
+    offset: FloatArray | float,
+    margin: float,
+    mde: float | None,
+    alternative: Alternative,
+    burn_in: int,
+) -> tuple[FloatArray, State, State]:
+    """Log e-value after every prefix; ``state`` = (n, sum, sum_sq) per group, rows independent."""
+    g1 = group1.astype(np.float64)
+    g0 = 1.0 - g1
+    n0, s0, ss0 = _group_prefix(x, g0, state0)
+    n1, s1, ss1 = _group_prefix(x, g1, state1)
+    mean0, var0 = mean_var(n0, s0, ss0)
+    mean1, var1 = mean_var(n1, s1, ss1)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        var_of_diff = var0 / n0 + var1 / n1
+        delta = mean1 - mean0 - margin
+        m = mixture_ratio(var_of_diff, 0.5 * (var0 + var1), mde)
+        z = delta / np.sqrt(np.maximum(var_of_diff, 1e-300))
+        log_e = log_e_normal_mixture(z, m, alternative)
+    del offset  # the common offset cancels in the difference of means
+    ok = (np.minimum(n0, n1) >= burn_in) & np.isfinite(var_of_diff)
+    log_e = np.where(ok, np.nan_to_num(log_e, nan=0.0), 0.0)
+    return log_e, (n0[:, -1], s0[:, -1], ss0[:, -1]), (n1[:, -1], s1[:, -1], ss1[:, -1])
+
+
+def _group_prefix(x: FloatArray, w: FloatArray, state: State) -> State:
+    n_prev, s_prev, ss_prev = state
+    _, s, ss = prefix_moments(x * w, np.zeros_like(n_prev), s_prev, ss_prev)
+    # prefix_moments squares x*w; w is 0/1 so (x*w)^2 == x^2 * w
+    n = n_prev[:, None] + np.cumsum(w, axis=1)
+    return n, s, ss
+
+
+class TwoSampleMeanTest:
+    """Anytime-valid test and confidence sequence for ``mean(candidate) - mean(production)``."""
+
+    kind = "two_sample_mean"
+
+    def __init__(
+        self,
+        *,
+        mde: float | None = None,
+        margin: float = 0.0,
+        alternative: str = "two-sided",
+        burn_in: int = DEFAULT_BURN_IN,
+    ) -> None:
+        if mde is not None and not (math.isfinite(mde) and mde > 0):
+            raise ValueError(f"mde must be a positive number or None; got {mde!r}")
+        if burn_in < 2:
+            raise ValueError(f"burn_in must be at least 2 per group; got {burn_in}")
+        self.mde = None if mde is None else float(mde)
+        self.margin = float(margin)
+        self.alternative: Alternative = check_alternative(alternative)
+        self.burn_in = int(burn_in)
+        self._offset: float | None = None
+        self._stats = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # per group: n, sum, sum_sq
+        self._log_e = 0.0
+        self._max_log_e = 0.0
+
+    def update(self, values: npt.ArrayLike, groups: npt.ArrayLike) -> None:
+        """Add observations with their groups (0 = production, 1 = candidate)."""
+        x = as_float_row(values, "values")
+        g = np.asarray(groups).reshape(1, -1)
+        if g.shape != x.shape:
+            raise ValueError(f"values and groups differ in length: {x.shape[1]} != {g.shape[1]}")
+        if x.shape[1] == 0:
+            return
+        if not np.all((g == 0) | (g == 1)):
+            raise ValueError("groups must be 0 (production) or 1 (candidate)")
+        if self._offset is None:
+            self._offset = float(x[0, 0])
+        st = [tuple(np.array([v]) for v in self._stats[i]) for i in (0, 1)]
+        log_e, s0, s1 = two_sample_log_e(
+            x - self._offset,
+            g == 1,
+            st[0],  # type: ignore[arg-type]
+            st[1],  # type: ignore[arg-type]
+            offset=self._offset,
+            margin=self.margin,
+            mde=self.mde,
+            alternative=self.alternative,
+            burn_in=self.burn_in,
+        )
+        self._stats = [[float(a[0]) for a in s0], [float(a[0]) for a in s1]]
+        self._log_e = float(log_e[0, -1])
+        self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
+
+    @property
+    def n(self) -> int:
+        return int(self._stats[0][0] + self._stats[1][0])
+
+    @property
+    def n_per_group(self) -> tuple[int, int]:
+        return int(self._stats[0][0]), int(self._stats[1][0])
+
+    @property
+    def p_value(self) -> float:
+        return p_from_log_e(self._max_log_e)
+
+    @property
+    def e_value(self) -> float:
+        return math.exp(min(self._log_e, 700.0))
+
+    def reject(self, alpha: float) -> bool:
+        return self.p_value <= alpha
+
+    def _moments(self, i: int) -> tuple[float, float]:
+        n, s, ss = self._stats[i]
+        if n == 0:
+            return math.nan, math.nan
+        mean = s / n
+        var = max(ss - s * mean, 0.0) / (n - 1) if n >= 2 else math.nan
+        return mean, var
+
+    @property
+    def estimate(self) -> float:
+        """mean(candidate) - mean(production) (NaN until both groups have data)."""
+        return self._moments(1)[0] - self._moments(0)[0]
+
+    def confidence_interval(self, alpha: float = 0.05) -> tuple[float, float]:
+        """Two-sided confidence sequence for the difference of means."""
+        if min(self.n_per_group) < self.burn_in:
+            return (-math.inf, math.inf)
+        (_, v0), (_, v1) = self._moments(0), self._moments(1)
+        var_of_diff = v0 / self._stats[0][0] + v1 / self._stats[1][0]
+        m = float(mixture_ratio(np.array(var_of_diff), np.array(0.5 * (v0 + v1)), self.mde))
+        h = half_width(var_of_diff, m, alpha)
+        return (self.estimate - h, self.estimate + h)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "mde": self.mde,
+            "margin": self.margin,
+            "alternative": self.alternative,
+            "burn_in": self.burn_in,
+            "offset": self._offset,
+            "groups": [list(s) for s in self._stats],
+            "log_e": self._log_e,
+            "max_log_e": self._max_log_e,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TwoSampleMeanTest:
+        d = dict(data)
+        check_kind(d, cls.kind)
+        t = cls(
+            mde=d["mde"], margin=d["margin"], alternative=d["alternative"], burn_in=d["burn_in"]
+        )
+        t._offset = None if d["offset"] is None else float(d["offset"])
+        t._stats = [[float(v) for v in s] for s in d["groups"]]
+        t._log_e = float(d["log_e"])
+        t._max_log_e = float(d["max_log_e"])
+        return t

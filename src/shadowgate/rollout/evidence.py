@@ -1,0 +1,82 @@
+"""Columnar evidence the judge feeds to a route's checks, one batch per look.
+
+The judge turns stored outcomes into these arrays; the checks never see rows, clocks
+or I/O. NaN marks "not available" (a failed side has no latency, an unlabeled pair
+has no loss) and is skipped by the check that needs the value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+
+
+def _empty_f() -> Floats:
+    return np.empty(0, dtype=np.float64)
+
+
+def _empty_b() -> Bools:
+    return np.empty(0, dtype=np.bool_)
+
+
+@dataclass
+class PairBatch:
+    """Shadow-mode pairs: production and candidate answered the same request."""
+
+    prod_fail: Bools = field(default_factory=_empty_b)
+    cand_fail: Bools = field(default_factory=_empty_b)
+    #: log(candidate latency / production latency); NaN when either side failed
+    log_latency_ratio: Floats = field(default_factory=_empty_f)
+    #: share of rows whose predictions agree, per request; NaN when not comparable
+    agreement: Floats = field(default_factory=_empty_f)
+    segment: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.prod_fail)
+
+
+@dataclass
+class LabelBatch:
+    """Shadow-mode pairs whose ground-truth label has arrived (one entry per pair)."""
+
+    prod_correct: Floats = field(default_factory=_empty_f)  # accuracy per pair, in [0, 1]
+    cand_correct: Floats = field(default_factory=_empty_f)
+    prod_loss: Floats = field(default_factory=_empty_f)
+    cand_loss: Floats = field(default_factory=_empty_f)
+    segment: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.prod_correct)
+
+
+@dataclass
+class CanaryBatch:
+    """Canary-mode outcomes: one variant served each request."""
+
+    candidate: Bools = field(default_factory=_empty_b)  # True: the candidate served it
+    failed: Bools = field(default_factory=_empty_b)
+    log_latency: Floats = field(default_factory=_empty_f)  # NaN when it failed
+    #: False for requests whose variant was forced by a header (kept out of the SRM check)
+    assigned: Bools = field(default_factory=_empty_b)
+    segment: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.candidate)
+
+
+@dataclass
+class CanaryLabelBatch:
+    """Canary-mode outcomes whose label has arrived."""
+
+    candidate: Bools = field(default_factory=_empty_b)
+    correct: Floats = field(default_factory=_empty_f)
+    loss: Floats = field(default_factory=_empty_f)
+    segment: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.candidate)

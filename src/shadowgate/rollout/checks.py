@@ -143,8 +143,15 @@ def _ratio(x: float) -> float:
     return math.expm1(x) if x < 700 else math.inf
 
 
-def spec_for(check: CheckConfig, phase: Phase) -> _Spec | None:
-    """The tests for a check in a phase, or None when the phase cannot observe it."""
+def spec_for(
+    check: CheckConfig, phase: Phase, alpha_harm: float = 0.0125, alpha_pass: float = 0.025
+) -> _Spec | None:
+    """The tests for a check in a phase, or None when the phase cannot observe it.
+
+    The alphas tune the betting confidence sequences (their bets are sharpest at the level
+    they are read at); the p-values are valid at every level regardless.
+    """
+    ah, ap = alpha_harm, alpha_pass
     m = check.effective_margin
     sup = check.goal == "superior"
     metric = check.metric
@@ -155,18 +162,22 @@ def spec_for(check: CheckConfig, phase: Phase) -> _Spec | None:
             t = (1 + m) / 2 if up else (1 - m) / 2
             tp = 0.5 if sup else t
             return _Spec(
-                lambda: BoundedMeanCS(threshold=t, alternative="greater" if up else "less"),
-                lambda: BoundedMeanCS(threshold=tp, alternative="less" if up else "greater"),
-                lambda: BoundedMeanCS(),
+                lambda: BoundedMeanCS(
+                    threshold=t, alternative="greater" if up else "less", alpha=ah
+                ),
+                lambda: BoundedMeanCS(
+                    threshold=tp, alternative="less" if up else "greater", alpha=ap
+                ),
+                lambda: BoundedMeanCS(alpha=2 * ap),
                 _from_half,
                 True,
             )
         if metric == "agreement":
             lo = check.effective_min
             return _Spec(
-                lambda: BoundedMeanCS(threshold=lo, alternative="less"),
-                lambda: BoundedMeanCS(threshold=lo, alternative="greater"),
-                lambda: BoundedMeanCS(),
+                lambda: BoundedMeanCS(threshold=lo, alternative="less", alpha=ah),
+                lambda: BoundedMeanCS(threshold=lo, alternative="greater", alpha=ap),
+                lambda: BoundedMeanCS(alpha=2 * ap),
                 _ident,
                 True,
             )
@@ -213,7 +224,7 @@ class CheckState:
     def __init__(
         self, check: CheckConfig, phase: Phase, alpha_harm: float, alpha_pass: float
     ) -> None:
-        spec = spec_for(check, phase)
+        spec = spec_for(check, phase, alpha_harm, alpha_pass)
         if spec is None:
             raise ValueError(f"{check.metric} is not observable in {phase} mode")
         self.check = check

@@ -1,0 +1,196 @@
+"""Talking to upstreams: send a request, relay or capture the answer, classify failures.
+
+Two ways to read an answer:
+- ``relay``: production's (or the canary variant's) answer goes to the client. Small
+  bodies with a known length are read in one piece (one write, cheapest); anything else
+  is streamed chunk by chunk, copied aside up to ``cap`` bytes when it will be recorded.
+- ``capture``: a mirror's answer is only recorded; it is read up to ``cap`` bytes, and a
+  larger one is cut off and classified ``too_large`` (a 50 MB candidate answer costs
+  one buffer, not 50 MB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from shadowgate.compare.exchange import Side, TransportError
+from shadowgate.proxy.headers import client_response_headers
+from shadowgate.proxy.pools import Upstream
+
+#: answers up to this size with a known length are read whole, then sent in one write
+SMALL_BODY = 256 * 1024
+_perf = time.perf_counter
+_SLICE = 256 * 1024
+
+Body = bytes | AsyncIterator[bytes] | None
+
+
+def classify(exc: BaseException) -> TransportError:
+    """The transport error class of an exception raised while talking to an upstream."""
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return "timeout"  # aiohttp's ServerTimeoutError/ConnectionTimeoutError included
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect"
+    return "reset"
+
+
+def target(base: str, raw_path: str) -> URL:
+    """The upstream URL: its base URL plus the client's path and query, unchanged."""
+    return URL(base + raw_path, encoded=True)
+
+
+async def _slices(body: bytes) -> AsyncIterator[bytes]:
+    view = memoryview(body)
+    for i in range(0, len(body), _SLICE):
+        yield view[i : i + _SLICE]  # type: ignore[misc]
+
+
+async def send(
+    up: Upstream,
+    method: str,
+    url: URL,
+    headers: CIMultiDict[str],
+    body: Body,
+    timeout: aiohttp.ClientTimeout,
+) -> aiohttp.ClientResponse:
+    """Send one request; the response's body is still to be read (or released)."""
+    if isinstance(body, bytes) and len(body) > _SLICE:
+        # large bodies go out in slices of one shared buffer: no copy, no executor thread
+        headers["Content-Length"] = str(len(body))
+        body = _slices(body)
+    return await up.session.request(
+        method,
+        url,
+        headers=headers,
+        data=body,
+        allow_redirects=False,
+        timeout=timeout,
+    )
+
+
+async def capture(
+    up: Upstream,
+    method: str,
+    url: URL,
+    headers: CIMultiDict[str],
+    body: bytes | None,
+    timeout: aiohttp.ClientTimeout,
+    cap: int,
+) -> Side:
+    """Send a request and read the whole answer (at most ``cap`` bytes) into a ``Side``."""
+    t0 = _perf()
+    status: int | None = None
+    ctype: str | None = None
+    try:
+        resp = await send(up, method, url, headers, body, timeout)
+        try:
+            status = resp.status
+            ctype = resp.headers.get("Content-Type")
+            length = resp.content_length
+            if length is not None and length > cap:
+                resp.close()
+                return Side(status, _perf() - t0, None, ctype, "too_large")
+            if length is not None:
+                data = await resp.read()
+            else:
+                parts: list[bytes] = []
+                total = 0
+                while chunk := await resp.content.readany():
+                    total += len(chunk)
+                    if total > cap:
+                        resp.close()
+                        return Side(status, _perf() - t0, None, ctype, "too_large")
+                    parts.append(chunk)
+                data = b"".join(parts)
+        finally:
+            resp.release()
+    except Exception as exc:
+        return Side(status, _perf() - t0, None, ctype, classify(exc))
+    return Side(status, _perf() - t0, data, ctype)
+
+
+async def relay(
+    request: web.BaseRequest,
+    resp: aiohttp.ClientResponse,
+    request_id: str,
+    t0: float,
+    cap: int | None,
+) -> tuple[web.StreamResponse, Side]:
+    """Send an upstream answer to the client byte-for-byte.
+
+    Returns the client response and the upstream's ``Side`` (body kept only when ``cap``
+    is given and the body fits). The caller has counted ``t0`` at sending time.
+    """
+    status = resp.status
+    ctype = resp.headers.get("Content-Type")
+    headers = client_response_headers(resp.headers, request_id)
+    length = resp.content_length
+    error: TransportError | None = None
+    try:
+        if length is not None and length <= SMALL_BODY:
+            try:
+                data = await resp.read()
+            except Exception as exc:
+                # the upstream broke off mid-body: nothing has reached the client yet
+                raise UpstreamBodyError(classify(exc), _perf() - t0) from exc
+            out = web.Response(body=data, status=status, reason=resp.reason, headers=headers)
+            if cap is not None and len(data) > cap:
+                return out, Side(status, _perf() - t0, None, ctype, "too_large")
+            return out, Side(status, _perf() - t0, data if cap is not None else None, ctype)
+        stream = web.StreamResponse(status=status, reason=resp.reason, headers=headers)
+        if length is not None:
+            stream.content_length = length
+        await stream.prepare(request)
+        parts: list[bytes] | None = [] if cap is not None else None
+        total = 0
+        try:
+            while True:
+                try:
+                    chunk = await resp.content.readany()
+                except Exception as exc:
+                    error = classify(exc)
+                    break
+                if not chunk:
+                    break
+                await stream.write(chunk)
+                if parts is not None:
+                    total += len(chunk)
+                    if cap is not None and total > cap:
+                        parts = None  # keep relaying, stop copying: recorded as too_large
+                    else:
+                        parts.append(chunk)
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            error = "client_closed"
+        if error is None:
+            await stream.write_eof()
+        else:
+            resp.close()
+            if request.transport is not None:
+                request.transport.close()  # the client must see a cut-off body
+        latency = _perf() - t0
+        if error is None and cap is not None and parts is None:
+            return stream, Side(status, latency, None, ctype, "too_large")
+        body = b"".join(parts) if parts is not None and error is None else None
+        return stream, Side(status, latency, body, ctype, error)
+    finally:
+        resp.release()
+
+
+class UpstreamBodyError(Exception):
+    """An upstream failed while its body was read, before anything reached the client."""
+
+    def __init__(self, kind: TransportError, latency: float) -> None:
+        self.kind = kind
+        self.latency = latency
+        super().__init__(kind)
+
+
+def side_from_exception(exc: BaseException, latency: float) -> Side:
+    return Side(None, latency, None, None, classify(exc))

@@ -51,30 +51,48 @@ def sign_prior(p0: float, mde: float) -> tuple[float, float]:
 
 
 def sign_log_e(
-    plus: FloatArray, minus: FloatArray, *, p0: float, a: float, b: float, alternative: Alternative
-) -> FloatArray:
-    """Log e-value for running counts of +1 (``plus``) and -1 (``minus``); any shape."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out: FloatArray = (
-            betaln(a + plus, b + minus)
-            - betaln(a, b)
-            - plus * math.log(p0)
-            - minus * math.log1p(-p0)
-        )
-        if alternative == "greater":
-            out = out + np.log(betaincc(a + plus, b + minus, p0)) - math.log(betaincc(a, b, p0))
-        elif alternative == "less":
-            out = out + np.log(betainc(a + plus, b + minus, p0)) - math.log(betainc(a, b, p0))
-    return np.nan_to_num(out, nan=-np.inf, posinf=np.inf)
+    signs: FloatArray,
+    plus0: FloatArray,
+    minus0: FloatArray,
+    *,
+    p0: float,
+    a: float,
+    b: float,
+    alternative: Alternative,
+    tail0: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Log e-value after every sign (rows independent), continuing from earlier counts.
 
-
-def sign_counts(
-    signs: FloatArray, plus0: FloatArray, minus0: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """Running counts of +1 and -1 along the last axis, continuing from previous counts."""
-    plus = plus0[:, None] + np.cumsum(signs > 0, axis=-1)
-    minus = minus0[:, None] + np.cumsum(signs < 0, axis=-1)
-    return plus.astype(np.float64), minus.astype(np.float64)
+    For one-sided tests the posterior mass on the alternative side, ``P(p > p0 | data)``
+    (``"greater"``) or ``P(p < p0 | data)`` (``"less"``), is carried along the path with the
+    exact one-step recurrences of the regularised incomplete beta function,
+    ``I_x(A+1, B) = I_x(A, B) - x^A (1-x)^B / (A B(A, B))`` and
+    ``I_x(A, B+1) = I_x(A, B) + x^A (1-x)^B / (B B(A, B))``: far cheaper than calling
+    ``betainc`` per prefix. ``tail0`` is that mass before the first sign (the prior's when
+    None). Returns ``(log_e, plus, minus, tail)`` per prefix (``tail`` is 1 when two-sided).
+    """
+    rows = signs.shape[0]
+    up = (signs > 0).astype(np.float64)
+    down = (signs < 0).astype(np.float64)
+    plus = plus0[:, None] + np.cumsum(up, axis=1)
+    minus = minus0[:, None] + np.cumsum(down, axis=1)
+    log_e: FloatArray = (
+        betaln(a + plus, b + minus) - betaln(a, b) - plus * math.log(p0) - minus * math.log1p(-p0)
+    )
+    if alternative == "two-sided":
+        return log_e, plus, minus, np.ones_like(log_e)
+    prior_tail = float(betaincc(a, b, p0) if alternative == "greater" else betainc(a, b, p0))
+    start = np.full(rows, prior_tail) if tail0 is None else tail0
+    big_a = a + plus - up  # posterior parameters before each sign
+    big_b = b + minus - down
+    term = np.exp(big_a * math.log(p0) + big_b * math.log1p(-p0) - betaln(big_a, big_b))
+    d_upper = up * term / big_a - down * term / big_b  # change of P(p > p0 | data)
+    delta = d_upper if alternative == "greater" else -d_upper
+    tail = np.cumsum(np.concatenate([start.reshape(rows, 1), delta], axis=1), axis=1)[:, 1:]
+    # near zero the running sum loses relative accuracy; there the e-value is ~0 anyway
+    tail = np.clip(tail, 1e-300, 1.0)
+    out: FloatArray = log_e + np.log(tail) - math.log(prior_tail)
+    return out, plus, minus, tail
 
 
 class SignTest:
@@ -95,6 +113,7 @@ class SignTest:
         self._a, self._b = sign_prior(self.p0, self.mde)
         self._plus = 0
         self._minus = 0
+        self._tail: float | None = None  # posterior mass on the alternative side
         self._log_e = 0.0
         self._max_log_e = 0.0
 
@@ -105,12 +124,19 @@ class SignTest:
             return
         if not np.all((s == 1) | (s == -1) | (s == 0)):
             raise ValueError("signs must be +1, -1 or 0 (tie)")
-        plus, minus = sign_counts(s, np.array([float(self._plus)]), np.array([float(self._minus)]))
-        log_e = sign_log_e(
-            plus, minus, p0=self.p0, a=self._a, b=self._b, alternative=self.alternative
+        log_e, plus, minus, tail = sign_log_e(
+            s,
+            np.array([float(self._plus)]),
+            np.array([float(self._minus)]),
+            p0=self.p0,
+            a=self._a,
+            b=self._b,
+            alternative=self.alternative,
+            tail0=None if self._tail is None else np.array([self._tail]),
         )
         self._plus = int(plus[0, -1])
         self._minus = int(minus[0, -1])
+        self._tail = None if self.alternative == "two-sided" else float(tail[0, -1])
         self._log_e = float(log_e[0, -1])
         self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
 
@@ -167,6 +193,7 @@ class SignTest:
             "alternative": self.alternative,
             "plus": self._plus,
             "minus": self._minus,
+            "tail": self._tail,
             "log_e": self._log_e,
             "max_log_e": self._max_log_e,
         }
@@ -178,6 +205,7 @@ class SignTest:
         t = cls(p0=d["p0"], alternative=d["alternative"], mde=d["mde"])
         t._plus = int(d["plus"])
         t._minus = int(d["minus"])
+        t._tail = None if d["tail"] is None else float(d["tail"])
         t._log_e = float(d["log_e"])
         t._max_log_e = float(d["max_log_e"])
         return t

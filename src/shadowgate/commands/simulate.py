@@ -1,0 +1,137 @@
+"""``shadowgate simulate``: Monte-Carlo check of every sequential test (A/A and A/B)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+QUICK_RUNS = 500
+DEFAULT_RUNS = 2000
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="Monte-Carlo check: false decisions under A/A, power and samples to decision",
+        description="Simulate every test on realistic data (ms-rounded lognormal/Pareto "
+        "latencies, rare errors, canary shares changing mid-run, batch arrivals), monitoring "
+        "after every observation, and compare with a fixed-horizon t-test re-run at every look.",
+    )
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help=f"replicates per scenario (default {DEFAULT_RUNS}; {QUICK_RUNS} with --quick)",
+    )
+    p.add_argument("--seed", type=int, default=20240601, help="random seed (default %(default)s)")
+    p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument("--quick", action="store_true", help="CI size: fewer runs, shorter horizons")
+    p.add_argument("--only", default=None, help="run only scenarios whose name contains this")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from shadowgate.stats.scenarios import build
+    from shadowgate.stats.simulation import run_scenario
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    runs = args.runs or (QUICK_RUNS if args.quick else DEFAULT_RUNS)
+    if runs < 1:
+        console.print("[red]--runs must be at least 1[/red]")
+        return 2
+    scenarios = [s for s in build(quick=args.quick) if not args.only or args.only in s.name]
+    if not scenarios:
+        console.print(f"[red]no scenario name contains {args.only!r}[/red]")
+        return 2
+    results: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        TextColumn("{task.completed:>7.0f}/{task.total:.0f} runs"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        total = progress.add_task("all scenarios", total=runs * len(scenarios))
+        for sc in scenarios:
+            task = progress.add_task(sc.name, total=runs)
+
+            def step(k: int, task: Any = task) -> None:
+                progress.advance(task, k)
+                progress.advance(total, k)
+
+            results.append(run_scenario(sc, runs, args.seed, step))
+            progress.remove_task(task)
+    elapsed = time.perf_counter() - start
+    console.print(results_table(results))
+    failed = [r["name"] for r in results if r["null"] and not null_ok(r)]
+    if failed:
+        console.print(f"[red]false-decision rate above alpha beyond MC error: {failed}[/red]")
+    if args.out is not None:
+        payload = {
+            "runs": runs,
+            "seed": args.seed,
+            "quick": args.quick,
+            "seconds": round(elapsed, 1),
+            "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}",
+            "scenarios": results,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(payload, indent=2) + "\n")
+        console.print(f"wrote {args.out}")
+    console.print(f"{len(scenarios)} scenarios x {runs} runs in {elapsed:.0f} s")
+    return 1 if failed else 0
+
+
+def null_ok(r: dict[str, Any]) -> bool:
+    """A null scenario passes when alpha lies at or above the lower Clopper-Pearson bound."""
+    return bool(r["reject_ci95"][0] <= r["alpha"])
+
+
+def _fmt(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"{x:,.{digits}f}"
+
+
+def results_table(results: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="anytime-valid tests: Monte-Carlo check (alpha = 0.05 each)")
+    for col in (
+        "scenario",
+        "test",
+        "false/power",
+        "95% CI (Clopper-Pearson)",
+        "naive t every look",
+        "median n",
+        "p90 n",
+        "fixed n (80%)",
+        "unit",
+    ):
+        table.add_column(col, justify="left" if col in ("scenario", "test", "unit") else "right")
+    for r in results:
+        lo, hi = r["reject_ci95"]
+        rate = f"{r['reject_rate']:.4f}"
+        if r["null"]:
+            rate = f"[{'green' if null_ok(r) else 'red'}]{rate}[/]"
+        table.add_row(
+            r["name"],
+            r["test"],
+            rate,
+            f"[{lo:.4f}, {hi:.4f}]",
+            f"{r['naive_reject_rate']:.3f}" if r["null"] else "-",
+            _fmt(r["median_samples"]) if not r["null"] else "-",
+            _fmt(r["p90_samples"]) if not r["null"] else "-",
+            _fmt(r["fixed_n80"]),
+            r["unit"],
+        )
+    return table

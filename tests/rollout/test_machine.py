@@ -93,7 +93,9 @@ def test_routing_for_each_state() -> None:
     assert (r.mode, r.weight, r.mirror) == ("canary", 50.0, False)
     r = routing_for(RolloutState(State.CANARY), mode="canary", weight=10, steps=())
     assert r.weight == 10
-    assert routing_for(RolloutState(State.PROMOTED), mode="shadow", weight=0, steps=()).weight == 100
+    assert (
+        routing_for(RolloutState(State.PROMOTED), mode="shadow", weight=0, steps=()).weight == 100
+    )
     for s in (State.ROLLED_BACK, State.INCONCLUSIVE):
         r = routing_for(RolloutState(s), mode="canary", weight=30, steps=())
         assert (r.weight, r.mirror) == (0.0, False)

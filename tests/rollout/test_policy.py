@@ -49,7 +49,9 @@ def pairs(
     return PairBatch(pf, cf, ratio, agree, segments or [None] * n)
 
 
-def run(r: RouteConfig, batches: int, batch: int, seed: int, **kw: float) -> tuple[Event | None, int]:
+def run(
+    r: RouteConfig, batches: int, batch: int, seed: int, **kw: float
+) -> tuple[Event | None, int]:
     rng = np.random.default_rng(seed)
     a = RouteAnalysis(r.analysis)
     st = RolloutState(State.SHADOW)
@@ -62,7 +64,7 @@ def run(r: RouteConfig, batches: int, batch: int, seed: int, **kw: float) -> tup
 
 
 def test_thirty_percent_slower_is_rolled_back() -> None:
-    event, n = run(route(), 100, 50, seed=1, slow=1.3)
+    event, _n = run(route(), 100, 50, seed=1, slow=1.3)
     assert event is Event.HARM
 
 
@@ -198,9 +200,16 @@ def test_broken_split_pauses_the_canary() -> None:
 
 @pytest.mark.parametrize("cut", [1, 7, 33])
 def test_serialised_analysis_resumes_identically(cut: int) -> None:
-    r = route(segment={"header": "s"}, analysis={"checks": [
-        {"metric": "errors"}, {"metric": "latency", "per_segment": True},
-        {"metric": "agreement"}]})
+    r = route(
+        segment={"header": "s"},
+        analysis={
+            "checks": [
+                {"metric": "errors"},
+                {"metric": "latency", "per_segment": True},
+                {"metric": "agreement"},
+            ]
+        },
+    )
     rng = np.random.default_rng(10)
     data = [pairs(rng, 20, slow=1.05, segments=["a", "b"] * 10) for _ in range(50)]
     whole = RouteAnalysis(r.analysis)

@@ -69,7 +69,9 @@ def _call(
 
 def run_action(args: argparse.Namespace) -> int:
     code, body = _call(
-        args, "POST", f"/api/routes/{args.route}/{args.action}",
+        args,
+        "POST",
+        f"/api/routes/{args.route}/{args.action}",
         {"X-Shadowgate-Actor": args.actor},
     )
     if code == 0:
@@ -93,14 +95,16 @@ def run_status(args: argparse.Namespace) -> int:
     if code >= 400 or not isinstance(body, dict):
         print(f"status: HTTP {code}: {body}", file=sys.stderr)
         return 1
-    routes = body.get("routes", [])
+    routes = body.get("routes", {})
+    if isinstance(routes, dict):
+        routes = list(routes.values())
     if args.route:
         routes = [r for r in routes if r.get("name") == args.route]
         if not routes:
             print(f"no route named {args.route!r}", file=sys.stderr)
             return 1
     if args.json:
-        print(json.dumps({**body, "routes": routes}, indent=2))
+        print(json.dumps({**body, "routes": {r["name"]: r for r in routes}}, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -126,11 +130,18 @@ def run_status(args: argparse.Namespace) -> int:
             lo, hi = (c.get("ci") or [None, None])[:2]
             name = c["check"] + (f" [{c['segment']}]" if c.get("segment") else "")
             table.add_row(
-                name, c.get("phase", ""), str(c.get("n", "")), _fmt(c.get("estimate")),
-                f"[{_fmt(lo)}, {_fmt(hi)}]", _fmt(c.get("p_value"), ".3g"), c.get("verdict", ""),
+                name,
+                c.get("phase", ""),
+                str(c.get("n", "")),
+                _fmt(c.get("estimate")),
+                f"[{_fmt(lo)}, {_fmt(hi)}]",
+                _fmt(c.get("p_value"), ".3g"),
+                c.get("verdict", ""),
             )
         console.print(table)
         last = ro.get("last_decision")
         if last:
-            console.print(f"  last decision: {last.get('event')} → {last.get('to')}: {last.get('reason')}")
+            console.print(
+                f"  last decision: {last.get('event')} → {last.get('to')}: {last.get('reason')}"
+            )
     return 0

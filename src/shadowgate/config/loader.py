@@ -42,9 +42,11 @@ def _construct(node: yaml.Node, loc: Loc, out: _Located, problems: list[tuple[Lo
             if key_node.tag == "tag:yaml.org,2002:merge":
                 problems.append((loc, "YAML merge keys (<<) are not supported"))
                 continue
-            key = yaml.safe_load(yaml.serialize(key_node)) if isinstance(
-                key_node, yaml.ScalarNode
-            ) else None
+            key = (
+                yaml.safe_load(yaml.serialize(key_node))
+                if isinstance(key_node, yaml.ScalarNode)
+                else None
+            )
             if not isinstance(key, str | int):
                 problems.append((loc, "mapping keys must be plain strings"))
                 continue
@@ -104,10 +106,9 @@ def _data_loc(raw: Loc, data: Any) -> Loc:
     out: list[str | int] = []
     cur = data
     for part in raw:
-        if isinstance(cur, dict) and part in cur:
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if (isinstance(cur, dict) and part in cur) or (
+            isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        ):
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, dict) and isinstance(part, str) and not _is_type_tag(part):
@@ -183,8 +184,10 @@ def _cross_checks(data: Any) -> list[tuple[Loc, str]]:
         if isinstance(name, str):
             if name in names:
                 problems.append(
-                    (("routes", i, "name"), f"duplicate route name {name!r} "
-                     f"(also routes[{names[name]}])")
+                    (
+                        ("routes", i, "name"),
+                        f"duplicate route name {name!r} (also routes[{names[name]}])",
+                    )
                 )
             names.setdefault(name, i)
         match = r.get("match")
@@ -192,9 +195,11 @@ def _cross_checks(data: Any) -> list[tuple[Loc, str]]:
         if isinstance(prefix, str):
             if prefix in prefixes:
                 problems.append(
-                    (("routes", i, "match", "path_prefix"),
-                     f"path_prefix {prefix!r} is also used by routes[{prefixes[prefix]}]; "
-                     "which route serves it would be ambiguous")
+                    (
+                        ("routes", i, "match", "path_prefix"),
+                        f"path_prefix {prefix!r} is also used by routes[{prefixes[prefix]}]; "
+                        "which route serves it would be ambiguous",
+                    )
                 )
             prefixes.setdefault(prefix, i)
     return problems
@@ -208,9 +213,7 @@ def parse_config(text: str, filename: str = "<config>") -> ShadowgateConfig:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            [ConfigProblem(filename, line, "", f"invalid YAML: {problem}")]
-        ) from None
+        raise ConfigError([ConfigProblem(filename, line, "", f"invalid YAML: {problem}")]) from None
     located = _Located()
     raw_problems: list[tuple[Loc, str]] = []
     data: Any = {} if node is None else _construct(node, (), located, raw_problems)

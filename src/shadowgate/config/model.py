@@ -92,9 +92,10 @@ class StoreConfig(Strict):
             raise ValueError(
                 f"unsupported store {v!r}: use sqlite:///path/to/file.db or postgresql://user@host/db"
             )
-        if v.startswith("sqlite://") and v not in ("sqlite://", "sqlite:///:memory:"):
-            if not v.startswith("sqlite:///") or len(v) <= len("sqlite:///"):
-                raise ValueError(f"invalid SQLite URL {v!r}: write sqlite:///relative/or/abs.db")
+        special = ("sqlite://", "sqlite:///:memory:")
+        bad_sqlite = not v.startswith("sqlite:///") or len(v) <= len("sqlite:///")
+        if v.startswith("sqlite://") and v not in special and bad_sqlite:
+            raise ValueError(f"invalid SQLite URL {v!r}: write sqlite:///relative/or/abs.db")
         return v
 
 

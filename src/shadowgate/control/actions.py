@@ -38,7 +38,9 @@ async def route_action(request: web.Request) -> web.Response:
         return _error(404, "unknown_route", f"no route named {name!r} (routes: {known})")
     actor = request.headers.get("X-Shadowgate-Actor", "operator")[:64] or "operator"
     try:
-        ctx = await judge.act(name, action, actor=f"operator:{actor}" if actor != "operator" else actor)
+        ctx = await judge.act(
+            name, action, actor=f"operator:{actor}" if actor != "operator" else actor
+        )
     except TransitionError as exc:
         return _error(409, "transition_refused", str(exc))
     if request.app.get(SYNC) is not None:

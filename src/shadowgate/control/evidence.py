@@ -50,8 +50,10 @@ def pairs_from(outcomes: Sequence[StoredOutcome]) -> PairBatch:
         len(rows),
     )
     agree = np.fromiter(
-        (_agreement(r) if not (p or c) else math.nan
-         for r, p, c in zip(rows, pf.tolist(), cf.tolist(), strict=True)),
+        (
+            _agreement(r) if not (p or c) else math.nan
+            for r, p, c in zip(rows, pf.tolist(), cf.tolist(), strict=True)
+        ),
         np.float64,
         len(rows),
     )
@@ -71,9 +73,7 @@ def canary_from(outcomes: Sequence[StoredOutcome]) -> CanaryBatch:
     )
     lat = np.fromiter(
         (
-            math.nan
-            if f
-            else _log((r.cand_latency if c else r.prod_latency))
+            math.nan if f else _log((r.cand_latency if c else r.prod_latency))
             for r, c, f in zip(rows, cand.tolist(), failed.tolist(), strict=True)
         ),
         np.float64,
@@ -115,9 +115,7 @@ def labels_from(route: RouteConfig, rows: Sequence[LabeledOutcome]) -> LabelBatc
 
 def canary_labels_from(route: RouteConfig, rows: Sequence[LabeledOutcome]) -> CanaryLabelBatch:
     canary = [x for x in rows if x.outcome.record.kind == "canary"]
-    cand = np.fromiter(
-        (x.outcome.record.variant == "candidate" for x in canary), bool, len(canary)
-    )
+    cand = np.fromiter((x.outcome.record.variant == "candidate" for x in canary), bool, len(canary))
     scores = [label_scores(route, x.outcome.record, x.label) for x in canary]
     side = ["cand" if c else "prod" for c in cand.tolist()]
     nan = math.nan

@@ -230,10 +230,13 @@ class Judge:
             )
         if decision is not None and decision.event is Event.PASSED and self.confirm is not None:
             final = ctx.rollout.state is State.CANARY or not route.canary.steps
-            if final and route.confirm_promotion is not None and not route.analysis.on_success == "await_approval":
-                if not await self.confirm(route, ctx):
-                    ctx.pending_event = "promotion not confirmed by the confirm_promotion hook"
-                    decision = None
+            if (
+                final
+                and route.confirm_promotion is not None
+                and route.analysis.on_success != "await_approval"
+            ) and not await self.confirm(route, ctx):
+                ctx.pending_event = "promotion not confirmed by the confirm_promotion hook"
+                decision = None
         if decision is None:
             if read or ctx.version == 0:
                 await self._commit(route, ctx, now, [])
@@ -284,7 +287,10 @@ class Judge:
             reason=decision.reason,
         )
         ctx.rollout = after
-        if after.state is State.CANARY and (before.state, before.step) != (State.CANARY, after.step):
+        if after.state is State.CANARY and (before.state, before.step) != (
+            State.CANARY,
+            after.step,
+        ):
             w = routing_for(
                 after, mode=route.mode, weight=route.canary.weight, steps=route.canary.steps
             ).weight
@@ -318,7 +324,10 @@ class Judge:
         )
         await self._commit(route, ctx, now, [audit])
         log.info(
-            "route %s: %s → %s (%s)", route.name, before.state.value, after.state.value,
+            "route %s: %s → %s (%s)",
+            route.name,
+            before.state.value,
+            after.state.value,
             decision.reason,
         )
         for listener in self.listeners:

@@ -130,7 +130,9 @@ class Notifier:
             await self._session.close()
 
 
-def event_for(route: RouteConfig, rollout_id: str, before: str, after: str, last: dict[str, Any] | None) -> dict[str, Any]:
+def event_for(
+    route: RouteConfig, rollout_id: str, before: str, after: str, last: dict[str, Any] | None
+) -> dict[str, Any]:
     """The JSON body of a state-change notification."""
     return {
         "type": "shadowgate.state_changed",

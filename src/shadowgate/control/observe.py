@@ -38,7 +38,9 @@ def metrics_hook(metrics: Metrics) -> Any:
 def notify_listener(holder: ConfigHolder, notifier: Notifier) -> Any:
     """On every state change: webhooks, and the on_promote hook after a promotion."""
 
-    def listener(route_name: str, ctx: RouteContext, decision: Decision | None, before: str) -> None:
+    def listener(
+        route_name: str, ctx: RouteContext, decision: Decision | None, before: str
+    ) -> None:
         route = holder.current.route(route_name)
         if route is None or before == ctx.rollout.state.value:
             return

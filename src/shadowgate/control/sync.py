@@ -129,20 +129,20 @@ class StateSync:
                 "candidate (or change candidate.version) to start the next rollout"
             )
         if state in ("rolled_back", "inconclusive") and (
-            route.mode == "canary" and route.canary.weight > 0 or route.mode == "shadow"
+            (route.mode == "canary" and route.canary.weight > 0) or route.mode == "shadow"
         ):
             return (
                 f"the rollout is {state}: production serves everything and nothing is "
                 f"mirrored, whatever the file's mode ({route.mode}) and weight say. Change "
                 "candidate.url or candidate.version to start a new rollout"
             )
-        if d.get("weight") is not None and route.mode == "canary" and route.canary.steps:
-            if float(d["weight"]) != route.canary.weight:
-                return (
-                    f"canary weight {float(d['weight']):g}% comes from the rollout's step "
-                    f"{int(d.get('step', 0)) + 1}/{len(route.canary.steps)}, not the file's "
-                    f"{route.canary.weight:g}%"
-                )
+        w = d.get("weight")
+        if w is not None and route.canary.steps and float(w) != route.canary.weight:
+            return (
+                f"canary weight {float(w):g}% comes from the rollout's step "
+                f"{int(d.get('step', 0)) + 1}/{len(route.canary.steps)}, not the file's "
+                f"{route.canary.weight:g}%"
+            )
         return None
 
     async def run(self) -> None:

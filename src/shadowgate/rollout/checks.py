@@ -239,9 +239,7 @@ class CheckState:
         self.display: Any = spec.make_display()
         self.segments: dict[str, Any] = {}  # segment value → harm test, in order first seen
 
-    def update(
-        self, values: Floats, groups: Floats | None, segments: Sequence[str | None]
-    ) -> None:
+    def update(self, values: Floats, groups: Floats | None, segments: Sequence[str | None]) -> None:
         if len(values) == 0:
             return
         args: tuple[Any, ...] = (values,) if groups is None else (values, groups)

@@ -70,7 +70,10 @@ TABLE: dict[tuple[State, Event], State | Target] = {
     # operators may always promote or roll back, from any state
     **{(s, Event.PROMOTE): State.PROMOTED for s in State if s is not State.PROMOTED},
     **{(s, Event.ROLLBACK): State.ROLLED_BACK for s in State if s is not State.ROLLED_BACK},
-    **{(s, Event.PAUSE): State.PAUSED for s in (State.SHADOW, State.CANARY, State.AWAITING_APPROVAL)},
+    **{
+        (s, Event.PAUSE): State.PAUSED
+        for s in (State.SHADOW, State.CANARY, State.AWAITING_APPROVAL)
+    },
 }
 
 
@@ -176,9 +179,7 @@ class Routing:
     mirror: bool  # mirror to the candidate (shadow mode)
 
 
-def routing_for(
-    st: RolloutState, *, mode: str, weight: float, steps: tuple[float, ...]
-) -> Routing:
+def routing_for(st: RolloutState, *, mode: str, weight: float, steps: tuple[float, ...]) -> Routing:
     """The traffic split a state implies. ``mode``/``weight`` are the config file's."""
     s = st.paused_from if st.state is State.PAUSED and st.paused_from else st.state
     step = st.paused_step if st.state is State.PAUSED else st.step

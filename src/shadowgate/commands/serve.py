@@ -30,6 +30,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="also start small built-in model servers on the config's loopback upstream URLs",
     )
+    p.add_argument(
+        "--no-judge",
+        action="store_true",
+        help="record outcomes and follow the rollout state, but never decide (data plane only)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=run)
 
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     holder = ConfigHolder(config, args.config)
     try:
-        _run_loop(serve(holder, demo_upstreams=args.demo_upstreams))
+        _run_loop(serve(holder, demo_upstreams=args.demo_upstreams, judge=not args.no_judge))
     except OSError as exc:
         print(f"shadowgate: cannot listen: {exc}", file=sys.stderr)
         return 1
@@ -63,9 +68,12 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def serve(holder: ConfigHolder, *, demo_upstreams: bool = False) -> None:
+async def serve(holder: ConfigHolder, *, demo_upstreams: bool = False, judge: bool = True) -> None:
     """Start everything, wait for SIGTERM/SIGINT, drain and stop."""
+    from shadowgate.control.wiring import attach_control
+
     gateway = Gateway(holder)
+    attach_control(gateway, judge_enabled=judge)
     demo: list[Any] = []
     if demo_upstreams:
         from shadowgate.proxy.demo_upstreams import start_demo_upstreams

@@ -251,3 +251,33 @@ async def test_upstream_failures_are_502_and_504(
             doc = await r.json()
             assert doc["error"] == error
             assert doc["request_id"] == r.headers["X-Request-Id"]
+
+
+def test_prefix_matches_on_name_boundaries() -> None:
+    from shadowgate.config import ShadowgateConfig
+    from shadowgate.metrics import Metrics
+    from shadowgate.proxy.pools import UpstreamPools
+    from shadowgate.proxy.runtime import RuntimeState
+    from shadowgate.proxy.table import RouteTable
+
+    cfg = ShadowgateConfig.model_validate(
+        config(
+            route("m", "/v2/models/m", "http://a", "http://b"),
+            route("root", "/", "http://a", "http://b"),
+        )
+    )
+
+    class FakePools(UpstreamPools):
+        def get(self, u: Any) -> Any:
+            return None
+
+    table = RouteTable(cfg, FakePools(), RuntimeState(), {}, Metrics())
+    for path, name in [
+        ("/v2/models/m", "m"),
+        ("/v2/models/m/infer", "m"),
+        ("/v2/models/m:predict", "m"),
+        ("/v2/models/mnist/infer", "root"),
+        ("/other", "root"),
+    ]:
+        entry = table.match(path)
+        assert entry is not None and entry.name == name, path

@@ -20,6 +20,9 @@ from shadowgate.proxy.runtime import RouteOverride, RuntimeState
 from shadowgate.proxy.split import salt
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~")
+
+
 class RouteStats:
     """Per-route counts shown by /api/status, mirror slots, and cached metric children."""
 
@@ -159,7 +162,15 @@ class RouteTable:
         self.entries: tuple[RouteEntry, ...] = tuple(entries)
 
     def match(self, path: str) -> RouteEntry | None:
+        """The route with the longest prefix of ``path`` that ends on a name boundary.
+
+        ``/v2/models/m`` matches ``/v2/models/m``, ``/v2/models/m/infer`` and
+        ``/v1/models/m:predict``, but not ``/v2/models/mnist``.
+        """
         for e in self.entries:
-            if path.startswith(e.prefix):
-                return e
+            prefix = e.prefix
+            if path.startswith(prefix):
+                n = len(prefix)
+                if len(path) == n or prefix[-1] == "/" or path[n] not in _NAME_CHARS:
+                    return e
         return None

@@ -50,7 +50,9 @@ def split_feed(make: Any, feed: Any, data: list[Any], cut: int) -> Any:
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(FLOATS, min_size=0, max_size=80), ALTS, st.sampled_from([None, 0.5]), st.data())
-def test_paired_batch_equals_one_by_one(xs: list[float], alt: str, mde: float | None, data: Any) -> None:
+def test_paired_batch_equals_one_by_one(
+    xs: list[float], alt: str, mde: float | None, data: Any
+) -> None:
     def make() -> PairedMeanTest:
         return PairedMeanTest(mde=mde, margin=0.1, alternative=alt, burn_in=5)
 
@@ -66,7 +68,9 @@ def test_paired_batch_equals_one_by_one(xs: list[float], alt: str, mde: float | 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(FLOATS, st.integers(0, 1)), max_size=80), ALTS, st.data())
-def test_two_sample_batch_equals_one_by_one(pairs: list[tuple[float, int]], alt: str, data: Any) -> None:
+def test_two_sample_batch_equals_one_by_one(
+    pairs: list[tuple[float, int]], alt: str, data: Any
+) -> None:
     def make() -> TwoSampleMeanTest:
         return TwoSampleMeanTest(alternative=alt, burn_in=3)
 
@@ -126,7 +130,9 @@ def test_count_share_batch_equals_one_by_one(
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(0, 1), max_size=120), ALTS, st.sampled_from([None, 0.3, 0.9]), st.data())
-def test_bounded_batch_equals_one_by_one(xs: list[float], alt: str, thr: float | None, data: Any) -> None:
+def test_bounded_batch_equals_one_by_one(
+    xs: list[float], alt: str, thr: float | None, data: Any
+) -> None:
     def make() -> BoundedMeanCS:
         return BoundedMeanCS(threshold=thr, alternative=alt)
 

@@ -106,9 +106,9 @@ def _data_loc(raw: Loc, data: Any) -> Loc:
     out: list[str | int] = []
     cur = data
     for part in raw:
-        if (isinstance(cur, dict) and part in cur) or (
-            isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
-        ):
+        is_key = isinstance(cur, dict) and part in cur
+        is_index = isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        if is_key or is_index:
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, dict) and isinstance(part, str) and not _is_type_tag(part):

@@ -49,6 +49,9 @@ class ConfigHolder:
         self.reloads_ok = 0
         self.reloads_error = 0
         self.on_result: Callable[[ReloadResult], None] | None = None
+        #: sha256 of the file content last loaded (or rejected); the watcher reloads when
+        #: the file differs from it, so an edit made before the watcher's first look counts
+        self.file_digest: str | None = _digest(self.path) if self.path is not None else None
 
     @property
     def current(self) -> ShadowgateConfig:
@@ -69,6 +72,7 @@ class ConfigHolder:
         """Re-read the file now. On error, the running config stays and the error is kept."""
         if self.path is None:
             raise RuntimeError("this config was not loaded from a file")
+        self.file_digest = _digest(self.path)
         try:
             new = load_config(self.path)
         except ConfigError as exc:
@@ -90,41 +94,42 @@ class ConfigHolder:
         return result
 
 
-def _fingerprint(path: Path) -> tuple[int, int, str] | None:
+def _digest(path: Path) -> str | None:
     try:
-        st = path.stat()
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-    return (st.st_mtime_ns, st.st_size, digest)
 
 
 async def watch(holder: ConfigHolder, poll: float = 0.25, debounce: float = 0.2) -> None:
-    """Poll the file; after it changes and then stays unchanged for ``debounce``, reload.
+    """Poll the file; once its content differs from what the holder last loaded and then
+    stays unchanged for ``debounce``, reload.
 
     Polling (not inotify) works the same on every filesystem, including Kubernetes
-    ConfigMap volumes whose files are swapped by symlink.
+    ConfigMap volumes whose files are swapped by symlink. Comparing with the holder's
+    digest (not with the watcher's first look) means an edit made between loading and
+    the watcher's start is not missed.
     """
     assert holder.path is not None
     path = holder.path
-    seen = _fingerprint(path)
     while True:
         await asyncio.sleep(poll)
-        now = _fingerprint(path)
-        if now == seen or now is None:
+        now = _digest(path)
+        if now is None or now == holder.file_digest:
             continue
         # debounce: editors write in several steps; wait until the content is stable
         while True:
             await asyncio.sleep(debounce)
-            again = _fingerprint(path)
+            again = _digest(path)
             if again == now:
                 break
             now = again
-        if now is None or now[2] == (seen[2] if seen else None):
-            seen = now
+        if now is None or now == holder.file_digest:
             continue
-        seen = now
-        holder.reload()
+        try:
+            holder.reload()
+        except Exception:  # the watcher must survive anything a reload throws
+            log.exception("config reload failed unexpectedly")
 
 
 @contextlib.asynccontextmanager

@@ -27,7 +27,10 @@ from shadowgate.stats.sign import DEFAULT_SIGN_MDE, sign_log_e, sign_prior
 from shadowgate.stats.two_sample import two_sample_log_e
 
 Bool = npt.NDArray[np.bool_]
-NAIVE_MIN_N = 10  # the naive test starts looking once it has 10 observations
+NAIVE_MIN_N = 10
+Runner = Callable[
+    [np.random.Generator, int, int, int], "Chunk"
+]  # the naive test starts looking once it has 10 observations
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,7 @@ def run_scenario(
     }
     hits = at[at > 0]
     out["median_samples"] = float(np.median(hits)) if hits.size else None
+    out["mean_samples"] = float(np.mean(hits)) if hits.size else None
     out["p90_samples"] = float(np.percentile(hits, 90)) if hits.size else None
     # samples to decision counting undecided runs as "beyond the horizon"
     capped = np.where(at > 0, at, scenario.horizon + 1)

@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=20240601, help="random seed (default %(default)s)")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--quick", action="store_true", help="CI size: fewer runs, shorter horizons")
+    p.add_argument("--markdown", type=Path, default=None, help="also write a Markdown table")
     p.add_argument("--only", default=None, help="run only scenarios whose name contains this")
     p.set_defaults(func=run)
 
@@ -89,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(payload, indent=2) + "\n")
         console.print(f"wrote {args.out}")
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown_table(results) + "\n")
     console.print(f"{len(scenarios)} scenarios x {runs} runs in {elapsed:.0f} s")
     return 1 if failed else 0
 
@@ -135,3 +139,31 @@ def results_table(results: list[dict[str, Any]]) -> Any:
             r["unit"],
         )
     return table
+
+
+def markdown_table(results: list[dict[str, Any]]) -> str:
+    """The results as a Markdown table (for docs/statistics.md and benchmarks/results)."""
+    head = (
+        "| scenario | test | runs | rejected (A/A: false; A/B: power) | 95% CP interval "
+        "| naive t every look | median n | p90 n | fixed n (80%) | unit |"
+    )
+    lines = [head, "|" + "---|" * 10]
+    for r in results:
+        lo, hi = r["reject_ci95"]
+        lines.append(
+            f"| {r['name']} | {r['test']} | {r['runs']:,} | {r['reject_rate']:.4f} "
+            f"| [{lo:.4f}, {hi:.4f}] "
+            f"| {r['naive_reject_rate']:.3f} | "
+            f"{_fmt(r['median_samples']) if not r['null'] else '-'} | "
+            f"{_fmt(r['p90_samples']) if not r['null'] else '-'} | "
+            f"{_fmt(r['fixed_n80'])} | {r['unit']} |"
+        )
+    cover = [r for r in results if "cs_miss_rate" in r]
+    for r in cover:
+        lo, hi = r["cs_miss_ci95"]
+        lines.append("")
+        lines.append(
+            f"Confidence-sequence miss rate ({r['name']}, every observation): "
+            f"{r['cs_miss_rate']:.4f} [{lo:.4f}, {hi:.4f}] (must be <= 0.05)"
+        )
+    return "\n".join(lines)

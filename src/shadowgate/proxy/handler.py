@@ -18,11 +18,10 @@ Bodies that will not be recorded are streamed rather than buffered.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, Literal
 
 import aiohttp
@@ -35,7 +34,6 @@ from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.metrics import Metrics
 from shadowgate.proxy.forward import (
-    SMALL_BODY,
     UpstreamBodyError,
     capture,
     classify,
@@ -51,6 +49,8 @@ from shadowgate.proxy.headers import (
     upstream_request_headers,
 )
 from shadowgate.proxy.pools import Upstream, UpstreamPools
+from shadowgate.proxy.request import TOO_LARGE, RequestBody, TooLarge, read_body, sticky_key
+from shadowgate.proxy.responses import error_response, too_large, upstream_error
 from shadowgate.proxy.runtime import RuntimeState
 from shadowgate.proxy.sink import ExchangeSink
 from shadowgate.proxy.split import chosen
@@ -61,18 +61,6 @@ log = logging.getLogger("shadowgate.proxy")
 Variant = Literal["production", "candidate"]
 _perf = time.perf_counter
 _MAX_REQUEST_ID = 200
-_JSON = "application/json"
-
-
-def error_response(status: int, error: str, message: str, request_id: str) -> web.Response:
-    """A JSON error from the proxy itself (never on the success path)."""
-    body = {"error": error, "message": message, "request_id": request_id}
-    return web.Response(
-        status=status,
-        body=json.dumps(body).encode(),
-        content_type=_JSON,
-        headers={X_REQUEST_ID: request_id},
-    )
 
 
 class _Pair:
@@ -97,14 +85,6 @@ class _Pair:
         self.waiting -= 1
         if self.waiting == 0:
             self.submit(self.exchange)
-
-
-class _TooLarge:
-    pass
-
-
-_TOO_LARGE = _TooLarge()
-RequestBody = bytes | AsyncIterator[bytes] | None
 
 
 class Proxy:
@@ -220,7 +200,7 @@ class Proxy:
             )
         length = request.content_length
         if length is not None and length > table.max_body_size:
-            return _too_large(table.max_body_size, rid)
+            return too_large(table.max_body_size, rid)
         o = entry.override
         mode = o.mode if o.mode is not None else entry.config.mode
         if mode == "canary":
@@ -235,10 +215,10 @@ class Proxy:
         )
         noise = entry.noise_percent > 0.0 and chosen(entry.noise_salt, rid, entry.noise_percent)
         headers = upstream_request_headers(request.headers, rid, request.remote, request.scheme)
-        body = await _read_body(request, headers, table.max_body_size, mirror or noise)
-        if body is _TOO_LARGE:
-            return _too_large(table.max_body_size, rid)
-        assert not isinstance(body, _TooLarge)
+        body = await read_body(request, headers, table.max_body_size, mirror or noise)
+        if body is TOO_LARGE:
+            return too_large(table.max_body_size, rid)
+        assert not isinstance(body, TooLarge)
         pairs: list[_Pair] = []
         if mirror or noise:
             assert body is None or isinstance(body, bytes)
@@ -270,12 +250,12 @@ class Proxy:
         if variant is None:
             o = entry.override
             weight = o.weight if o.weight is not None else cfg.canary.weight
-            key = _sticky_key(request, entry) or rid
+            key = sticky_key(request, entry) or rid
             variant = "candidate" if chosen(entry.canary_salt, key, weight) else "production"
         headers = upstream_request_headers(request.headers, rid, request.remote, request.scheme)
-        body = await _read_body(request, headers, table.max_body_size, True)
-        if body is _TOO_LARGE:
-            return _too_large(table.max_body_size, rid)
+        body = await read_body(request, headers, table.max_body_size, True)
+        if body is TOO_LARGE:
+            return too_large(table.max_body_size, rid)
         assert body is None or isinstance(body, bytes)
         exchange = self._exchange(request, entry, "canary", variant, body, rid, time.time())
         return await self._serve(request, entry, table, variant, headers, body, rid, (), exchange)
@@ -307,13 +287,13 @@ class Proxy:
                 )
             except Exception as exc:
                 side = Side(None, _perf() - t0, None, None, classify(exc))
-                out: web.StreamResponse = _upstream_error(entry, variant, side, timeout, rid)
+                out: web.StreamResponse = upstream_error(entry, variant, side, timeout, rid)
             else:
                 try:
                     out, side = await relay(request, resp, rid, t0, cap)
                 except UpstreamBodyError as exc:
                     side = Side(resp.status, exc.latency, None, None, exc.kind)
-                    out = _upstream_error(entry, variant, side, timeout, rid)
+                    out = upstream_error(entry, variant, side, timeout, rid)
         finally:
             up.release()
         st = entry.stats
@@ -436,68 +416,3 @@ class Proxy:
             if st is not None:
                 st.pairs += 1
             self.metrics.pairs_total.labels(route=exchange.route).inc()
-
-
-def _sticky_key(request: web.BaseRequest, entry: RouteEntry) -> str | None:
-    kind = entry.sticky_kind
-    if kind is None:
-        return None
-    if kind == "header":
-        return request.headers.get(entry.sticky_name)
-    if kind == "cookie":
-        return request.cookies.get(entry.sticky_name)
-    return request.query.get(entry.sticky_name)
-
-
-async def _read_body(
-    request: web.BaseRequest, headers: CIMultiDict[str], limit: int, buffer: bool
-) -> RequestBody | _TooLarge:
-    """The request body: bytes, or a stream (large, known length, not recorded), or None."""
-    length = request.content_length
-    if length is not None:
-        if length == 0:
-            return b""
-        if not buffer and length > SMALL_BODY:
-            headers["Content-Length"] = str(length)
-            return request.content.iter_chunked(64 * 1024)
-        return await request.content.readexactly(length)
-    if not request.body_exists:
-        return None
-    parts: list[bytes] = []
-    total = 0
-    while chunk := await request.content.readany():
-        total += len(chunk)
-        if total > limit:
-            return _TOO_LARGE
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _too_large(limit: int, rid: str) -> web.Response:
-    return error_response(
-        413,
-        "body_too_large",
-        f"the request body exceeds server.max_body_size ({limit} bytes)",
-        rid,
-    )
-
-
-def _upstream_error(
-    entry: RouteEntry, variant: str, side: Side, timeout: aiohttp.ClientTimeout, rid: str
-) -> web.Response:
-    total = timeout.total or 0.0
-    if side.error == "timeout":
-        return error_response(
-            504,
-            "upstream_timeout",
-            f"the {variant} upstream of route {entry.name!r} did not answer within {total:g}s",
-            rid,
-        )
-    if side.error == "connect":
-        msg = f"cannot connect to the {variant} upstream of route {entry.name!r}"
-        return error_response(502, "upstream_unreachable", msg, rid)
-    msg = (
-        f"the {variant} upstream of route {entry.name!r} closed the connection "
-        "or sent an invalid response"
-    )
-    return error_response(502, "upstream_failed", msg, rid)

@@ -1,0 +1,55 @@
+"""The proxy's own JSON error answers (404, 413, 502, 504): off the success path."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+from aiohttp import web
+
+from shadowgate.compare.exchange import Side
+from shadowgate.proxy.headers import X_REQUEST_ID
+from shadowgate.proxy.table import RouteEntry
+
+_JSON = "application/json"
+
+
+def error_response(status: int, error: str, message: str, request_id: str) -> web.Response:
+    """A JSON error from the proxy itself (never on the success path)."""
+    body = {"error": error, "message": message, "request_id": request_id}
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type=_JSON,
+        headers={X_REQUEST_ID: request_id},
+    )
+
+
+def too_large(limit: int, rid: str) -> web.Response:
+    return error_response(
+        413,
+        "body_too_large",
+        f"the request body exceeds server.max_body_size ({limit} bytes)",
+        rid,
+    )
+
+
+def upstream_error(
+    entry: RouteEntry, variant: str, side: Side, timeout: aiohttp.ClientTimeout, rid: str
+) -> web.Response:
+    total = timeout.total or 0.0
+    if side.error == "timeout":
+        return error_response(
+            504,
+            "upstream_timeout",
+            f"the {variant} upstream of route {entry.name!r} did not answer within {total:g}s",
+            rid,
+        )
+    if side.error == "connect":
+        msg = f"cannot connect to the {variant} upstream of route {entry.name!r}"
+        return error_response(502, "upstream_unreachable", msg, rid)
+    msg = (
+        f"the {variant} upstream of route {entry.name!r} closed the connection "
+        "or sent an invalid response"
+    )
+    return error_response(502, "upstream_failed", msg, rid)

@@ -80,14 +80,14 @@ def test_oip_named_output_is_chosen() -> None:
         predictions("open-inference-v2", body, PredictionConfig(output="nope"))
 
 
-def test_oip_several_outputs_without_choice_become_dicts_per_row() -> None:
+def test_oip_several_outputs_without_choice_compare_the_first() -> None:
     body = oip(
         [
             {"name": "a", "shape": [2], "datatype": "INT64", "data": [0, 1]},
             {"name": "b", "shape": [2], "datatype": "BYTES", "data": ["x", "y"]},
         ]
     )
-    assert predictions("open-inference-v2", body, CFG) == [{"a": 0, "b": "x"}, {"a": 1, "b": "y"}]
+    assert predictions("open-inference-v2", body, CFG) == [0, 1]
 
 
 @pytest.mark.parametrize(

@@ -136,15 +136,8 @@ def _oip_predictions(body: Any, output: str | None) -> list[Any]:
             raise InvalidResponse(f"no output named {output!r}; the response has {names}")
         i = names.index(output)
         return split_tensor(outputs[i], f"outputs[{i}]")
-    if len(outputs) == 1:
-        return split_tensor(outputs[0], "outputs[0]")
-    # several outputs and none chosen: each row is {output name: that row's value}
-    split = [split_tensor(o, f"outputs[{i}]") for i, o in enumerate(outputs)]
-    names = [str(o.get("name", i)) for i, o in enumerate(outputs)]
-    n = len(split[0])
-    if any(len(s) != n for s in split):
-        raise InvalidResponse(f"outputs disagree on the number of rows: {[len(s) for s in split]}")
-    return [{name: s[r] for name, s in zip(names, split, strict=True)} for r in range(n)]
+    # several outputs and none chosen: the first, as the config reference documents
+    return split_tensor(outputs[0], "outputs[0]")
 
 
 # ------------------------------------------------------------- tfserving / kserve-v1 / mlflow

@@ -76,7 +76,7 @@ def test_it_is_an_exchange_sink() -> None:
 
 async def test_run_builds_and_writes_outcomes_in_batches() -> None:
     out = Sink()
-    rec = recorder(out, batch_size=4)
+    rec = recorder(out, batch_size=4, slice_seconds=60.0)
     task = asyncio.create_task(rec.run())
     for i in range(10):
         assert rec.submit(exchange(i))
@@ -89,6 +89,19 @@ async def test_run_builds_and_writes_outcomes_in_batches() -> None:
     assert [r.request_id for r in out.records] == [f"q{i}" for i in range(10)]
     st = rec.stats()
     assert (st.submitted, st.written, st.pending, st.dropped_total) == (10, 10, 0, 0)
+
+
+async def test_a_time_slice_bounds_each_batch() -> None:
+    out = Sink()
+    rec = recorder(out, batch_size=100, slice_seconds=0.0)  # yield after every exchange
+    task = asyncio.create_task(rec.run())
+    for i in range(5):
+        rec.submit(exchange(i))
+    while rec.pending:
+        await asyncio.sleep(0)
+    assert [len(b) for b in out.batches] == [1] * 5
+    await rec.close()
+    await asyncio.wait_for(task, 1)
 
 
 async def test_full_queue_drops_and_counts_without_blocking() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class Recorder:
         write: WriteFn,
         queue_size: int = 10_000,
         batch_size: int = 256,
+        slice_seconds: float = 0.001,
         on_drop: DropCallback | None = None,
     ) -> None:
         if queue_size < 1 or batch_size < 1:
@@ -81,6 +83,9 @@ class Recorder:
         self._write = write
         self.queue_size = queue_size
         self.batch_size = batch_size
+        #: longest stretch :meth:`run` works before yielding, so the data plane's event
+        #: loop is never stalled by a burst (an outcome takes tens of microseconds)
+        self.slice_seconds = slice_seconds
         self._on_drop = on_drop
         self._queue: deque[Exchange] = deque()
         self._wake = asyncio.Event()
@@ -111,7 +116,8 @@ class Recorder:
         """Process queued exchanges until :meth:`close` has been called and the queue is empty.
 
         Each batch is processed synchronously (cancellation can only land between batches,
-        so an exchange is never half-recorded); the loop yields to the event loop after each.
+        so an exchange is never half-recorded); a batch ends after ``batch_size`` exchanges
+        or ``slice_seconds``, whichever comes first, and the loop then yields.
         """
         while True:
             if not self._queue:
@@ -120,18 +126,22 @@ class Recorder:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            self.process(self.batch_size)
+            self.process(self.batch_size, time.perf_counter() + self.slice_seconds)
             await asyncio.sleep(0)
 
-    def process(self, limit: int | None = None) -> int:
-        """Record up to ``limit`` queued exchanges now (all when None); returns how many."""
+    def process(self, limit: int | None = None, deadline: float | None = None) -> int:
+        """Record up to ``limit`` queued exchanges now (all when None), stopping early once
+        ``time.perf_counter()`` passes ``deadline``; returns how many were taken."""
         n = len(self._queue) if limit is None else min(limit, len(self._queue))
-        batch = [self._queue.popleft() for _ in range(n)]
         records: list[OutcomeRecord] = []
-        for ex in batch:
-            record = self._build(ex)
+        taken = 0
+        while taken < n and self._queue:
+            record = self._build(self._queue.popleft())
+            taken += 1
             if record is not None:
                 records.append(record)
+            if deadline is not None and time.perf_counter() > deadline:
+                break
         if records:
             try:
                 self._write(records)
@@ -141,7 +151,7 @@ class Recorder:
                     self._drop(route, "write_error", count)
             else:
                 self._written.update(r.route for r in records)
-        return n
+        return taken
 
     def _build(self, ex: Exchange) -> OutcomeRecord | None:
         try:

@@ -2,46 +2,31 @@
 
 Several replicas share one database. Outcome ids and join sequence numbers must follow
 commit order or a judge's cursor could skip a row that commits late; every transaction
-that creates them therefore holds one transaction-level advisory lock (``_SEQ``) while it
-inserts, which serialises only those short inserts. ``?schema=NAME`` in the URL keeps the
+that creates them therefore holds one transaction-level advisory lock (``seq_key``) while
+it inserts, which serialises only those short inserts. ``?schema=NAME`` in the URL keeps the
 tables in their own schema (created on open), e.g. one per test run.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import re
 import time
-import urllib.parse
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
-
-from shadowgate.errors import StoreError
 from shadowgate.store import codec
 from shadowgate.store.base import (
     DEFAULT_PAGE,
-    AuditRecord,
-    JudgeState,
     LabeledOutcome,
     LabelResult,
     PruneResult,
-    Rollout,
-    RolloutState,
-    SchemaTooNewError,
-    StaleStateError,
     StoredLabel,
     StoredOutcome,
 )
-from shadowgate.store.postgres_schema import MIGRATIONS
+from shadowgate.store.postgres_base import count_rows
+from shadowgate.store.postgres_rollouts import PostgresRollouts
 from shadowgate.store.records import OutcomeRecord
 
-_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _COLS = ", ".join(f'o."{c}"' for c in codec.COLUMNS)
-_AUDIT_COLS = ", ".join(f'"{c}"' for c in codec.AUDIT_COLUMNS)
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 _JOIN_NEW_OUTCOMES = (
     "INSERT INTO joins (outcome_id, route, request_id) "
     "SELECT o.id, o.route, o.request_id FROM outcomes o "
@@ -68,115 +53,8 @@ _JOIN_LABELS = (
 )
 
 
-def _lock_key(schema: str, name: str) -> int:
-    digest = hashlib.sha256(f"shadowgate:{schema}:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _count(status: str) -> int:
-    """Rows affected, from a command status like ``DELETE 12``."""
-    return int(status.rsplit(" ", 1)[-1]) if status and status[-1].isdigit() else 0
-
-
-class PostgresStore:
+class PostgresStore(PostgresRollouts):
     """A ``Store`` in PostgreSQL, shared by every replica that names the same URL."""
-
-    def __init__(self, url: str, *, retention: float = 0.0, max_rows: int = 0) -> None:
-        parts = urllib.parse.urlsplit(url)
-        query = urllib.parse.parse_qs(parts.query)
-        schema = query.pop("schema", [""])[-1]
-        pool_size = query.pop("pool_size", ["10"])[-1]
-        if schema and not _SCHEMA_NAME.match(schema):
-            raise StoreError(f"invalid schema {schema!r} in store URL: use letters, digits, _")
-        self.schema = schema
-        self.pool_size = int(pool_size)
-        self.dsn = urllib.parse.urlunsplit(
-            parts._replace(scheme="postgresql", query=urllib.parse.urlencode(query, doseq=True))
-        )
-        self.where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
-        self.retention = retention
-        self.max_rows = max_rows
-        self.channel = f"shadowgate_state_{schema}"[:63] if schema else "shadowgate_state"
-        self._seq_key = _lock_key(schema, "seq")
-        self._pool: Any = None
-        self._listener: Any = None
-
-    # -- plumbing ---------------------------------------------------------------------
-
-    def _settings(self) -> dict[str, str]:
-        return {"search_path": self.schema} if self.schema else {}
-
-    def _error(self, exc: BaseException) -> StoreError:
-        return StoreError(f"PostgreSQL store {self.where}: {exc}")
-
-    @contextlib.asynccontextmanager
-    async def _conn(self) -> AsyncIterator[Any]:
-        if self._pool is None:
-            raise StoreError(f"PostgreSQL store {self.where} is not open: call open() first")
-        try:
-            async with self._pool.acquire(timeout=30.0) as conn:
-                yield conn
-        except _DB_ERRORS as exc:
-            raise self._error(exc) from exc
-
-    @contextlib.asynccontextmanager
-    async def _tx(self, *, seq_lock: bool = False) -> AsyncIterator[Any]:
-        async with self._conn() as conn, conn.transaction():
-            if seq_lock:
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", self._seq_key)
-            yield conn
-
-    async def open(self) -> None:
-        if self._pool is not None:
-            return
-        try:
-            conn = await asyncpg.connect(self.dsn, timeout=10.0)
-            try:
-                await self._migrate(conn)
-            finally:
-                await conn.close()
-            self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=self.pool_size, server_settings=self._settings()
-            )
-        except _DB_ERRORS as exc:
-            raise StoreError(
-                f"cannot open PostgreSQL store {self.where}: {exc} "
-                "(is the server running, and may this user connect to that database?)"
-            ) from exc
-
-    async def _migrate(self, conn: Any) -> None:
-        async with conn.transaction():
-            # one migrator at a time when several replicas start together
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(self.schema, "mig"))
-            if self.schema:
-                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            current = int(
-                await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-            )
-            if current > len(MIGRATIONS):
-                raise SchemaTooNewError(
-                    f"PostgreSQL store {self.where} has schema version {current}, newer than "
-                    f"this shadowgate understands ({len(MIGRATIONS)}): upgrade shadowgate"
-                )
-            for version in range(current, len(MIGRATIONS)):
-                for stmt in MIGRATIONS[version]:
-                    await conn.execute(stmt)
-                await conn.execute("INSERT INTO schema_version VALUES ($1)", version + 1)
-
-    async def close(self) -> None:
-        if self._listener is not None:
-            with contextlib.suppress(*_DB_ERRORS):
-                await self._listener.close()
-            self._listener = None
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-
-    async def schema_version(self) -> int:
-        async with self._conn() as conn:
-            return int(await conn.fetchval("SELECT max(version) FROM schema_version"))
 
     # -- outcomes ---------------------------------------------------------------------
 
@@ -287,10 +165,10 @@ class PostgresStore:
         async with self._tx() as conn:
             if self.retention > 0:
                 cutoff = now - self.retention
-                res.outcomes += _count(
+                res.outcomes += count_rows(
                     await conn.execute("DELETE FROM outcomes WHERE ts < $1", cutoff)
                 )
-                res.labels += _count(
+                res.labels += count_rows(
                     await conn.execute("DELETE FROM labels WHERE updated_at < $1", cutoff)
                 )
             if self.max_rows > 0:
@@ -302,7 +180,7 @@ class PostgresStore:
                         self.max_rows - 1,
                     )
                     if keep_from is not None:
-                        res.outcomes += _count(
+                        res.outcomes += count_rows(
                             await conn.execute(
                                 "DELETE FROM outcomes WHERE route = $1 AND id < $2",
                                 route,
@@ -315,145 +193,3 @@ class PostgresStore:
                     "(SELECT 1 FROM outcomes o WHERE o.id = j.outcome_id)"
                 )
         return res
-
-    # -- rollouts, judge state, audit -------------------------------------------------
-
-    async def start_rollout(
-        self, route: str, candidate_identity: str, config_digest: str, now: float
-    ) -> str:
-        async with self._tx() as conn:
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock($1)", _lock_key(self.schema, f"rollout:{route}")
-            )
-            row = await conn.fetchrow(
-                "SELECT rollout_id, number, candidate_identity FROM rollouts "
-                "WHERE route = $1 ORDER BY number DESC LIMIT 1",
-                route,
-            )
-            if row is not None and row[2] == candidate_identity:
-                return str(row[0])
-            number = 1 if row is None else int(row[1]) + 1
-            rollout_id = f"{route}-{number}"
-            await conn.execute(
-                "INSERT INTO rollouts VALUES ($1, $2, $3, $4, $5, $6)",
-                rollout_id,
-                route,
-                number,
-                candidate_identity,
-                config_digest,
-                now,
-            )
-            return rollout_id
-
-    async def current_rollout(self, route: str) -> Rollout | None:
-        rollouts = await self.list_rollouts(route)
-        return rollouts[-1] if rollouts else None
-
-    async def list_rollouts(self, route: str) -> list[Rollout]:
-        async with self._conn() as conn:
-            rows = await conn.fetch(
-                "SELECT rollout_id, route, number, candidate_identity, config_digest, started_at "
-                "FROM rollouts WHERE route = $1 ORDER BY number",
-                route,
-            )
-        return [Rollout(*r) for r in rows]
-
-    async def load_judge_state(self, route: str, rollout_id: str) -> JudgeState | None:
-        async with self._conn() as conn:
-            r = await conn.fetchrow(
-                "SELECT state, data, detail, outcome_cursor, label_cursor, version, updated_at "
-                "FROM judge_state WHERE route = $1 AND rollout_id = $2",
-                route,
-                rollout_id,
-            )
-        if r is None:
-            return None
-        return JudgeState(r[0], codec.loads_or_none(r[1]), codec.loads_or_none(r[2]), *r[3:])
-
-    async def commit_decision(
-        self, route: str, rollout_id: str, state: JudgeState, audit: Sequence[AuditRecord]
-    ) -> int:
-        stale = StaleStateError(
-            f"judge state of {route}/{rollout_id} moved past version {state.version}: "
-            "another judge committed first; reload and retry"
-        )
-        values = (
-            route,
-            rollout_id,
-            state.state,
-            codec.dumps(state.data),
-            codec.dumps(state.detail),
-            state.outcome_cursor,
-            state.label_cursor,
-            state.version + 1,
-            state.updated_at or time.time(),
-        )
-        async with self._tx() as conn:
-            if state.version == 0:
-                # two first commits race on the primary key; the loser inserts nothing
-                status = await conn.execute(
-                    "INSERT INTO judge_state VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-                    "ON CONFLICT (route, rollout_id) DO NOTHING",
-                    *values,
-                )
-            else:
-                status = await conn.execute(
-                    "UPDATE judge_state SET state = $3, data = $4, detail = $5, "
-                    "outcome_cursor = $6, label_cursor = $7, version = $8, updated_at = $9 "
-                    "WHERE route = $1 AND rollout_id = $2 AND version = $8 - 1",
-                    *values,
-                )
-            if _count(status) != 1:
-                raise stale
-            if audit:
-                await conn.executemany(
-                    f"INSERT INTO audit ({_AUDIT_COLS}) VALUES "
-                    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    [codec.audit_row(a) for a in audit],
-                )
-            clock = await conn.fetchval(
-                "UPDATE state_clock SET version = version + 1 WHERE id = 1 RETURNING version"
-            )
-            await conn.execute("SELECT pg_notify($1, $2)", self.channel, str(clock))
-        return state.version + 1
-
-    async def read_audit(self, route: str, rollout_id: str | None = None) -> list[AuditRecord]:
-        sql = f"SELECT {_AUDIT_COLS}, id FROM audit WHERE route = $1"
-        params: list[Any] = [route]
-        if rollout_id is not None:
-            sql += " AND rollout_id = $2"
-            params.append(rollout_id)
-        async with self._conn() as conn:
-            rows = await conn.fetch(sql + " ORDER BY id", *params)
-        return [AuditRecord(*r) for r in rows]
-
-    async def state_version(self) -> int:
-        async with self._conn() as conn:
-            return int(await conn.fetchval("SELECT version FROM state_clock"))
-
-    async def read_rollout_states(self) -> list[RolloutState]:
-        async with self._conn() as conn:
-            rows = await conn.fetch(
-                "SELECT s.route, s.rollout_id, s.state, s.detail, s.version, s.updated_at "
-                "FROM judge_state s JOIN rollouts r ON r.rollout_id = s.rollout_id "
-                "WHERE r.number = (SELECT max(number) FROM rollouts WHERE route = r.route) "
-                "ORDER BY s.route"
-            )
-        return [RolloutState(r[0], r[1], r[2], codec.loads_or_none(r[3]), r[4], r[5]) for r in rows]
-
-    async def listen_states(self, callback: Callable[[int], None]) -> None:
-        """Call ``callback(state_version)`` after every commit, from any replica.
-
-        Uses one dedicated connection. If it drops, notifications stop: callers keep
-        polling ``state_version()`` (e.g. every second) as the fallback.
-        """
-        try:
-            if self._listener is None:
-                self._listener = await asyncpg.connect(self.dsn, timeout=10.0)
-
-            def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
-                callback(int(payload))
-
-            await self._listener.add_listener(self.channel, on_notify)
-        except _DB_ERRORS as exc:
-            raise self._error(exc) from exc

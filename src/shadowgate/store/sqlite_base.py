@@ -1,0 +1,127 @@
+"""Plumbing of the SQLite store: the connection, its one thread, transactions, migrations.
+
+Every call runs on a single-worker executor that owns the connection, so the event loop
+never blocks on disk and statements never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import sqlite3
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from shadowgate.errors import StoreError
+from shadowgate.store.base import SchemaTooNewError
+from shadowgate.store.sqlite_schema import MIGRATIONS
+
+T = TypeVar("T")
+
+
+class SqliteBase:
+    """Connection handling shared by the parts of ``SqliteStore``."""
+
+    def __init__(self, path: str, *, retention: float = 0.0, max_rows: int = 0) -> None:
+        self.path = path
+        self.retention = retention
+        self.max_rows = max_rows
+        self._conn: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None or self._conn is None:
+            raise StoreError(f"SQLite store {self.path} is not open: call open() first")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        assert self._conn is not None
+        return self._conn
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shadowgate-sqlite")
+        loop = asyncio.get_running_loop()
+        try:
+            self._conn = await loop.run_in_executor(self._executor, self._open_sync)
+        except sqlite3.Error as exc:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise StoreError(
+                f"cannot open SQLite store {self.path}: {exc} "
+                "(check the path exists and is writable)"
+            ) from exc
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+
+    def _open_sync(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._conn = db
+            self._migrate(db)
+        except BaseException:
+            self._conn = None
+            db.close()
+            raise
+        return db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        with self._tx():
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = int(row[0] or 0)
+            if current > len(MIGRATIONS):
+                raise SchemaTooNewError(
+                    f"SQLite store {self.path} has schema version {current}, newer than this "
+                    f"shadowgate understands ({len(MIGRATIONS)}): upgrade shadowgate"
+                )
+            for version in range(current, len(MIGRATIONS)):
+                for stmt in MIGRATIONS[version]:
+                    db.execute(stmt)
+                db.execute("INSERT INTO schema_version VALUES (?)", (version + 1,))
+
+    async def close(self) -> None:
+        if self._conn is None or self._executor is None:
+            return
+        conn, executor = self._conn, self._executor
+        await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        executor.shutdown(wait=True)
+        self._conn = None
+        self._executor = None
+
+    async def schema_version(self) -> int:
+        def q() -> int:
+            return int(self._db.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+        return await self._run(q)
+
+    async def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``: ``"ok"`` for a healthy file."""
+        return await self._run(
+            lambda: str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+        )

@@ -48,8 +48,11 @@ FROM input i LEFT JOIN up USING (request_id)
 """
 _JOIN_LABELS = (
     "INSERT INTO joins (outcome_id, route, request_id) "
-    "SELECT o.id, o.route, o.request_id FROM outcomes o "
-    "WHERE o.request_id = ANY($1::text[]) ORDER BY o.id ON CONFLICT (outcome_id) DO NOTHING"
+    "SELECT o.id, o.route, o.request_id FROM unnest($1::text[]) AS i (request_id) "
+    # OFFSET 0 keeps this a per-id index lookup even before the table has statistics
+    "CROSS JOIN LATERAL (SELECT id, route, request_id FROM outcomes "
+    "WHERE request_id = i.request_id OFFSET 0) o "
+    "ORDER BY o.id ON CONFLICT (outcome_id) DO NOTHING"
 )
 
 

@@ -161,7 +161,7 @@ async def evidence_everywhere(gw: Gateway, control: Control, hooks: Hooks, state
     assert entry["rollout"]["state"] == state
     assert entry["rollout"]["last_decision"]["to"] == state
     assert f'shadowgate_rollout_state{{route="m",state="{state}"}} 1.0' in metrics
-    assert 'shadowgate_check_p_value{check="latency",route="m"}' in metrics
+    assert 'shadowgate_check_p_value{check="errors",route="m"}' in metrics
     ctx = control.judge.contexts["m"]
     audit = await control.store.read_audit("m", ctx.rollout_id)
     assert audit[-1].decision.endswith(state) and audit[-1].actor == "judge"

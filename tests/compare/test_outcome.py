@@ -211,3 +211,25 @@ def test_identical_responses_agree_on_every_row(data: list[float]) -> None:
     rec = build_outcome(exchange(ok(body), ok(body), request=oip_request(len(data))), route(), "x")
     assert rec.agree == [True] * len(data)
     assert rec.rows == len(data)
+
+
+@given(
+    st.lists(st.integers(0, 2), max_size=12),
+    st.lists(st.integers(0, 2), max_size=12),
+    st.sampled_from(["tfserving", "kserve-v1", "mlflow"]),
+)
+def test_batch_of_n_rows_gives_n_pairs(prod: list[int], cand: list[int], protocol: str) -> None:
+    n = len(prod)
+    cand = (cand + [0] * n)[:n]
+    req = json.dumps({"instances": [[float(i)] for i in range(n)]}).encode()
+    rec = build_outcome(
+        exchange(
+            ok(json.dumps({"predictions": prod, "model_version": "1"}).encode()),
+            ok(json.dumps({"predictions": cand, "model_version": "2"}).encode()),
+            request=req,
+        ),
+        route(protocol=protocol),
+        "x",
+    )
+    assert rec.rows == n and rec.prod_pred == prod and rec.cand_pred == cand
+    assert rec.agree == [a == b for a, b in zip(prod, cand, strict=True)]

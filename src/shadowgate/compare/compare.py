@@ -81,7 +81,8 @@ def _compare_numbers(a: Any, b: Any, task: Task, cfg: PredictionConfig) -> RowCo
             if a.is_integer() and b.is_integer():
                 return RowComparison(a == b)
             return RowComparison((a >= 0.5) == (b >= 0.5), abs(a - b))
-        return RowComparison(bool(a == b))
+        both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+        return RowComparison(bool(a == b) or both_nan)
     if task == "auto" and isinstance(a, int) and isinstance(b, int):
         return RowComparison(a == b)
     return RowComparison(_numbers_close(float(a), float(b), cfg))

@@ -19,7 +19,6 @@ from shadowgate.proxy.pools import Upstream, UpstreamPools
 from shadowgate.proxy.runtime import RouteOverride, RuntimeState
 from shadowgate.proxy.split import salt
 
-
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~")
 
 

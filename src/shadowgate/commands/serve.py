@@ -83,7 +83,13 @@ async def serve(holder: ConfigHolder, *, demo_upstreams: bool = False, judge: bo
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await gateway.start()
+    try:
+        await gateway.start()
+    except BaseException:
+        await gateway.stop()  # e.g. a port in use: close what did open, then report
+        for runner in demo:
+            await runner.cleanup()
+        raise
     names = ", ".join(r.name for r in holder.current.routes) or "none"
     log.info(
         "shadowgate serving on %s (admin on %s); routes: %s; config %s",

@@ -140,15 +140,15 @@ def render_html(d: RolloutData) -> str:
             continue
         marks = [x for a in judged if (x := samples_at(t, a.time)) is not None]
         fig = plots.check_figure(t, d.alpha_harm, d.alpha_pass, marks)
-        parts.append(f"<h3>{e(name)}</h3>{_img(fig, name)}")
+        parts.append(f"<h3>{e(name)}</h3>{_img(fig, f'check {name}')}")
     times = [a.time - t0 for a in judged]
     parts += [
         "<h2>Latency per variant</h2>",
-        _img(plots.latency_figure(latencies(d.outcomes)), "latency"),
+        _img(plots.latency_figure(latencies(d.outcomes)), "latency per variant"),
         "<h2>Disagreement over time</h2>",
         _img(plots.disagreement_figure(d.outcomes, t0, times), "disagreement"),
         "<h2>Accuracy on labels</h2>",
-        _img(plots.accuracy_figure(d.route, d.labeled, _label_marks(d)), "accuracy"),
+        _img(plots.accuracy_figure(d.route, d.labeled, _label_marks(d)), "accuracy on labels"),
         f"<p class='muted'>Generated {_when(dt.datetime.now(dt.UTC).timestamp())} by "
         "<code>shadowgate report</code>.</p></body></html>",
     ]

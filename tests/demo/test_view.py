@@ -1,0 +1,58 @@
+"""The live view renders /api/status documents as a table (terminal) or plain lines."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich.console import Console
+
+from shadowgate.demo.traffic import TrafficStats
+from shadowgate.demo.view import Snapshot, View, plain_line, render
+
+STATUS: dict[str, Any] = {
+    "counts": {"requests": {"production": 120, "candidate": 0}, "mirrored": 120},
+    "rollout": {
+        "state": "rolled_back",
+        "samples": {"pairs": 118, "labels": 90},
+        "checks": [
+            {"check": "errors", "phase": "shadow", "segment": None, "n": 118,
+             "estimate": 0.07, "ci": [0.03, 0.11], "p_value": 0.003, "verdict": "harm"},
+            {"check": "accuracy", "phase": "shadow", "segment": None, "n": 90,
+             "estimate": None, "ci": [None, None], "p_value": 1.0, "verdict": "pending"},
+        ],
+        "last_decision": {"from": "shadow", "to": "rolled_back", "reason": "errors: worse"},
+    },
+}  # fmt: skip
+
+
+def snap(status: dict[str, Any]) -> Snapshot:
+    return Snapshot("cancer", 12.0, status, TrafficStats(sent=120, ok=120), "broken")
+
+
+def test_render_shows_every_check_and_the_decision() -> None:
+    console = Console(file=io.StringIO(), width=140, record=True)
+    console.print(render(snap(STATUS)))
+    text = console.export_text()
+    for needle in ("rolled_back", "errors", "accuracy", "+0.070", "[+0.030, +0.110]", "0.003"):
+        assert needle in text, needle
+    assert "shadow → rolled_back: errors: worse" in text
+    assert "mirrored 120" in text
+
+
+def test_plain_lines_when_not_a_terminal() -> None:
+    out = io.StringIO()
+    with View(out=out, every=5.0) as view:
+        assert not view.live_mode  # a StringIO is no terminal
+        view.update(snap(STATUS))
+        view.update(snap(STATUS))  # within `every`: not repeated
+        view.update(snap(STATUS), force=True)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0] == plain_line(snap(STATUS))
+    assert "errors: +0.070 [+0.030, +0.110] p=0.003 harm" in lines[0]
+
+
+def test_an_empty_status_renders_as_starting() -> None:
+    assert snap({}).state == "starting"
+    assert "starting" in plain_line(snap({}))

@@ -195,11 +195,23 @@ class Judge:
         if not self.is_leader():
             self.contexts.clear()  # another judge acts; reload from the store if we lead again
             return
+        try:
+            # what others committed (an operator's action on another replica, a judge that
+            # led before us): a context older than the store's is reloaded before deciding
+            stored = {st.route: st for st in await self.store.read_rollout_states()}
+        except Exception:
+            log.exception("judge cannot read rollout states; will retry")
+            return
         for route in self.holder.current.routes:
             now = self.clock()
             if not force and now < self._next.get(route.name, 0.0):
                 continue
             self._next[route.name] = now + route.analysis.interval
+            ctx = self.contexts.get(route.name)
+            st = stored.get(route.name)
+            if ctx is not None and st is not None and st.rollout_id == ctx.rollout_id:
+                if st.version != ctx.version:
+                    self.contexts.pop(route.name, None)
             try:
                 async with self._lock(route.name):
                     await self.look(route)

@@ -115,6 +115,13 @@ class StateSync:
             rollout_id=rid,
         )
 
+    def settled(self, route_name: str) -> bool:
+        """True when the route's current rollout has ended (promoted, rolled back, ...)."""
+        st = self.states.get(route_name)
+        if st is None or st["rollout_id"] != self.rollout_ids.get(route_name):
+            return False
+        return st["state"] in ("promoted", "rolled_back", "inconclusive")
+
     def disagreement(self, route: RouteConfig) -> str | None:
         """Say when the file asks for something the rollout state overrides."""
         st = self.states.get(route.name)

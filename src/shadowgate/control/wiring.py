@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from shadowgate.compare.exchange import Exchange
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.control.actions import add_action_routes, status_provider
 from shadowgate.control.judge import Judge
@@ -79,7 +80,7 @@ def attach_control(
             route=route, reason=reason
         ).inc(n),
     )
-    gateway.sink = recorder
+    gateway.sink = _SettledFilter(recorder, sync)
     leader = leader or leadership_for(cfg.url)
 
     def complete(route: str) -> bool:
@@ -131,6 +132,21 @@ def attach_control(
     else:
         add_feedback_routes(app, lambda: store)
     return control
+
+
+class _SettledFilter:
+    """Once a rollout has ended, the requests production serves alone are not evidence of
+    anything: they are not recorded (mirrored pairs still are, e.g. while awaiting
+    approval)."""
+
+    def __init__(self, recorder: Recorder, sync: StateSync) -> None:
+        self.recorder = recorder
+        self.sync = sync
+
+    def submit(self, exchange: Exchange) -> bool:
+        if exchange.kind == "canary" and self.sync.settled(exchange.route):
+            return True
+        return self.recorder.submit(exchange)
 
 
 def metrics_judge_heartbeat(judge: Judge, metrics: Metrics) -> None:

@@ -209,9 +209,9 @@ class Judge:
             self._next[route.name] = now + route.analysis.interval
             ctx = self.contexts.get(route.name)
             st = stored.get(route.name)
-            if ctx is not None and st is not None and st.rollout_id == ctx.rollout_id:
-                if st.version != ctx.version:
-                    self.contexts.pop(route.name, None)
+            same = ctx is not None and st is not None and st.rollout_id == ctx.rollout_id
+            if same and st is not None and ctx is not None and st.version != ctx.version:
+                self.contexts.pop(route.name, None)
             try:
                 async with self._lock(route.name):
                     await self.look(route)

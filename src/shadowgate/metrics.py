@@ -129,6 +129,17 @@ class Metrics:
         # both results exist from the start, so dashboards see 0 rather than no series
         self.config_reloads_total.labels(result="ok")
         self.config_reloads_total.labels(result="error")
+        self.judge_last_run_timestamp_seconds = Gauge(
+            "shadowgate_judge_last_run_timestamp_seconds",
+            "Unix time of the acting judge's last look at the evidence (alert when stale).",
+            registry=r,
+        )
+        self.noise_disagreement_rate = Gauge(
+            "shadowgate_noise_disagreement_rate",
+            "Share of rows where production disagreed with itself (the noise floor).",
+            ["route"],
+            registry=r,
+        )
 
     def set_rollout_state(self, route: str, state: str) -> None:
         """Mark ``state`` as the route's current rollout state (one-hot over ROLLOUT_STATES)."""

@@ -163,3 +163,25 @@ async def test_incomplete_evidence_blocks_decisions(store: Store) -> None:
     holder = ConfigHolder(config())
     judge = Judge(store, holder, complete=lambda route: False)
     assert await feed_until_decision(judge, store, np.random.default_rng(6), slow=2.0) == "shadow"
+
+
+async def test_noise_outcomes_measure_the_floor_and_are_not_evidence(store: Store) -> None:
+    holder = ConfigHolder(config(min_samples=10_000))
+    judge = Judge(store, holder)
+    route = holder.current.routes[0]
+    ctx = await judge.context(route)
+    rng = np.random.default_rng(7)
+    pairs = outcomes(rng, ctx.rollout_id, 50)
+    noise = outcomes(rng, ctx.rollout_id, 40)
+    for i, r in enumerate(noise):
+        r.kind = "noise"
+        r.agree = [i % 10 != 0]  # production disagrees with itself 10% of the time
+    await store.insert_outcomes(pairs + noise)
+    await judge.look(route)
+    status = judge.status(route)
+    assert status["samples"]["pairs"] == 50
+    assert status["noise_floor"]["pairs"] == 40
+    assert status["noise_floor"]["rate"] == pytest.approx(0.1)
+    restarted = Judge(store, holder)
+    await restarted.look(route)
+    assert restarted.status(route)["noise_floor"] == status["noise_floor"]

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shadowgate.compare.noise import NoiseFloor
 from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.control import evidence
@@ -56,6 +57,7 @@ class RouteContext:
     version: int = 0
     last_decision: dict[str, Any] | None = None
     pending_event: str | None = None  # e.g. waiting for confirm_promotion
+    noise: NoiseFloor = field(default_factory=NoiseFloor)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def detail(self, route: RouteConfig) -> dict[str, Any]:
@@ -93,6 +95,7 @@ class RouteContext:
                 "began_in_shadow": self.began_in_shadow,
                 "last_decision": self.last_decision,
                 "results": [r.to_dict() for r in self.results()],
+                "noise": self.noise.to_dict(),
             },
             detail=self.detail(route),
             outcome_cursor=self.outcome_cursor,
@@ -176,6 +179,7 @@ class Judge:
                 label_cursor=saved.label_cursor,
                 version=saved.version,
                 last_decision=d.get("last_decision"),
+                noise=NoiseFloor.from_dict(d["noise"]) if d.get("noise") else NoiseFloor(),
             )
         self.contexts[route.name] = ctx
         return ctx
@@ -269,6 +273,7 @@ class Judge:
             ctx.outcome_cursor = rows[-1].id
             total += len(rows)
             ctx.analysis.add_pairs(evidence.pairs_from(rows))
+            ctx.noise.update(o.record for o in rows)
             ctx.analysis.add_canary(evidence.canary_from(rows))
             if len(rows) < PAGE:
                 break
@@ -403,6 +408,7 @@ class Judge:
             },
             "checks": [r.to_dict() for r in results],
             "srm_p_value": ctx.analysis.srm_p_value(),
+            "noise_floor": ctx.noise.to_dict() if ctx.noise.pairs else None,
             "last_decision": ctx.last_decision,
             "pending": ctx.pending_event,
             "started_at": ctx.started_at,

@@ -31,6 +31,8 @@ def metrics_hook(metrics: Metrics) -> Any:
             _set(metrics.check_ci_lower.labels(route=route.name, check=name), r.ci_lower)
             _set(metrics.check_ci_upper.labels(route=route.name, check=name), r.ci_upper)
         metrics.set_rollout_state(route.name, ctx.rollout.state.value)
+        if ctx.noise.rate is not None:
+            metrics.noise_disagreement_rate.labels(route=route.name).set(ctx.noise.rate)
 
     return hook
 

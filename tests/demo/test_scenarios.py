@@ -32,6 +32,7 @@ async def demo(scenario: str, out: Path, *, report: bool = False) -> DemoResult:
         view=False,
         out=out,
         report=report,
+        default_ports=False,
     )
     return await run_demo(opts)
 

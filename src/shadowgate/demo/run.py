@@ -45,6 +45,9 @@ class DemoOptions:
     delay_ms: float = 8.0
     report: bool = True
     seed: int = 1
+    #: listen on 8080/9090 when free (so `shadowgate status` and curl work with their
+    #: defaults); False always picks free ports (tests, several demos at once)
+    default_ports: bool = True
 
 
 @dataclass
@@ -64,9 +67,13 @@ class DemoResult:
         return self.state in FINAL_STATES
 
 
-def free_port() -> int:
+def free_port(preferred: int = 0) -> int:
+    """``preferred`` if it can be bound on loopback now, else any free port."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
@@ -159,7 +166,8 @@ async def run_demo(opts: DemoOptions) -> DemoResult:
     for stale in (db, out / "shadowgate.db-wal", out / "shadowgate.db-shm"):
         stale.unlink(missing_ok=True)  # each demo is a fresh rollout
     procs = Processes(out)
-    port, admin_port = free_port(), free_port()
+    port = free_port(8080 if opts.default_ports else 0)
+    admin_port = free_port(9090 if opts.default_ports else 0)
     admin_url = f"http://127.0.0.1:{admin_port}"
     proxy_url = f"http://127.0.0.1:{port}"
     say = _say
@@ -178,7 +186,8 @@ async def run_demo(opts: DemoOptions) -> DemoResult:
         )  # fmt: skip
         say(f"starting shadowgate serve --config {config} ...")
         await procs.serve(config, admin_url)
-        say(f"sending {opts.rate:g} req/s to {proxy_url}, labels {opts.label_delay:g} s later")
+        say(f"proxy {proxy_url}, admin {admin_url} (/metrics, /api/status)")
+        say(f"sending {opts.rate:g} req/s, labels {opts.label_delay:g} s later")
         result = await _drive(opts, proxy_url, admin_url)
         await procs.stop("shadowgate")  # flushes recorded outcomes to the store
     finally:

@@ -1,0 +1,42 @@
+"""shadowgate's data plane with recording off: mirrors and pairs as usual, exchanges discarded.
+
+``benchmarks/proxy.py`` runs it beside ``shadowgate serve`` (recording on) to show what
+recording costs.
+
+    python benchmarks/shadowgate_norecord.py CONFIG
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import uvloop
+
+from shadowgate.compare.exchange import Exchange
+from shadowgate.config.loader import load_config
+from shadowgate.config.reload import ConfigHolder
+from shadowgate.server import Gateway
+
+
+class NullSink:
+    """Accepts every exchange and keeps none."""
+
+    def submit(self, exchange: Exchange) -> bool:
+        return True
+
+
+async def main(path: str) -> None:
+    gw = Gateway(ConfigHolder(load_config(path), path), sink=NullSink(), watch_config=False)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await gw.start()
+    try:
+        await stop.wait()
+    finally:
+        await gw.stop()
+
+
+if __name__ == "__main__":
+    uvloop.run(main(sys.argv[1]))

@@ -22,10 +22,11 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder, ReloadResult, watch
@@ -33,6 +34,8 @@ from shadowgate.config.types import split_listen
 from shadowgate.control.admin import ADMIN, AdminContext, build_admin_app
 from shadowgate.metrics import Metrics
 from shadowgate.proxy.handler import Proxy
+from shadowgate.proxy.headers import X_REQUEST_ID
+from shadowgate.proxy.responses import error_response
 from shadowgate.proxy.runtime import RuntimeState
 from shadowgate.proxy.sink import ExchangeSink, MemorySink
 
@@ -139,7 +142,15 @@ class Gateway:
         for hook in self._on_start:
             await hook()
         cfg = self.holder.current
-        server = web.Server(self.proxy, access_log=None, handler_cancellation=False)
+        # a connection must complete each request's headers within server.client_timeout
+        # of opening (or of its previous response): aiohttp's keep-alive timer closes
+        # connections that are idle or still sending headers (slowloris)
+        server = web.Server(
+            self._handle,
+            access_log=None,
+            handler_cancellation=False,
+            keepalive_timeout=cfg.server.client_timeout,
+        )
         self._data_runner = web.ServerRunner(
             server, shutdown_timeout=cfg.server.shutdown_timeout, handle_signals=False
         )
@@ -153,6 +164,28 @@ class Gateway:
         loop = asyncio.get_running_loop()
         for name, factory in self._background:
             self._tasks.append(loop.create_task(factory(), name=name))
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """The proxy, with a deadline on receiving the request body (``client_timeout``).
+
+        Most bodies have arrived with their headers: no timer then. Otherwise a slow body
+        fails the proxy's read at the deadline and the client gets a JSON 408.
+        """
+        content = request.content
+        if content.is_eof():
+            return await self.proxy(request)
+        timeout = self.holder.current.server.client_timeout
+        timer = asyncio.get_running_loop().call_later(timeout, _expire_body, content)
+        try:
+            return await self.proxy(request)
+        except BodyTimeout:
+            rid = request.headers.get(X_REQUEST_ID) or uuid.uuid4().hex
+            msg = f"the request body did not arrive within server.client_timeout ({timeout:g}s)"
+            resp = error_response(408, "client_timeout", msg, rid)
+            resp.force_close()
+            return resp
+        finally:
+            timer.cancel()
 
     async def stop(self) -> None:
         """Graceful stop: drain clients, then mirrors, then everything else."""
@@ -199,6 +232,15 @@ class Gateway:
         for key in ("listen", "admin_listen"):
             if getattr(old.server, key) != getattr(new.server, key):
                 log.warning("server.%s changed: it takes effect after a restart", key)
+
+
+class BodyTimeout(Exception):
+    """The client did not finish sending its request body within ``server.client_timeout``."""
+
+
+def _expire_body(content: StreamReader) -> None:
+    if not content.is_eof():  # still receiving: fail the reader, the handler answers 408
+        content.set_exception(BodyTimeout())
 
 
 async def _bind(runner: web.BaseRunner, address: str) -> tuple[str, int]:

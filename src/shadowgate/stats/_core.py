@@ -59,3 +59,28 @@ def running_max(log_e: FloatArray, start: FloatArray | float) -> FloatArray:
     out = np.maximum.accumulate(log_e, axis=-1)
     result: FloatArray = np.maximum(out, start)
     return result
+
+
+class EProcessReadout:
+    """The read-outs every test shares, from its log e-process.
+
+    ``p_value`` is 1 / the running maximum of the e-process (Ville's inequality makes it
+    always valid); ``e_value`` is the current value, for e-value averaging across checks.
+    Subclasses keep ``_log_e`` (now) and ``_max_log_e`` (running maximum) up to date.
+    """
+
+    _log_e: float
+    _max_log_e: float
+
+    @property
+    def p_value(self) -> float:
+        """Always-valid p-value (1.0 before any data)."""
+        return p_from_log_e(self._max_log_e)
+
+    @property
+    def e_value(self) -> float:
+        """Current value of the e-process."""
+        return math.exp(min(self._log_e, 700.0))
+
+    def reject(self, alpha: float) -> bool:
+        return self.p_value <= alpha

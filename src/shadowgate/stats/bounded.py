@@ -33,12 +33,12 @@ import numpy.typing as npt
 
 from shadowgate.stats._core import (
     Alternative,
+    EProcessReadout,
     FloatArray,
     as_float_row,
     check_alpha,
     check_alternative,
     check_kind,
-    p_from_log_e,
     running_max,
 )
 
@@ -91,7 +91,7 @@ def bounded_log_e(
     return out
 
 
-class BoundedMeanCS:
+class BoundedMeanCS(EProcessReadout):
     """Anytime-valid confidence sequence for a mean in [0, 1], optionally tested vs a threshold."""
 
     kind = "bounded_mean"
@@ -136,18 +136,6 @@ class BoundedMeanCS:
     @property
     def n(self) -> int:
         return int(self._state[0])
-
-    @property
-    def p_value(self) -> float:
-        """Always-valid p-value of the threshold test (1.0 without a threshold)."""
-        return p_from_log_e(self._max_log_e)
-
-    @property
-    def e_value(self) -> float:
-        return math.exp(min(self._log_e, 700.0))
-
-    def reject(self, alpha: float) -> bool:
-        return self.p_value <= alpha
 
     @property
     def estimate(self) -> float:

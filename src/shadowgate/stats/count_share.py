@@ -38,10 +38,10 @@ from scipy.optimize import brentq, minimize_scalar
 
 from shadowgate.stats._core import (
     Alternative,
+    EProcessReadout,
     FloatArray,
     check_alternative,
     check_kind,
-    p_from_log_e,
     running_max,
 )
 
@@ -101,7 +101,7 @@ def _check_shares(shares: Sequence[float]) -> tuple[float, float]:
     return s0, s1
 
 
-class CountShareTest:
+class CountShareTest(EProcessReadout):
     """Anytime-valid test that event origins follow the traffic shares."""
 
     kind = "count_share"
@@ -168,17 +168,6 @@ class CountShareTest:
     @property
     def counts(self) -> tuple[int, int]:
         return int(self._state[0]), int(self._state[1])
-
-    @property
-    def p_value(self) -> float:
-        return p_from_log_e(self._max_log_e)
-
-    @property
-    def e_value(self) -> float:
-        return math.exp(min(self._log_e, 700.0))
-
-    def reject(self, alpha: float) -> bool:
-        return self.p_value <= alpha
 
     @property
     def estimate(self) -> float:

@@ -34,11 +34,11 @@ import numpy.typing as npt
 
 from shadowgate.stats._core import (
     Alternative,
+    EProcessReadout,
     FloatArray,
     as_float_row,
     check_alternative,
     check_kind,
-    p_from_log_e,
     running_max,
 )
 from shadowgate.stats.normal_mixture import (
@@ -82,7 +82,7 @@ def paired_log_e(
     return log_e, n, s, ss
 
 
-class PairedMeanTest:
+class PairedMeanTest(EProcessReadout):
     """Anytime-valid test and confidence sequence for the mean of paired differences.
 
     >>> t = PairedMeanTest(margin=0.0, alternative="greater")
@@ -145,19 +145,6 @@ class PairedMeanTest:
     @property
     def n(self) -> int:
         return self._n
-
-    @property
-    def p_value(self) -> float:
-        """Always-valid p-value: 1 / running maximum of the e-process (1.0 before data)."""
-        return p_from_log_e(self._max_log_e)
-
-    @property
-    def e_value(self) -> float:
-        """Current value of the e-process (for e-value averaging across checks)."""
-        return math.exp(min(self._log_e, 700.0))
-
-    def reject(self, alpha: float) -> bool:
-        return self.p_value <= alpha
 
     @property
     def estimate(self) -> float:

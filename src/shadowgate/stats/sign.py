@@ -35,10 +35,10 @@ from scipy.special import betainc, betaincc, betaln
 
 from shadowgate.stats._core import (
     Alternative,
+    EProcessReadout,
     FloatArray,
     check_alternative,
     check_kind,
-    p_from_log_e,
     running_max,
 )
 
@@ -95,7 +95,7 @@ def sign_log_e(
     return out, plus, minus, tail
 
 
-class SignTest:
+class SignTest(EProcessReadout):
     """Anytime-valid sign test on +1/-1 observations with ties (0) ignored."""
 
     kind = "sign"
@@ -148,17 +148,6 @@ class SignTest:
     @property
     def counts(self) -> tuple[int, int]:
         return self._plus, self._minus
-
-    @property
-    def p_value(self) -> float:
-        return p_from_log_e(self._max_log_e)
-
-    @property
-    def e_value(self) -> float:
-        return math.exp(min(self._log_e, 700.0))
-
-    def reject(self, alpha: float) -> bool:
-        return self.p_value <= alpha
 
     @property
     def estimate(self) -> float:

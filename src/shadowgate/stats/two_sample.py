@@ -30,11 +30,11 @@ import numpy.typing as npt
 
 from shadowgate.stats._core import (
     Alternative,
+    EProcessReadout,
     FloatArray,
     as_float_row,
     check_alternative,
     check_kind,
-    p_from_log_e,
     running_max,
 )
 from shadowgate.stats.normal_mixture import (
@@ -88,7 +88,7 @@ def _group_prefix(x: FloatArray, w: FloatArray, state: State) -> State:
     return n, s, ss
 
 
-class TwoSampleMeanTest:
+class TwoSampleMeanTest(EProcessReadout):
     """Anytime-valid test and confidence sequence for ``mean(candidate) - mean(production)``."""
 
     kind = "two_sample_mean"
@@ -149,17 +149,6 @@ class TwoSampleMeanTest:
     @property
     def n_per_group(self) -> tuple[int, int]:
         return int(self._stats[0][0]), int(self._stats[1][0])
-
-    @property
-    def p_value(self) -> float:
-        return p_from_log_e(self._max_log_e)
-
-    @property
-    def e_value(self) -> float:
-        return math.exp(min(self._log_e, 700.0))
-
-    def reject(self, alpha: float) -> bool:
-        return self.p_value <= alpha
 
     def _moments(self, i: int) -> tuple[float, float]:
         n, s, ss = self._stats[i]

@@ -43,9 +43,7 @@ def _construct(node: yaml.Node, loc: Loc, out: _Located, problems: list[tuple[Lo
                 problems.append((loc, "YAML merge keys (<<) are not supported"))
                 continue
             key = (
-                yaml.safe_load(yaml.serialize(key_node))
-                if isinstance(key_node, yaml.ScalarNode)
-                else None
+                _scalar(key_node, loc, problems) if isinstance(key_node, yaml.ScalarNode) else None
             )
             if not isinstance(key, str | int):
                 problems.append((loc, "mapping keys must be plain strings"))
@@ -63,10 +61,20 @@ def _construct(node: yaml.Node, loc: Loc, out: _Located, problems: list[tuple[Lo
             items.append(_construct(item, (*loc, i), out, problems))
         return items
     assert isinstance(node, yaml.ScalarNode)
-    value = yaml.safe_load(yaml.serialize(node))
+    value = _scalar(node, loc, problems)
     if isinstance(value, str):
         value = _interpolate(value, loc, problems)
     return value
+
+
+def _scalar(node: yaml.ScalarNode, loc: Loc, problems: list[tuple[Loc, str]]) -> Any:
+    """A scalar's plain value; an unknown tag (``!foo``, a bare ``=``) is a located problem."""
+    try:
+        return yaml.safe_load(yaml.serialize(node))
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        problems.append((loc, f"cannot read this value ({problem}): quote it or remove the tag"))
+        return None
 
 
 def _interpolate(text: str, loc: Loc, problems: list[tuple[Loc, str]]) -> str:
@@ -209,6 +217,9 @@ def parse_config(text: str, filename: str = "<config>") -> ShadowgateConfig:
     """Parse and validate YAML text; raise ``ConfigError`` listing every located problem."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        msg = "invalid YAML: nested too deeply"
+        raise ConfigError([ConfigProblem(filename, None, "", msg)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -216,7 +227,11 @@ def parse_config(text: str, filename: str = "<config>") -> ShadowgateConfig:
         raise ConfigError([ConfigProblem(filename, line, "", f"invalid YAML: {problem}")]) from None
     located = _Located()
     raw_problems: list[tuple[Loc, str]] = []
-    data: Any = {} if node is None else _construct(node, (), located, raw_problems)
+    try:
+        data: Any = {} if node is None else _construct(node, (), located, raw_problems)
+    except RecursionError:
+        msg = "invalid YAML: nested too deeply"
+        raise ConfigError([ConfigProblem(filename, None, "", msg)]) from None
     if not isinstance(data, dict):
         raise ConfigError(
             [ConfigProblem(filename, 1, "", "the config must be a mapping (key: value lines)")]

@@ -129,6 +129,8 @@ async def handle_feedback(request: web.Request) -> web.Response:
         payload = json.loads(raw)
     except UnicodeDecodeError:
         return web.json_response({"error": "body is not UTF-8 JSON"}, status=400)
+    except RecursionError:
+        return web.json_response({"error": "body is not valid JSON: nested too deeply"}, status=400)
     except json.JSONDecodeError as exc:
         return web.json_response(
             {"error": f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"},

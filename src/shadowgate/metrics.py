@@ -14,8 +14,14 @@ Example::
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+#: prometheus_client's switch to multi-process mode; must be set before it is imported
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: upstream latency buckets, 1 ms to 10 s
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -89,36 +95,42 @@ class Metrics:
             "Always-valid p-value of a check (the smaller of its harm/pass tests).",
             check_labels,
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.check_estimate = Gauge(
             "shadowgate_check_estimate",
             "Point estimate of a check's effect (candidate vs production).",
             check_labels,
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.check_ci_lower = Gauge(
             "shadowgate_check_ci_lower",
             "Lower end of a check's anytime-valid confidence interval.",
             check_labels,
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.check_ci_upper = Gauge(
             "shadowgate_check_ci_upper",
             "Upper end of a check's anytime-valid confidence interval.",
             check_labels,
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.rollout_state = Gauge(
             "shadowgate_rollout_state",
             "1 for a route's current rollout state, 0 for the others.",
             ["route", "state"],
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.candidate_weight = Gauge(
             "shadowgate_candidate_weight",
             "Percent of a route's traffic the candidate serves right now (canary weight).",
             ["route"],
             registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.config_reloads_total = Counter(
             "shadowgate_config_reloads_total",
@@ -133,12 +145,20 @@ class Metrics:
             "shadowgate_judge_last_run_timestamp_seconds",
             "Unix time of the acting judge's last look at the evidence (alert when stale).",
             registry=r,
+            multiprocess_mode="max",
         )
         self.noise_disagreement_rate = Gauge(
             "shadowgate_noise_disagreement_rate",
             "Share of rows where production disagreed with itself (the noise floor).",
             ["route"],
             registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self.judge_leader = Gauge(
+            "shadowgate_judge_leader",
+            "1 in the process whose judge acts (holds the leader lock); sums to 1 over workers.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
 
     def set_rollout_state(self, route: str, state: str) -> None:
@@ -147,5 +167,21 @@ class Metrics:
             self.rollout_state.labels(route=route, state=s).set(1.0 if s == state else 0.0)
 
     def exposition(self) -> bytes:
-        """The registry in Prometheus text format."""
+        """The registry in Prometheus text format.
+
+        Under ``serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set before start) every
+        worker writes its values to files there, and a scrape reads all of them through a
+        fresh registry: counters and histograms add up over workers, gauges follow their
+        ``multiprocess_mode``.
+        """
+        directory = os.environ.get(MULTIPROC_ENV)
+        if directory and multiprocess_active():
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+def multiprocess_active() -> bool:
+    """True when prometheus_client keeps values in shared files (workers' mode)."""
+    return values.ValueClass is not values.MutexValue

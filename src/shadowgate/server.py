@@ -67,6 +67,8 @@ class Gateway:
         watch_poll: float = 0.25,
         listen: str | None = None,
         admin_listen: str | None = None,
+        serve_admin: bool = True,
+        reuse_port: bool = False,
     ) -> None:
         self.holder = holder
         self.metrics = metrics if metrics is not None else Metrics()
@@ -79,6 +81,11 @@ class Gateway:
         )
         self._listen = listen or holder.current.server.listen
         self._admin_listen = admin_listen or holder.current.server.admin_listen
+        #: False in the workers of ``serve --workers N`` but one: the admin port is served once
+        self.serve_admin = serve_admin
+        #: SO_REUSEPORT on the data port, so several processes share it (the kernel spreads
+        #: connections over them)
+        self.reuse_port = reuse_port
         self._background: list[tuple[str, TaskFactory]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._on_start: list[Hook] = []
@@ -155,12 +162,13 @@ class Gateway:
             server, shutdown_timeout=cfg.server.shutdown_timeout, handle_signals=False
         )
         await self._data_runner.setup()
-        self.data_address = await _bind(self._data_runner, self._listen)
-        self._admin_runner = web.AppRunner(
-            self.admin_app, access_log=None, shutdown_timeout=1.0, handle_signals=False
-        )
-        await self._admin_runner.setup()
-        self.admin_address = await _bind(self._admin_runner, self._admin_listen)
+        self.data_address = await _bind(self._data_runner, self._listen, self.reuse_port)
+        if self.serve_admin:
+            self._admin_runner = web.AppRunner(
+                self.admin_app, access_log=None, shutdown_timeout=1.0, handle_signals=False
+            )
+            await self._admin_runner.setup()
+            self.admin_address = await _bind(self._admin_runner, self._admin_listen)
         loop = asyncio.get_running_loop()
         for name, factory in self._background:
             self._tasks.append(loop.create_task(factory(), name=name))
@@ -243,9 +251,9 @@ def _expire_body(content: StreamReader) -> None:
         content.set_exception(BodyTimeout())
 
 
-async def _bind(runner: web.BaseRunner, address: str) -> tuple[str, int]:
+async def _bind(runner: web.BaseRunner, address: str, reuse_port: bool = False) -> tuple[str, int]:
     host, port = split_listen(address)
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
     await site.start()
     server = site._server
     assert server is not None

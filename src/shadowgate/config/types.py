@@ -100,24 +100,34 @@ def parse_size(value: object) -> int:
     return size
 
 
+def _redact(value: str) -> str:
+    """``value`` with any ``user:password@`` replaced: error messages end up in logs."""
+    scheme, sep, rest = value.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return f"{scheme}{sep}{netloc}{slash}{path}" if sep else value
+
+
 def check_http_url(value: str) -> str:
     """An absolute http(s) URL with a host; no credentials in it, no fragment."""
     parts = urlsplit(value)
+    shown = _redact(value)
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"invalid URL {value!r}: must start with http:// or https://")
+        raise ValueError(f"invalid URL {shown!r}: must start with http:// or https://")
     if not parts.hostname:
-        raise ValueError(f"invalid URL {value!r}: no host")
+        raise ValueError(f"invalid URL {shown!r}: no host")
     try:
         parts.port  # noqa: B018  (raises on a bad port)
     except ValueError:
-        raise ValueError(f"invalid URL {value!r}: bad port") from None
+        raise ValueError(f"invalid URL {shown!r}: bad port") from None
     if parts.username or parts.password:
         raise ValueError(
-            f"invalid URL {value!r}: credentials in URLs leak into logs; "
+            f"invalid URL {shown!r}: credentials in URLs leak into logs; "
             "send them as headers from the client instead"
         )
     if parts.fragment:
-        raise ValueError(f"invalid URL {value!r}: a fragment (#...) is not allowed")
+        raise ValueError(f"invalid URL {shown!r}: a fragment (#...) is not allowed")
     return value.rstrip("/")
 
 

@@ -270,3 +270,10 @@ def test_promtool_check_metrics(stack: dict[str, Any]) -> None:
         timeout=30,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def test_the_judge_heartbeat_is_fresh(prom: tuple[aiohttp.ClientSession, str]) -> None:
+    session, base = prom
+    doc = await _query(session, base, "time() - max(shadowgate_judge_last_run_timestamp_seconds)")
+    (result,) = doc["data"]["result"]
+    assert float(result["value"][1]) < 30  # ShadowgateJudgeStalled stays quiet

@@ -269,7 +269,10 @@ def summary_text(r: DemoResult) -> str:
         if r.decision:
             lines.append(f"  why: {r.decision.get('reason')}")
     else:
-        lines.append(f"no decision after {r.elapsed:.0f} s (state {r.state}); run longer")
+        lines.append(
+            f"no decision after {r.elapsed:.0f} s (state {r.state}): run longer "
+            f"(--duration), and see {r.out / 'shadowgate.log'} for judge errors"
+        )
     lines.append(
         f"  traffic: {r.traffic.sent} requests ({r.traffic.failed} failed), "
         f"{samples.get('pairs', 0)} pairs, {samples.get('labels', 0)} labelled"

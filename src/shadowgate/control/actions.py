@@ -15,6 +15,7 @@ from aiohttp import web
 
 from shadowgate.control.judge import Judge
 from shadowgate.control.sync import StateSync
+from shadowgate.errors import StoreError
 from shadowgate.rollout.machine import TransitionError
 
 ACTIONS = ("promote", "rollback", "approve", "pause", "resume")
@@ -68,7 +69,10 @@ def status_provider(judge: Judge, sync: StateSync | None) -> Any:
         status = judge.status(route)
         if not status:
             # not the acting judge (or before its first look): read the committed state
-            out = await _stored_status(judge, route_name)
+            try:
+                out = await _stored_status(judge, route_name)
+            except StoreError as exc:  # status must answer while the store is down
+                out = {"error": f"rollout state unavailable: {exc}"}
         else:
             out = status
         if sync is not None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shadowgate.compare.exchange import Exchange
+from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.control.actions import add_action_routes, status_provider
 from shadowgate.control.judge import Judge
@@ -34,6 +35,9 @@ from shadowgate.store import Store, open_store
 from shadowgate.store.writer import BatchWriter
 
 log = logging.getLogger("shadowgate")
+
+#: why outcome records can be lost between the data plane and the store
+DROP_REASONS = ("queue_full", "store_error", "shutdown", "write_error", "no_route", "lookup_error")
 
 
 @dataclass
@@ -100,6 +104,16 @@ def attach_control(
     judge.listeners.append(lambda route, ctx, decision, before: sync.refresh())
     metrics_judge_heartbeat(judge, metrics)
     control = Control(store, writer, recorder, judge, sync, leader, notifier)
+
+    def precreate(cfg: ShadowgateConfig) -> None:
+        # drop counters exist at 0 from the start, so dashboards and alerts see a series
+        for r in cfg.routes:
+            metrics.mirror_dropped_total.labels(route=r.name, reason="full")
+            for reason in DROP_REASONS:
+                metrics.outcomes_dropped_total.labels(route=r.name, reason=reason)
+
+    precreate(holder.current)
+    holder.subscribe(lambda old, new: precreate(new))
 
     async def start() -> None:
         await store.open()

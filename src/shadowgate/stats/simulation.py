@@ -215,7 +215,7 @@ def bounded_runner(
         log_e = bounded_log_e(sl, slx, svp, threshold=threshold, alternative=alternative)
         radius = math.log(2.0 / 0.05)
         lo, hi = (slx - svp - radius) / sl, (slx + svp + radius) / sl
-        miss = ((lo > mean) | (hi < mean)).any(axis=1)
+        miss = np.asarray(((lo > mean) | (hi < mean)).any(axis=1), dtype=bool)
         tt, cnt = _t_stat(x, threshold)
         looks = datagen.batch_looks(rng, (rows, n), max_batch)
         naive = naive_reject(tt, cnt, looks, alternative, 0.05)

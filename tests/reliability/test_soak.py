@@ -29,7 +29,7 @@ def _soak() -> Any:
     return mod
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk missing: apt-get install wrk")
 @pytest.mark.timeout(180)
 def test_soak_at_half_max_is_clean_flat_and_accounted(tmp_path: Path) -> None:
     soak = _soak()

@@ -179,7 +179,8 @@ def measure(
     proc = t.start(stack)
     try:
         owner = proc if proc is not None else fixtures["nginx"] if t.name in _SHARED else None
-        wrk(stack.layout, stack.workdir, t.port, 1, 16)  # warm pools and caches
+        if args.warm > 0:
+            wrk(stack.layout, stack.workdir, t.port, args.warm, 16)  # warm pools and caches
         out: dict[str, Any] = {}
         if saturate:
             bl.progress(f"  {t.name}: wrk saturation {args.saturation:g}s")
@@ -368,13 +369,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--saturation", type=float, default=10.0, help="seconds of wrk per target")
     p.add_argument("--fixed", type=float, default=10.0, help="measured seconds at --rate")
     p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--warm", type=float, default=1.0, help="seconds of wrk before measuring")
     p.add_argument("--rate", type=float, default=1000.0)
     p.add_argument("--no-pin", action="store_true", help="do not pin processes with taskset")
     p.add_argument("--out", type=Path, default=bl.HERE / "results", help="results directory")
     p.add_argument("--name", default="proxy", help="results file stem")
     args = p.parse_args(argv)
     if args.quick:
-        args.repeat, args.saturation, args.fixed, args.warmup = 1, 1.0, 1.0, 0.3
+        args.repeat, args.warm = 1, 0.0
+        args.saturation = min(args.saturation, 1.0)
+        args.fixed, args.warmup = min(args.fixed, 1.0), min(args.warmup, 0.3)
     for tool in ("nginx", "wrk"):
         if shutil.which(tool) is None:
             print(f"{tool} is required (apt-get install nginx-light wrk)", file=sys.stderr)

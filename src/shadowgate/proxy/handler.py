@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -61,6 +61,29 @@ log = logging.getLogger("shadowgate.proxy")
 Variant = Literal["production", "candidate"]
 _perf = time.perf_counter
 _MAX_REQUEST_ID = 200
+
+
+class _RequestIds:
+    """128-bit random request ids, 256 per ``os.urandom`` call rather than one (a syscall
+    per request showed in profiles)."""
+
+    __slots__ = ("_hex", "_pos")
+
+    def __init__(self) -> None:
+        self._hex = ""
+        self._pos = 0
+
+    def __call__(self) -> str:
+        i = self._pos
+        if i >= len(self._hex):
+            self._hex = os.urandom(4096).hex()
+            i = 0
+        self._pos = i + 32
+        return self._hex[i : i + 32]
+
+
+#: a new request id: 32 lowercase hex digits, like ``uuid.uuid4().hex``
+new_request_id = _RequestIds()
 
 
 class _Pair:
@@ -192,7 +215,7 @@ class Proxy:
         table = self.table
         rid = request.headers.get(X_REQUEST_ID)
         if not rid or len(rid) > _MAX_REQUEST_ID:
-            rid = uuid.uuid4().hex
+            rid = new_request_id()
         entry = table.match(request.path)
         if entry is None:
             return error_response(

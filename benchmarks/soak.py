@@ -126,7 +126,8 @@ def run(duration: float, probe: float = 10.0, workdir: Path | None = None) -> di
                 "match": {"path_prefix": "/v2/models/m"},
                 "production": {"url": f"http://127.0.0.1:{up_port}"},
                 "candidate": {"url": f"http://127.0.0.1:{up_port}"},
-                "analysis": {"min_samples": 100_000, "max_samples": 100_000_000},
+                # never decides during the soak: a promotion would stop mirroring midway
+                "analysis": {"min_samples": 50_000_000, "max_samples": 100_000_000},
             }
         ],
     }

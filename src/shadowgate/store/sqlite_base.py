@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
+import os
 import sqlite3
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -19,6 +23,26 @@ from shadowgate.store.base import SchemaTooNewError
 from shadowgate.store.sqlite_schema import MIGRATIONS
 
 T = TypeVar("T")
+
+#: nice value of the store's thread (Linux); the event loop keeps the default 0
+STORE_THREAD_NICE = 10
+
+
+def _yield_to_the_event_loop() -> None:
+    """Lower the store thread's CPU priority, so that it runs when the data plane is idle.
+
+    Committing a batch is milliseconds of CPU in SQLite's C code (the GIL released); on a
+    busy core the kernel would share time slices between it and the event loop, and
+    every client request in flight would wait out the slice. At nice 10 the kernel hands
+    the core back to the event loop as soon as the loop is runnable. Linux only: there a
+    thread id is a valid ``PRIO_PROCESS`` target and affects that thread alone.
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), STORE_THREAD_NICE)
+    except OSError as exc:  # e.g. a seccomp profile that forbids it: run at normal priority
+        logging.getLogger("shadowgate.store").debug("store thread keeps its priority: %s", exc)
 
 
 class SqliteBase:
@@ -61,7 +85,9 @@ class SqliteBase:
     async def open(self) -> None:
         if self._conn is not None:
             return
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shadowgate-sqlite")
+        self._executor = ThreadPoolExecutor(
+            1, thread_name_prefix="shadowgate-sqlite", initializer=_yield_to_the_event_loop
+        )
         loop = asyncio.get_running_loop()
         try:
             self._conn = await loop.run_in_executor(self._executor, self._open_sync)

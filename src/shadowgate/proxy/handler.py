@@ -50,7 +50,12 @@ from shadowgate.proxy.headers import (
 )
 from shadowgate.proxy.pools import Upstream, UpstreamPools
 from shadowgate.proxy.request import TOO_LARGE, RequestBody, TooLarge, read_body, sticky_key
-from shadowgate.proxy.responses import error_response, too_large, upstream_error
+from shadowgate.proxy.responses import (
+    error_response,
+    log_upstream_failure,
+    too_large,
+    upstream_error,
+)
 from shadowgate.proxy.runtime import RuntimeState
 from shadowgate.proxy.sink import ExchangeSink
 from shadowgate.proxy.split import chosen
@@ -303,6 +308,7 @@ class Proxy:
         cap = table.max_body_size if (pairs or exchange is not None) else None
         up.active += 1
         t0 = _perf()
+        failed = False
         try:
             try:
                 resp = await send(
@@ -311,14 +317,29 @@ class Proxy:
             except Exception as exc:
                 side = Side(None, _perf() - t0, None, None, classify(exc))
                 out: web.StreamResponse = upstream_error(entry, variant, side, timeout, rid)
+                failed = True
             else:
                 try:
                     out, side = await relay(request, resp, rid, t0, cap)
                 except UpstreamBodyError as exc:
                     side = Side(resp.status, exc.latency, None, None, exc.kind)
                     out = upstream_error(entry, variant, side, timeout, rid)
+                    failed = True
         finally:
             up.release()
+        if failed:
+            log_upstream_failure(
+                log,
+                route=entry.name,
+                variant=variant,
+                side=side,
+                status=out.status,
+                request=request,
+                headers=headers,
+                body=body,
+                rid=rid,
+                sensitive=self.holder.current.server.log_sensitive,
+            )
         st = entry.stats
         st.served(variant, out.status)
         if side.status is not None and side.latency is not None:

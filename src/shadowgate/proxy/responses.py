@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Mapping
 
 import aiohttp
 from aiohttp import web
@@ -53,3 +55,49 @@ def upstream_error(
         "or sent an invalid response"
     )
     return error_response(502, "upstream_failed", msg, rid)
+
+
+def log_upstream_failure(
+    log: logging.Logger,
+    *,
+    route: str,
+    variant: str,
+    side: Side,
+    status: int,
+    request: web.BaseRequest,
+    headers: Mapping[str, str],
+    body: object,
+    rid: str,
+    sensitive: bool,
+) -> None:
+    """One warning line per failed client request. Paths only by default: query strings,
+    credentials and bodies appear only with ``server.log_sensitive: true``."""
+    latency = f"{side.latency * 1000:.1f}ms" if side.latency is not None else "-"
+    if not sensitive:
+        log.warning(
+            "route %s: %s upstream failed (%s) after %s: %s %s -> %d [request %s]",
+            route,
+            variant,
+            side.error or "error",
+            latency,
+            request.method,
+            request.path,
+            status,
+            rid,
+        )
+        return
+    shown = {k: v for k, v in headers.items()}
+    excerpt = body[:1024] if isinstance(body, bytes) else None
+    log.warning(
+        "route %s: %s upstream failed (%s) after %s: %s %s -> %d [request %s] headers=%r body=%r",
+        route,
+        variant,
+        side.error or "error",
+        latency,
+        request.method,
+        request.path_qs,
+        status,
+        rid,
+        shown,
+        excerpt,
+    )

@@ -54,3 +54,18 @@ def test_memory_benchmark_runs(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "memory.json").read_text())
     assert set(doc["results"]) == {"slow", "dead"}
     assert all(r["requests"] >= 500 and r["end_mb"] > 0 for r in doc["results"].values())
+
+
+@pytest.mark.slow
+@needs_tools
+def test_scaling_benchmark_runs(tmp_path: Path) -> None:
+    out = tmp_path / "scaling"
+    _run("scaling.py", "--quick", "--max-replicas", "2", "--out", str(out), timeout=150)
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [(r["shape"], r["n"]) for r in rows] == [
+        ("workers", 1),
+        ("workers", 2),
+        ("replicas", 1),
+        ("replicas", 2),
+    ]
+    assert all(r["rps"] > 0 and r["non_2xx"] == 0 for r in rows)

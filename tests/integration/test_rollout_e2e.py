@@ -152,15 +152,21 @@ async def drive(
 
 async def evidence_everywhere(gw: Gateway, control: Control, hooks: Hooks, state: str) -> None:
     """The decision is in /api/status, /metrics, the audit log and at the webhook."""
+    gauge = f'shadowgate_rollout_state{{route="m",state="{state}"}} 1.0'
     async with aiohttp.ClientSession() as s:
+        # the judge sets its gauges right after committing; allow it that moment
+        for _ in range(50):
+            async with s.get(f"{gw.admin_url}/metrics") as r:
+                metrics = await r.text()
+            if gauge in metrics:
+                break
+            await asyncio.sleep(0.1)
         async with s.get(f"{gw.admin_url}/api/status") as r:
             status = await r.json()
-        async with s.get(f"{gw.admin_url}/metrics") as r:
-            metrics = await r.text()
     entry = status["routes"]["m"]
     assert entry["rollout"]["state"] == state
     assert entry["rollout"]["last_decision"]["to"] == state
-    assert f'shadowgate_rollout_state{{route="m",state="{state}"}} 1.0' in metrics
+    assert gauge in metrics
     assert 'shadowgate_check_p_value{check="errors",route="m"}' in metrics
     ctx = control.judge.contexts["m"]
     audit = await control.store.read_audit("m", ctx.rollout_id)

@@ -130,15 +130,7 @@ async def serve(
     from shadowgate.control.wiring import attach_control
 
     gateway = Gateway(holder, listen=listen, serve_admin=not worker, reuse_port=worker is not None)
-    control = attach_control(gateway, judge_enabled=judge)
-    leader_gauge = gateway.metrics.judge_leader
-
-    async def follow_leadership() -> None:
-        while True:
-            leader_gauge.set(1.0 if judge and control.leader.is_leader() else 0.0)
-            await asyncio.sleep(0.5)
-
-    gateway.add_background("leader-gauge", follow_leadership)
+    attach_control(gateway, judge_enabled=judge)
     demo: list[Any] = []
     if demo_upstreams:
         from shadowgate.proxy.demo_upstreams import start_demo_upstreams

@@ -131,6 +131,14 @@ def attach_control(
     gateway.on_stop(stop)
     gateway.add_background("recorder", recorder.run)
     gateway.add_background("state-sync", sync.run)
+
+    async def follow_leadership() -> None:
+        gauge = metrics.judge_leader  # 1 in the acting process; sums to 1 over workers
+        while True:
+            gauge.set(1.0 if judge_enabled and leader.is_leader() else 0.0)
+            await asyncio.sleep(0.5)
+
+    gateway.add_background("leader-gauge", follow_leadership)
     if judge_enabled:
         gateway.add_background("leader", leader.run)
         gateway.add_background("judge", judge.run)

@@ -110,7 +110,8 @@ async def test_sigkill_during_writes_leaves_a_sound_store_and_restarts(
     try:
         async with aiohttp.ClientSession() as s:
             clients = [asyncio.create_task(client(s)) for _ in range(8)]
-            await poll(lambda: _true(answered >= 300), timeout=30)
+            # kill while writes are under way: enough answers, and batches already landing
+            await poll(lambda: _true(answered >= 300 and _rows(tmp_path / "sg.db") > 0), timeout=30)
             await serve.stop(signal.SIGKILL)
             stop.set()
             await asyncio.gather(*clients)
@@ -133,3 +134,12 @@ async def test_sigkill_during_writes_leaves_a_sound_store_and_restarts(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def _rows(db: Path) -> int:
+    """Committed outcomes, read without disturbing the writer (0 before the table exists)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as c:
+            return int(c.execute("SELECT count(*) FROM outcomes").fetchone()[0])
+    except sqlite3.Error:
+        return 0

@@ -185,3 +185,37 @@ async def test_noise_outcomes_measure_the_floor_and_are_not_evidence(store: Stor
     restarted = Judge(store, holder)
     await restarted.look(route)
     assert restarted.status(route)["noise_floor"] == status["noise_floor"]
+
+
+async def test_history_endpoint_lists_every_rollout_with_its_audit(tmp_path: Path) -> None:
+    import aiohttp
+    import yaml
+
+    from shadowgate.config import parse_config
+    from shadowgate.control.wiring import attach_control
+    from shadowgate.server import Gateway
+
+    raw = config().model_dump(mode="json")
+    raw["server"].update({"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0"})
+    raw["store"] = {"url": f"sqlite:///{tmp_path}/h.db"}
+    gw = Gateway(ConfigHolder(parse_config(yaml.safe_dump(raw))), watch_config=False)
+    control = attach_control(gw)
+    await gw.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(f"{gw.admin_url}/api/routes/m/rollback") as r:
+                assert r.status == 200
+            raw["routes"][0]["candidate"]["version"] = "v2"  # a new candidate: a new rollout
+            gw.holder.swap(parse_config(yaml.safe_dump(raw)))
+            await control.judge.context(gw.holder.current.routes[0])
+            async with s.get(f"{gw.admin_url}/api/routes/m/rollouts") as r:
+                doc = await r.json()
+            async with s.get(f"{gw.admin_url}/api/routes/nope/rollouts") as r:
+                assert r.status == 404
+    finally:
+        await gw.stop()
+    first, second = doc["rollouts"][1], doc["rollouts"][0]
+    assert [x["rollout_id"] for x in doc["rollouts"]] == ["m-2", "m-1"]
+    assert first["state"] == "rolled_back" and first["candidate"].endswith("#v1")
+    assert [a["decision"] for a in first["audit"]] == ["rollback:rolled_back"]
+    assert second["candidate"].endswith("#v2") and second["audit"] == []

@@ -51,11 +51,53 @@ async def route_action(request: web.Request) -> web.Response:
     )
 
 
+async def route_history(request: web.Request) -> web.Response:
+    """``GET /api/routes/{name}/rollouts``: every rollout of the route, newest first, each
+    with its last committed state and its audit trail (earlier rollouts stay queryable)."""
+    name = request.match_info["name"]
+    judge = request.app[JUDGE]
+    if judge.holder.current.route(name) is None:
+        known = ", ".join(r.name for r in judge.holder.current.routes) or "none"
+        return _error(404, "unknown_route", f"no route named {name!r} (routes: {known})")
+    store = judge.store
+    out = []
+    for ro in sorted(await store.list_rollouts(name), key=lambda r: -r.number):
+        saved = await store.load_judge_state(name, ro.rollout_id)
+        audit = await store.read_audit(name, ro.rollout_id)
+        out.append(
+            {
+                "rollout_id": ro.rollout_id,
+                "candidate": ro.candidate_identity,
+                "started_at": ro.started_at,
+                "config_digest": ro.config_digest,
+                "state": saved.state if saved else "shadow",
+                "samples": (saved.data.get("analysis") or {}).get("pairs") if saved else 0,
+                "audit": [
+                    {
+                        "time": a.time,
+                        "decision": a.decision,
+                        "actor": a.actor,
+                        "check": a.check,
+                        "p_value": a.p_value,
+                        "estimate": a.estimate,
+                        "ci": [a.ci_lower, a.ci_upper],
+                        "n": a.n,
+                        "reason": a.reason,
+                        "config_digest": a.config_digest,
+                    }
+                    for a in audit
+                ],
+            }
+        )
+    return web.json_response({"route": name, "rollouts": out})
+
+
 def add_action_routes(app: web.Application, judge: Judge, sync: StateSync | None) -> None:
     app[JUDGE] = judge
     if sync is not None:
         app[SYNC] = sync
     app.router.add_post("/api/routes/{name}/{action}", route_action)
+    app.router.add_get("/api/routes/{name}/rollouts", route_history)
 
 
 def status_provider(judge: Judge, sync: StateSync | None) -> Any:

@@ -8,7 +8,11 @@
   Dirichlet-multinomial).
 - PairedMeanTest vs the closed-form mSPRT of Johari et al. written out independently.
 
-    .venv/bin/python benchmarks/stats_crosscheck.py
+    python3 -m venv /tmp/xcheck && /tmp/xcheck/bin/pip install -e '.[bench]'
+    /tmp/xcheck/bin/python benchmarks/stats_crosscheck.py
+
+savvi and ssrm-test pin numpy < 2, so they get a venv of their own rather than the
+project's (which runs on numpy 2).
 """
 
 from __future__ import annotations

@@ -166,8 +166,13 @@ async def test_incomplete_evidence_blocks_decisions(store: Store) -> None:
 
 
 async def test_noise_outcomes_measure_the_floor_and_are_not_evidence(store: Store) -> None:
+    from shadowgate.control.observe import metrics_hook
+    from shadowgate.metrics import Metrics
+
     holder = ConfigHolder(config(min_samples=10_000))
     judge = Judge(store, holder)
+    metrics = Metrics()
+    judge.on_look.append(metrics_hook(metrics))
     route = holder.current.routes[0]
     ctx = await judge.context(route)
     rng = np.random.default_rng(7)
@@ -182,6 +187,8 @@ async def test_noise_outcomes_measure_the_floor_and_are_not_evidence(store: Stor
     assert status["samples"]["pairs"] == 50
     assert status["noise_floor"]["pairs"] == 40
     assert status["noise_floor"]["rate"] == pytest.approx(0.1)
+    gauge = metrics.registry.get_sample_value("shadowgate_noise_disagreement_rate", {"route": "m"})
+    assert gauge == pytest.approx(0.1)
     restarted = Judge(store, holder)
     await restarted.look(route)
     assert restarted.status(route)["noise_floor"] == status["noise_floor"]
@@ -219,3 +226,33 @@ async def test_history_endpoint_lists_every_rollout_with_its_audit(tmp_path: Pat
     assert first["state"] == "rolled_back" and first["candidate"].endswith("#v1")
     assert [a["decision"] for a in first["audit"]] == ["rollback:rolled_back"]
     assert second["candidate"].endswith("#v2") and second["audit"] == []
+
+
+def test_forced_canary_requests_stay_out_of_the_sample_ratio_check() -> None:
+    from shadowgate.compare.exchange import Exchange, Side
+    from shadowgate.compare.outcome import build_outcome
+    from shadowgate.control.evidence import canary_from
+    from shadowgate.store import StoredOutcome
+
+    route = config().routes[0]
+    records = []
+    for i, forced in enumerate((True, False)):
+        ex = Exchange(
+            "m",
+            f"r{i}",
+            1.0,
+            "canary",
+            "candidate",
+            "POST",
+            "/m",
+            b"{}",
+            None,
+            None,
+            None,
+            Side(200, 0.01, b'{"predictions": [1]}'),
+            forced=forced,
+        )
+        records.append(StoredOutcome(i + 1, build_outcome(ex, route, "m-1")))
+    assert records[0].record.extra.get("forced") is True
+    assert "forced" not in records[1].record.extra
+    assert canary_from(records).assigned.tolist() == [False, True]

@@ -8,7 +8,6 @@ the reason; an unknown route 404.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -137,6 +136,6 @@ async def _stored_status(judge: Judge, route_name: str) -> dict[str, Any]:
         "state": saved.state,
         "effective": {k: saved.detail.get(k) for k in ("mode", "weight", "mirror")},
         "last_decision": data.get("last_decision"),
-        "checks": json.loads(json.dumps(data.get("results", []))),
+        "checks": data.get("results", []),
         "note": "state as last committed by the acting judge",
     }

@@ -10,7 +10,6 @@ outcomes read after the last commit are read again, never counted twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -58,7 +57,6 @@ class RouteContext:
     last_decision: dict[str, Any] | None = None
     pending_event: str | None = None  # e.g. waiting for confirm_promotion
     noise: NoiseFloor = field(default_factory=NoiseFloor)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def detail(self, route: RouteConfig) -> dict[str, Any]:
         r = routing_for(
@@ -413,8 +411,3 @@ class Judge:
             "pending": ctx.pending_event,
             "started_at": ctx.started_at,
         }
-
-
-async def run_judge(judge: Judge) -> None:
-    with contextlib.suppress(asyncio.CancelledError):
-        await judge.run()

@@ -90,29 +90,19 @@ class StateSync:
         return RolloutState(state, step)
 
     def apply(self, route: RouteConfig) -> None:
-        st = self.states.get(route.name)
-        rid = self.rollout_ids.get(route.name, "")
-        if st is not None and st["rollout_id"] == rid and st["detail"]:
-            d = st["detail"]
-            mode, weight, mirror = d.get("mode"), d.get("weight"), d.get("mirror")
-            if st["state"] == "canary" and not route.canary.steps:
-                weight = None  # no steps: the file's weight is the canary's weight
-        else:
-            r = routing_for(
-                self.rollout_state(route),
-                mode=route.mode,
-                weight=route.canary.weight,
-                steps=route.canary.steps,
-            )
-            mode, weight, mirror = r.mode, r.weight, r.mirror
-            if route.mode == "canary" and not route.canary.steps:
-                weight = None  # follow the file's weight while nothing was decided
+        """Derive the split from the rollout state and this replica's config (one rule,
+        ``routing_for``, on every replica); a canary without steps follows the file's
+        weight live, so an edit applies from the next request."""
+        st = self.rollout_state(route)
+        r = routing_for(st, mode=route.mode, weight=route.canary.weight, steps=route.canary.steps)
+        live = st.paused_from if st.state is State.PAUSED else st.state
+        follow_file = live is State.CANARY and not route.canary.steps
         self.runtime.set(
             route.name,
-            mode=mode,
-            weight=None if weight is None else float(weight),
-            mirror=bool(mirror) if mirror is not None else None,
-            rollout_id=rid,
+            mode=r.mode,
+            weight=None if follow_file else r.weight,
+            mirror=r.mirror,
+            rollout_id=self.rollout_ids.get(route.name, ""),
         )
 
     def settled(self, route_name: str) -> bool:

@@ -173,9 +173,7 @@ class _SettledFilter:
 
 def metrics_judge_heartbeat(judge: Judge, metrics: Metrics) -> None:
     """Expose when the judge last looked (alert: judge stalled)."""
-    gauge = getattr(metrics, "judge_last_run_timestamp_seconds", None)
-    if gauge is None:
-        return
+    gauge = metrics.judge_last_run_timestamp_seconds
     judge.on_look.append(lambda route, ctx: gauge.set(time.time()))
 
 

@@ -56,11 +56,10 @@ class RouteAnalysis:
 
     def add_pairs(self, b: PairBatch) -> None:
         self.pairs += len(b)
-        for label, state in self.checks["shadow"].items():
+        for state in self.checks["shadow"].values():
             got = values_for_pairs(state.check.metric, b)
             if got is not None:
                 state.update(*got)
-            del label
 
     def add_labels(self, b: LabelBatch) -> None:
         self.labels += len(b)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 
 class State(StrEnum):
@@ -174,7 +174,7 @@ def transition(
 class Routing:
     """What the data plane does for a route in a given rollout state."""
 
-    mode: str  # shadow | canary
+    mode: Literal["shadow", "canary"]
     weight: float  # percent served by the candidate
     mirror: bool  # mirror to the candidate (shadow mode)
 

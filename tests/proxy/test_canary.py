@@ -114,6 +114,10 @@ async def test_override_header_and_its_switch(
     for forced in ("candidate", "production"):
         async with http.get(gw.data_url + "/m/p", headers={"X-Shadowgate-Variant": forced}) as r:
             assert r.headers["X-Served-By"] == forced
+    async with http.get(gw.data_url + "/m/p") as r:
+        assert r.headers["X-Served-By"] == "production"
+    # forced requests are marked, so the sample-ratio check leaves them out
+    assert [e.forced for e in gw.sink.items] == [True, True, False]
     r2 = route(
         "m", "/m", prod.url, cand.url, mode="canary", canary={"weight": 0, "allow_override": False}
     )

@@ -49,3 +49,6 @@ class Exchange:
     segment: str | None
     production: Side | None
     candidate: Side | None
+    #: canary only: the client chose the variant (``X-Shadowgate-Variant``), so the request
+    #: says nothing about whether the configured split holds
+    forced: bool = False

@@ -117,6 +117,8 @@ def build_outcome(exchange: Exchange, route: RouteConfig, rollout_id: str) -> Ou
         kind=exchange.kind,
         variant=exchange.variant,
     )
+    if exchange.forced:
+        rec.extra["forced"] = True
     try:
         _fill(rec, exchange, route)
     except Exception as exc:  # a bug must cost one comparison, never the record

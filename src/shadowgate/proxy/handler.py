@@ -269,6 +269,7 @@ class Proxy:
     ) -> web.StreamResponse:
         cfg = entry.config
         variant: Variant | None = None
+        forced = None
         if cfg.canary.allow_override:
             forced = request.headers.get(X_VARIANT)
             if forced == "production":
@@ -286,6 +287,7 @@ class Proxy:
             return too_large(table.max_body_size, rid)
         assert body is None or isinstance(body, bytes)
         exchange = self._exchange(request, entry, "canary", variant, body, rid, time.time())
+        exchange.forced = forced is not None and variant == forced
         return await self._serve(request, entry, table, variant, headers, body, rid, (), exchange)
 
     async def _serve(

@@ -110,11 +110,11 @@ async def test_reload_replaces_upstream_pools_without_cutting_requests(
     await until(lambda: gw.holder.current.routes[0].production.url == new.url)
     async with http.get(gw.data_url + "/m/x") as r:
         assert await r.text() == "new"
-    assert not old_pool.session.closed  # still serving the request that started on it
+    assert not old_pool.closed  # still serving the request that started on it
     resp = await pending
     assert await resp.text() == "old"  # finished on the config it started with
     resp.release()
-    await until(lambda: old_pool.session.closed)
+    await until(lambda: old_pool.closed)
 
 
 async def test_stop_drains_in_flight_requests(

@@ -15,73 +15,49 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
 from shadowgate.compare.exchange import Side, TransportError
+from shadowgate.proxy.client import BodyTooLarge, Response, Timeout, UpstreamError
 from shadowgate.proxy.headers import client_response_headers
 from shadowgate.proxy.pools import Upstream
 
 #: answers up to this size with a known length are read whole, then sent in one write
 SMALL_BODY = 256 * 1024
 _perf = time.perf_counter
-_SLICE = 256 * 1024
 
 Body = bytes | AsyncIterator[bytes] | None
 
 
 def classify(exc: BaseException) -> TransportError:
     """The transport error class of an exception raised while talking to an upstream."""
+    if isinstance(exc, UpstreamError):
+        return exc.kind
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return "timeout"  # aiohttp's ServerTimeoutError/ConnectionTimeoutError included
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "connect"
+        return "timeout"
     return "reset"
-
-
-def target(base: str, raw_path: str) -> URL:
-    """The upstream URL: its base URL plus the client's path and query, unchanged."""
-    return URL(base + raw_path, encoded=True)
-
-
-async def _slices(body: bytes) -> AsyncIterator[bytes]:
-    view = memoryview(body)
-    for i in range(0, len(body), _SLICE):
-        yield view[i : i + _SLICE]  # type: ignore[misc]
 
 
 async def send(
     up: Upstream,
     method: str,
-    url: URL,
+    path: str,
     headers: CIMultiDict[str],
     body: Body,
-    timeout: aiohttp.ClientTimeout,
-) -> aiohttp.ClientResponse:
+    timeout: Timeout,
+) -> Response:
     """Send one request; the response's body is still to be read (or released)."""
-    if isinstance(body, bytes) and len(body) > _SLICE:
-        # large bodies go out in slices of one shared buffer: no copy, no executor thread
-        headers["Content-Length"] = str(len(body))
-        body = _slices(body)
-    return await up.session.request(
-        method,
-        url,
-        headers=headers,
-        data=body,
-        allow_redirects=False,
-        timeout=timeout,
-    )
+    return await up.pool.request(method, path, headers.items(), body, timeout)
 
 
 async def capture(
     up: Upstream,
     method: str,
-    url: URL,
+    path: str,
     headers: CIMultiDict[str],
     body: bytes | None,
-    timeout: aiohttp.ClientTimeout,
+    timeout: Timeout,
     cap: int,
 ) -> Side:
     """Send a request and read the whole answer (at most ``cap`` bytes) into a ``Side``."""
@@ -89,28 +65,19 @@ async def capture(
     status: int | None = None
     ctype: str | None = None
     try:
-        resp = await send(up, method, url, headers, body, timeout)
+        resp = await send(up, method, path, headers, body, timeout)
+        status = resp.status
+        ctype = resp.header("Content-Type")
+        length = resp.content_length
+        if length is not None and length > cap:
+            resp.close()
+            return Side(status, _perf() - t0, None, ctype, "too_large")
         try:
-            status = resp.status
-            ctype = resp.headers.get("Content-Type")
-            length = resp.content_length
-            if length is not None and length > cap:
-                resp.close()
-                return Side(status, _perf() - t0, None, ctype, "too_large")
-            if length is not None:
-                data = await resp.read()
-            else:
-                parts: list[bytes] = []
-                total = 0
-                while chunk := await resp.content.readany():
-                    total += len(chunk)
-                    if total > cap:
-                        resp.close()
-                        return Side(status, _perf() - t0, None, ctype, "too_large")
-                    parts.append(chunk)
-                data = b"".join(parts)
+            data = await resp.read(cap)
+        except BodyTooLarge:
+            return Side(status, _perf() - t0, None, ctype, "too_large")
         finally:
-            resp.release()
+            resp.close()
     except Exception as exc:
         return Side(status, _perf() - t0, None, ctype, classify(exc))
     return Side(status, _perf() - t0, data, ctype)
@@ -118,7 +85,7 @@ async def capture(
 
 async def relay(
     request: web.BaseRequest,
-    resp: aiohttp.ClientResponse,
+    resp: Response,
     request_id: str,
     t0: float,
     cap: int | None,
@@ -129,7 +96,7 @@ async def relay(
     is given and the body fits). The caller has counted ``t0`` at sending time.
     """
     status = resp.status
-    ctype = resp.headers.get("Content-Type")
+    ctype = resp.header("Content-Type")
     headers = client_response_headers(resp.headers, request_id)
     length = resp.content_length
     error: TransportError | None = None
@@ -153,7 +120,7 @@ async def relay(
         try:
             while True:
                 try:
-                    chunk = await resp.content.readany()
+                    chunk = await resp.readany()
                 except Exception as exc:
                     error = classify(exc)
                     break
@@ -166,21 +133,19 @@ async def relay(
                         parts = None  # keep relaying, stop copying: recorded as too_large
                     else:
                         parts.append(chunk)
-        except (ConnectionError, aiohttp.ClientConnectionResetError):
+        except ConnectionError:
             error = "client_closed"
         if error is None:
             await stream.write_eof()
-        else:
-            resp.close()
-            if request.transport is not None:
-                request.transport.close()  # the client must see a cut-off body
+        elif request.transport is not None:
+            request.transport.close()  # the client must see a cut-off body
         latency = _perf() - t0
         if error is None and cap is not None and parts is None:
             return stream, Side(status, latency, None, ctype, "too_large")
         body = b"".join(parts) if parts is not None and error is None else None
         return stream, Side(status, latency, body, ctype, error)
     finally:
-        resp.release()
+        resp.close()  # a no-op once the body was read to its end (and the connection kept)
 
 
 class UpstreamBodyError(Exception):

@@ -24,22 +24,20 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
 from shadowgate.compare.exchange import Exchange, Side
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.metrics import Metrics
+from shadowgate.proxy.client import Timeout
 from shadowgate.proxy.forward import (
     UpstreamBodyError,
     capture,
     classify,
     relay,
     send,
-    target,
 )
 from shadowgate.proxy.headers import (
     X_MIRROR,
@@ -304,18 +302,16 @@ class Proxy:
     ) -> web.StreamResponse:
         """Send to the serving upstream, relay its answer, hand the result on."""
         if variant == "production":
-            up, base, timeout = entry.production, entry.production_base, entry.production_timeout
+            up, timeout = entry.production, entry.production_timeout
         else:
-            up, base, timeout = entry.candidate, entry.candidate_base, entry.candidate_timeout
+            up, timeout = entry.candidate, entry.candidate_timeout
         cap = table.max_body_size if (pairs or exchange is not None) else None
         up.active += 1
         t0 = _perf()
         failed = False
         try:
             try:
-                resp = await send(
-                    up, request.method, target(base, request.raw_path), headers, body, timeout
-                )
+                resp = await send(up, request.method, request.raw_path, headers, body, timeout)
             except Exception as exc:
                 side = Side(None, _perf() - t0, None, None, classify(exc))
                 out: web.StreamResponse = upstream_error(entry, variant, side, timeout, rid)
@@ -379,13 +375,10 @@ class Proxy:
         pair = _Pair(
             self._exchange(request, entry, kind, "production", body, rid, ts), self._submit
         )
-        if kind == "shadow":
-            base, timeout = entry.candidate_base, entry.mirror_timeout
-        else:
-            base, timeout = entry.production_base, entry.production_timeout
+        timeout = entry.mirror_timeout if kind == "shadow" else entry.production_timeout
         up.active += 1
         coro = self._run_mirror(
-            entry, up, request.method, target(base, request.raw_path), headers, body, timeout, pair
+            entry, up, request.method, request.raw_path, headers, body, timeout, pair
         )
         task = asyncio.get_running_loop().create_task(coro)
         self._mirrors.add(task)
@@ -397,17 +390,17 @@ class Proxy:
         entry: RouteEntry,
         up: Upstream,
         method: str,
-        url: URL,
+        path: str,
         headers: CIMultiDict[str],
         body: bytes | None,
-        timeout: aiohttp.ClientTimeout,
+        timeout: Timeout,
         pair: _Pair,
     ) -> None:
         try:
             side = await capture(
                 up,
                 method,
-                url,
+                path,
                 headers,
                 body,
                 timeout,

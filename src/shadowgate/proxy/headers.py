@@ -18,9 +18,9 @@ HOP_BY_HOP: frozenset[str] = frozenset(
         "upgrade",
     }
 )
-#: not copied to the upstream request: aiohttp sets them for the upstream connection
+#: not copied to the upstream request: the client sets them for the upstream connection
 _REQUEST_SKIP = HOP_BY_HOP | {"host", "content-length"}
-#: not copied to the client response: aiohttp frames the body itself
+#: not copied to the client response: the server frames the body itself
 _RESPONSE_SKIP = HOP_BY_HOP | {"content-length"}
 
 X_REQUEST_ID = "X-Request-Id"
@@ -74,14 +74,20 @@ def mirror_request_headers(headers: CIMultiDict[str], drop: frozenset[str]) -> C
     return out
 
 
-def client_response_headers(headers: CIMultiDictProxy[str], request_id: str) -> CIMultiDict[str]:
-    """Upstream response headers minus hop-by-hop and framing, plus X-Request-Id."""
-    extra = _connection_tokens(headers)
-    out: CIMultiDict[str] = CIMultiDict()
-    for k, v in headers.items():
+def client_response_headers(headers: list[tuple[str, str]], request_id: str) -> CIMultiDict[str]:
+    """Upstream response headers (raw lines) minus hop-by-hop and framing, plus
+    X-Request-Id."""
+    keep: list[tuple[str, str]] = []
+    extra: set[str] | None = None
+    for k, v in headers:
         lk = k.lower()
-        if lk in _RESPONSE_SKIP or (extra is not None and lk in extra):
+        if lk in _RESPONSE_SKIP:
+            if lk == "connection":
+                extra = {t.strip().lower() for t in v.split(",")} - {"close", "keep-alive"}
             continue
-        out.add(k, v)
-    out[X_REQUEST_ID] = request_id
-    return out
+        if lk != "x-request-id":
+            keep.append((k, v))
+    if extra:
+        keep = [(k, v) for k, v in keep if k.lower() not in extra]
+    keep.append((X_REQUEST_ID, request_id))
+    return CIMultiDict(keep)

@@ -1,13 +1,12 @@
-"""One pooled ``ClientSession`` per upstream, replaced on reload without cutting requests.
+"""One connection pool per upstream, replaced on reload without cutting requests.
 
-Sessions are keyed by (URL, max_connections): a reload that keeps them reuses the
-session and its warm keep-alive connections; one that changes them gets a new session,
-and the old one is retired: it closes once its last in-flight request has finished.
-Timeouts are passed per request (a prebuilt ``ClientTimeout``), so changing a timeout
-needs no new session.
+Pools are keyed by (URL, max_connections): a reload that keeps them reuses the pool and
+its warm keep-alive connections; one that changes them gets a new pool, and the old one
+is retired: it closes once its last in-flight request has finished. Timeouts are passed
+per request (a prebuilt ``Timeout``), so changing a timeout needs no new pool.
 
-Sessions pass bytes through unchanged: ``auto_decompress=False``, no cookie jar (one
-user's cookies must never reach another's request), no automatic request headers.
+Pools pass bytes through unchanged (``proxy/client.py``): no decompression, no cookies
+(one user's cookies must never reach another's request), no automatic headers.
 """
 
 from __future__ import annotations
@@ -16,61 +15,53 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-import aiohttp
-
 from shadowgate.config.model import ShadowgateConfig, UpstreamConfig
+from shadowgate.proxy.client import Pool
 
 log = logging.getLogger("shadowgate.proxy")
 
 PoolKey = tuple[str, int]
 
-_SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
-
 
 class Upstream:
-    """A session for one upstream plus a count of requests using it."""
+    """A connection pool for one upstream plus a count of requests using it."""
 
-    __slots__ = ("_closing", "active", "key", "retired", "session", "url")
+    __slots__ = ("_closing", "active", "key", "pool", "retired", "url")
 
     def __init__(self, url: str, max_connections: int) -> None:
         self.url = url
         self.key: PoolKey = (url, max_connections)
-        connector = aiohttp.TCPConnector(
-            limit=max_connections, limit_per_host=0, ttl_dns_cache=60, keepalive_timeout=30
-        )
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=_SKIP_AUTO,
-            timeout=aiohttp.ClientTimeout(total=None),
-        )
+        self.pool = Pool(url, max_connections)
         self.active = 0
         self.retired = False
         self._closing: asyncio.Task[None] | None = None
 
+    @property
+    def closed(self) -> bool:
+        return self.pool.closed
+
     def release(self) -> None:
-        """A request using this session finished (call once per ``active += 1``)."""
+        """A request using this pool finished (call once per ``active += 1``)."""
         self.active -= 1
         if self.retired and self.active == 0:
             self._close_soon()
 
     def retire(self) -> None:
-        """No new requests will use this session; close it when the last one ends."""
+        """No new requests will use this pool; close it when the last one ends."""
         self.retired = True
         if self.active == 0:
             self._close_soon()
 
     def _close_soon(self) -> None:
         if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(self.session.close())
+            self._closing = asyncio.get_running_loop().create_task(self.pool.close())
 
     async def close(self) -> None:
         self.retired = True
         if self._closing is not None:
             await self._closing
-        elif not self.session.closed:
-            await self.session.close()
+        elif not self.pool.closed:
+            await self.pool.close()
 
 
 def _key(u: UpstreamConfig) -> PoolKey:
@@ -78,14 +69,14 @@ def _key(u: UpstreamConfig) -> PoolKey:
 
 
 class UpstreamPools:
-    """The sessions the current config needs; ``sync`` after each config swap."""
+    """The pools the current config needs; ``sync`` after each config swap."""
 
     def __init__(self) -> None:
         self._by_key: dict[PoolKey, Upstream] = {}
         self._retired: list[Upstream] = []
 
     def sync(self, config: ShadowgateConfig) -> None:
-        """Create sessions for new upstreams and retire the ones no route uses anymore."""
+        """Create pools for new upstreams and retire the ones no route uses anymore."""
         wanted: dict[PoolKey, UpstreamConfig] = {}
         for r in config.routes:
             for u in (r.production, r.candidate):
@@ -97,18 +88,18 @@ class UpstreamPools:
             old = self._by_key.pop(key)
             old.retire()
             self._retired.append(old)
-        self._retired = [u for u in self._retired if not u.session.closed]
+        self._retired = [u for u in self._retired if not u.closed]
 
     def get(self, u: UpstreamConfig) -> Upstream:
-        """The session for an upstream of the synced config."""
+        """The pool for an upstream of the synced config."""
         return self._by_key[_key(u)]
 
     def ready(self, config: ShadowgateConfig) -> bool:
-        """True when every upstream of ``config`` has an open session."""
+        """True when every upstream of ``config`` has an open pool."""
         for r in config.routes:
             for u in (r.production, r.candidate):
                 up = self._by_key.get(_key(u))
-                if up is None or up.session.closed:
+                if up is None or up.closed:
                     return False
         return True
 

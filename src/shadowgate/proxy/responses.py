@@ -6,10 +6,10 @@ import json
 import logging
 from collections.abc import Mapping
 
-import aiohttp
 from aiohttp import web
 
 from shadowgate.compare.exchange import Side
+from shadowgate.proxy.client import Timeout
 from shadowgate.proxy.headers import X_REQUEST_ID
 from shadowgate.proxy.table import RouteEntry
 
@@ -37,9 +37,9 @@ def too_large(limit: int, rid: str) -> web.Response:
 
 
 def upstream_error(
-    entry: RouteEntry, variant: str, side: Side, timeout: aiohttp.ClientTimeout, rid: str
+    entry: RouteEntry, variant: str, side: Side, timeout: Timeout, rid: str
 ) -> web.Response:
-    total = timeout.total or 0.0
+    total = timeout.total
     if side.error == "timeout":
         return error_response(
             504,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 from prometheus_client import Counter, Histogram
 
 from shadowgate.config.model import RouteConfig, ShadowgateConfig
 from shadowgate.metrics import Metrics
+from shadowgate.proxy.client import Timeout
 from shadowgate.proxy.pools import Upstream, UpstreamPools
 from shadowgate.proxy.runtime import RouteOverride, RuntimeState
 from shadowgate.proxy.split import salt
@@ -75,8 +75,8 @@ class RouteStats:
         }
 
 
-def _timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=total, connect=min(connect, total))
+def _timeout(total: float, connect: float) -> Timeout:
+    return Timeout(total, connect)
 
 
 class RouteEntry:
@@ -85,7 +85,6 @@ class RouteEntry:
     __slots__ = (
         "canary_salt",
         "candidate",
-        "candidate_base",
         "candidate_timeout",
         "config",
         "drop_headers",
@@ -99,7 +98,6 @@ class RouteEntry:
         "override",
         "prefix",
         "production",
-        "production_base",
         "production_timeout",
         "segment_header",
         "stats",
@@ -117,8 +115,6 @@ class RouteEntry:
         self.stats = stats
         self.production: Upstream = pools.get(cfg.production)
         self.candidate: Upstream = pools.get(cfg.candidate)
-        self.production_base = cfg.production.url
-        self.candidate_base = cfg.candidate.url
         self.production_timeout = _timeout(cfg.production.timeout, cfg.production.connect_timeout)
         self.candidate_timeout = _timeout(cfg.candidate.timeout, cfg.candidate.connect_timeout)
         mirror_total = cfg.mirror.timeout or cfg.candidate.timeout

@@ -3,7 +3,7 @@
     python benchmarks/soak.py --duration 600            # the 10-minute benchmark
     python benchmarks/soak.py --duration 40 --probe 5   # what CI runs (tests/reliability)
 
-1. start a model server (``benchmarks/upstream.py``, production and candidate) and
+1. start two model servers (``benchmarks/upstream.py``: production, candidate) and
    ``shadowgate serve`` (shadow mode, 100% mirrored, SQLite store, judge on);
 2. measure the maximum with ``wrk`` for ``--probe`` seconds;
 3. soak at half of it for ``--duration`` seconds (``wrk``'s Lua ``delay()`` paces each
@@ -111,8 +111,14 @@ def _metric(text: str, name: str) -> float:
 def run(duration: float, probe: float = 10.0, workdir: Path | None = None) -> dict[str, Any]:
     """Run the whole soak; the result dict (see the module doc for the pass criteria)."""
     tmp = Path(workdir or tempfile.mkdtemp(prefix="sg-soak-"))
-    up_port, data, admin = _port(), _port(), _port()
+    up_port, cand_port, data, admin = _port(), _port(), _port(), _port()
+    # production and candidate are separate servers, as in a real deployment: sharing one
+    # single-threaded server would queue each mirror behind its production request and
+    # make the candidate look slower than it is
     up = subprocess.Popen([sys.executable, str(HERE / "upstream.py"), "--port", str(up_port)])
+    cand = subprocess.Popen(
+        [sys.executable, str(HERE / "upstream.py"), "--port", str(cand_port)]
+    )
     cfg = {
         "server": {
             "listen": f"127.0.0.1:{data}",
@@ -125,7 +131,7 @@ def run(duration: float, probe: float = 10.0, workdir: Path | None = None) -> di
                 "name": "m",
                 "match": {"path_prefix": "/v2/models/m"},
                 "production": {"url": f"http://127.0.0.1:{up_port}"},
-                "candidate": {"url": f"http://127.0.0.1:{up_port}"},
+                "candidate": {"url": f"http://127.0.0.1:{cand_port}"},
                 # never decides during the soak: a promotion would stop mirroring midway
                 "analysis": {"min_samples": 50_000_000, "max_samples": 100_000_000},
             }
@@ -142,6 +148,7 @@ def run(duration: float, probe: float = 10.0, workdir: Path | None = None) -> di
     admin_url = f"http://127.0.0.1:{admin}"
     try:
         _wait(f"http://127.0.0.1:{up_port}/", up)
+        _wait(f"http://127.0.0.1:{cand_port}/", cand)
         _wait(f"{admin_url}/readyz", sg)
         script = tmp / "post.lua"
         _lua(script, None)
@@ -174,7 +181,7 @@ def run(duration: float, probe: float = 10.0, workdir: Path | None = None) -> di
         sg.send_signal(signal.SIGTERM)
         code = sg.wait(60)
     finally:
-        for p in (sg, up):
+        for p in (sg, up, cand):
             if p.poll() is None:
                 p.kill()
                 p.wait()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -59,3 +61,43 @@ def test_fields_added_later_are_kept_in_more() -> None:
 
 def test_non_finite_floats_become_null() -> None:
     assert codec.dumps([1.0, float("nan"), {"x": float("inf")}]) == '[1.0,null,{"x":null}]'
+
+
+async def test_sliced_matches_a_list_comprehension_and_lets_the_loop_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ticks = 0
+    done = False
+
+    async def other_work() -> None:
+        nonlocal ticks
+        while not done:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(codec, "SLICE_SECONDS", 0.0)  # yield after every item
+    task = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    before = ticks
+    out = await codec.sliced(lambda x: x * 2, list(range(50)))
+    done = True
+    await task
+    assert out == [x * 2 for x in range(50)]
+    assert ticks - before >= 40  # the loop ran other work between the items
+
+
+async def test_sliced_keeps_short_batches_in_one_piece() -> None:
+    ticks = 0
+
+    def count(x: int) -> int:
+        return x + 1
+
+    async def other_work() -> None:
+        nonlocal ticks
+        ticks += 1
+
+    task = asyncio.create_task(other_work())
+    out = await codec.sliced(count, list(range(100)))
+    assert out == list(range(1, 101))
+    assert ticks == 0  # a hundred cheap items take far less than a slice: no yield
+    await task

@@ -7,11 +7,13 @@ kept in the ``more`` JSON column, so a newer record shape is never silently trun
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from shadowgate.store.base import AuditRecord
 from shadowgate.store.records import OutcomeRecord
@@ -71,10 +73,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
+#: one encoder for every call (``json.dumps`` with options builds a new one each time)
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
 def dumps(value: Any) -> str:
     """Canonical JSON text: sorted keys, no spaces, non-finite floats as null."""
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return _encode(value)
     except ValueError:
         return json.dumps(_finite(value), sort_keys=True, separators=(",", ":"), default=str)
     except TypeError:
@@ -89,38 +95,85 @@ def loads_or_none(text: Any) -> Any:
     return None if text is None else json.loads(text)
 
 
+_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(OutcomeRecord))
+_NAMES = frozenset(_FIELDS)
+#: per record class, the fields without a column of their own (kept in ``more``)
+_MORE: dict[type, tuple[str, ...]] = {}
+
+
+def _more_fields(cls: type) -> tuple[str, ...]:
+    names = _MORE.get(cls)
+    if names is None:
+        names = _MORE[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _KNOWN)
+    return names
+
+
+#: (column, 0 plain / 1 JSON / 2 JSON, empty as NULL) for every column but ``more``
+_PLAN: tuple[tuple[str, int], ...] = tuple(
+    (c, 2 if c == "extra" else 1 if c in JSON_COLUMNS else 0) for c in COLUMNS if c != "more"
+)
+
+
 def to_row(rec: OutcomeRecord) -> tuple[Any, ...]:
     """One record as a tuple in ``COLUMNS`` order."""
-    more = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec) if f.name not in _KNOWN}
     row: list[Any] = []
-    for col in COLUMNS:
-        if col == "more":
-            row.append(dumps(more) if more else None)
-        elif col in JSON_COLUMNS:
-            value = getattr(rec, col)
-            row.append(None if value is None or (col == "extra" and not value) else dumps(value))
-        else:
-            row.append(getattr(rec, col))
+    for col, kind in _PLAN:
+        value = getattr(rec, col)
+        if kind and value is not None and (value or kind == 1):
+            value = dumps(value)
+        elif kind == 2:
+            value = None
+        row.append(value)
+    more = {n: getattr(rec, n) for n in _more_fields(type(rec))}
+    row.append(dumps(more) if more else None)
     return tuple(row)
 
 
 def from_row(values: Sequence[Any]) -> OutcomeRecord:
     """The inverse of ``to_row`` for a row selected as ``COLUMNS``."""
     kw: dict[str, Any] = {}
-    names = {f.name for f in dataclasses.fields(OutcomeRecord)}
-    for col, value in zip(COLUMNS, values, strict=True):
-        if col == "more":
-            for k, v in (loads_or_none(value) or {}).items():
-                if k in names:
-                    kw[k] = v
-        elif col in JSON_COLUMNS:
-            decoded = loads_or_none(value)
-            kw[col] = ({} if decoded is None else decoded) if col == "extra" else decoded
+    for (col, kind), value in zip(_PLAN, values, strict=False):
+        if kind:
+            decoded = None if value is None else json.loads(value)
+            kw[col] = ({} if decoded is None else decoded) if kind == 2 else decoded
         elif col == "request_body" and value is not None:
             kw[col] = bytes(value)
         else:
             kw[col] = value
+    if len(values) != len(COLUMNS):
+        raise ValueError(f"an outcome row has {len(COLUMNS)} columns, not {len(values)}")
+    more = values[-1]
+    if more is not None:
+        for k, v in json.loads(more).items():
+            if k in _NAMES:
+                kw[k] = v
     return OutcomeRecord(**kw)
+
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+#: longest stretch of encoding or decoding on the event loop before it yields (s)
+SLICE_SECONDS = 0.0005
+
+
+async def sliced(fn: Callable[[A], B], items: Sequence[A]) -> list[B]:
+    """``[fn(x) for x in items]`` on the event loop, yielding every ``SLICE_SECONDS``.
+
+    Encoding a batch of 500 outcomes is milliseconds of Python. On the store's thread it
+    would hold the GIL against the event loop (a client request waits up to the
+    interpreter's 5 ms switch interval); in one go on the loop it would stall every
+    request in flight. In slices, no request waits more than a slice.
+    """
+    out: list[B] = []
+    perf = time.perf_counter
+    deadline = perf() + SLICE_SECONDS
+    for x in items:
+        out.append(fn(x))
+        if perf() > deadline:
+            await asyncio.sleep(0)
+            deadline = perf() + SLICE_SECONDS
+    return out
 
 
 def audit_row(a: AuditRecord) -> tuple[Any, ...]:

@@ -56,6 +56,16 @@ _JOIN_LABELS = (
 )
 
 
+def _stored(r: Any) -> StoredOutcome:
+    return StoredOutcome(r[0], codec.from_row(tuple(r)[1:]))
+
+
+def _labeled(r: Any) -> LabeledOutcome:
+    return LabeledOutcome(
+        r[0], StoredOutcome(r[3], codec.from_row(tuple(r)[4:])), codec.loads_or_none(r[1]), r[2]
+    )
+
+
 class PostgresStore(PostgresRollouts):
     """A ``Store`` in PostgreSQL, shared by every replica that names the same URL."""
 
@@ -64,7 +74,7 @@ class PostgresStore(PostgresRollouts):
     async def insert_outcomes(self, records: Sequence[OutcomeRecord]) -> None:
         if not records:
             return
-        rows = [codec.to_row(r) for r in records]
+        rows = await codec.sliced(codec.to_row, records)
         async with self._tx(seq_lock=True) as conn:
             before = await conn.fetchval("SELECT coalesce(max(id), 0) FROM outcomes")
             await conn.copy_records_to_table("outcomes", records=rows, columns=codec.COLUMNS)
@@ -86,7 +96,7 @@ class PostgresStore(PostgresRollouts):
         sql += f" ORDER BY o.id LIMIT ${len(params)}"
         async with self._conn() as conn:
             rows = await conn.fetch(sql, *params)
-        return [StoredOutcome(r[0], codec.from_row(tuple(r)[1:])) for r in rows]
+        return await codec.sliced(_stored, rows)
 
     async def max_outcome_id(self, route: str | None = None) -> int:
         async with self._conn() as conn:
@@ -151,15 +161,7 @@ class PostgresStore(PostgresRollouts):
         sql += f" ORDER BY j.seq LIMIT ${len(params)}"
         async with self._conn() as conn:
             rows = await conn.fetch(sql, *params)
-        return [
-            LabeledOutcome(
-                r[0],
-                StoredOutcome(r[3], codec.from_row(tuple(r)[4:])),
-                codec.loads_or_none(r[1]),
-                r[2],
-            )
-            for r in rows
-        ]
+        return await codec.sliced(_labeled, rows)
 
     # -- retention --------------------------------------------------------------------
 

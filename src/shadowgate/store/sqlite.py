@@ -42,6 +42,16 @@ _JOIN_LABEL = (
 )
 
 
+def _stored(r: Sequence[Any]) -> StoredOutcome:
+    return StoredOutcome(r[0], codec.from_row(r[1:]))
+
+
+def _labeled(r: Sequence[Any]) -> LabeledOutcome:
+    return LabeledOutcome(
+        r[0], StoredOutcome(r[3], codec.from_row(r[4:])), codec.loads_or_none(r[1]), r[2]
+    )
+
+
 class SqliteStore(SqliteRollouts):
     """A ``Store`` in one SQLite file (``":memory:"`` for a private in-memory database)."""
 
@@ -51,10 +61,12 @@ class SqliteStore(SqliteRollouts):
         if not records:
             return
 
+        # encoded on the event loop in slices: the store's thread runs SQLite's C code only
+        # (which releases the GIL around every step), not Python holding the GIL for
+        # milliseconds against the event loop
+        rows = await codec.sliced(codec.to_row, records)
+
         def ins() -> None:
-            # encoded on the store's thread: a batch of 500 takes ~5 ms of Python, which on
-            # the event loop would be a 5 ms stall for every client request in flight
-            rows = [codec.to_row(r) for r in records]
             with self._tx() as db:
                 before = int(db.execute("SELECT coalesce(max(id), 0) FROM outcomes").fetchone()[0])
                 db.executemany(_INSERT, rows)
@@ -77,12 +89,11 @@ class SqliteStore(SqliteRollouts):
         sql += " ORDER BY o.id LIMIT ?"
         params.append(limit)
 
-        def q() -> list[StoredOutcome]:
-            return [
-                StoredOutcome(r[0], codec.from_row(r[1:])) for r in self._db.execute(sql, params)
-            ]
+        def q() -> list[Any]:
+            return self._db.execute(sql, params).fetchall()
 
-        return await self._run(q)
+        # decoded on the event loop in slices, like the inserts' encoding
+        return await codec.sliced(_stored, await self._run(q))
 
     async def max_outcome_id(self, route: str | None = None) -> int:
         def q() -> int:
@@ -165,18 +176,10 @@ class SqliteStore(SqliteRollouts):
         sql += " ORDER BY j.seq LIMIT ?"
         params.append(limit)
 
-        def q() -> list[LabeledOutcome]:
-            return [
-                LabeledOutcome(
-                    r[0],
-                    StoredOutcome(r[3], codec.from_row(r[4:])),
-                    codec.loads_or_none(r[1]),
-                    r[2],
-                )
-                for r in self._db.execute(sql, params)
-            ]
+        def q() -> list[Any]:
+            return self._db.execute(sql, params).fetchall()
 
-        return await self._run(q)
+        return await codec.sliced(_labeled, await self._run(q))
 
     # -- retention --------------------------------------------------------------------
 

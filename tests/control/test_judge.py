@@ -256,3 +256,29 @@ def test_forced_canary_requests_stay_out_of_the_sample_ratio_check() -> None:
     assert records[0].record.extra.get("forced") is True
     assert "forced" not in records[1].record.extra
     assert canary_from(records).assigned.tolist() == [False, True]
+
+
+async def test_reading_in_chunks_gives_the_same_statistics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The judge folds a page into its tests in chunks (yielding to the loop in between);
+    the result must not depend on the chunk size."""
+    import shadowgate.control.judge as judge_module
+
+    statuses = []
+    for chunk in (judge_module.PAGE, 7):
+        monkeypatch.setattr(judge_module, "CHUNK", chunk)
+        s = open_store(f"sqlite:///{tmp_path}/chunk{chunk}.db")
+        await s.open()
+        try:
+            holder = ConfigHolder(config(min_samples=10_000))
+            judge = Judge(s, holder)
+            route = holder.current.routes[0]
+            ctx = await judge.context(route)
+            await s.insert_outcomes(outcomes(np.random.default_rng(9), ctx.rollout_id, 300))
+            await judge.look(route)
+            statuses.append(judge.status(route))
+        finally:
+            await s.close()
+    assert statuses[0]["samples"]["pairs"] == statuses[1]["samples"]["pairs"] == 300
+    assert statuses[0]["checks"] == statuses[1]["checks"]

@@ -38,6 +38,8 @@ log = logging.getLogger("shadowgate.judge")
 
 #: at most this many outcomes/labels are read per route per look (the rest next look)
 PAGE = 5000
+#: outcomes folded into the tests between two yields to the event loop
+CHUNK = 250
 MAX_PAGES = 20
 
 
@@ -270,9 +272,14 @@ class Judge:
                 break
             ctx.outcome_cursor = rows[-1].id
             total += len(rows)
-            ctx.analysis.add_pairs(evidence.pairs_from(rows))
-            ctx.noise.update(o.record for o in rows)
-            ctx.analysis.add_canary(evidence.canary_from(rows))
+            # in chunks, yielding in between: a page of thousands of outcomes is
+            # milliseconds of Python that would otherwise stall every client request
+            for i in range(0, len(rows), CHUNK):
+                chunk = rows[i : i + CHUNK]
+                ctx.analysis.add_pairs(evidence.pairs_from(chunk))
+                ctx.noise.update(o.record for o in chunk)
+                ctx.analysis.add_canary(evidence.canary_from(chunk))
+                await asyncio.sleep(0)
             if len(rows) < PAGE:
                 break
         for _ in range(MAX_PAGES):
@@ -283,8 +290,11 @@ class Judge:
                 break
             ctx.label_cursor = labeled[-1].seq
             total += len(labeled)
-            ctx.analysis.add_labels(evidence.labels_from(route, labeled))
-            ctx.analysis.add_canary_labels(evidence.canary_labels_from(route, labeled))
+            for i in range(0, len(labeled), CHUNK):
+                part = labeled[i : i + CHUNK]
+                ctx.analysis.add_labels(evidence.labels_from(route, part))
+                ctx.analysis.add_canary_labels(evidence.canary_labels_from(route, part))
+                await asyncio.sleep(0)
             if len(labeled) < PAGE:
                 break
         return total

@@ -24,6 +24,7 @@ from shadowgate.store.base import (
     StoredOutcome,
 )
 from shadowgate.store.records import OutcomeRecord
+from shadowgate.store.sqlite_base import ROWS_PER_STEP, fetch_in_steps, offer_core
 from shadowgate.store.sqlite_rollouts import SqliteRollouts
 
 _COLS = ", ".join(f'o."{c}"' for c in codec.COLUMNS)
@@ -69,7 +70,9 @@ class SqliteStore(SqliteRollouts):
         def ins() -> None:
             with self._tx() as db:
                 before = int(db.execute("SELECT coalesce(max(id), 0) FROM outcomes").fetchone()[0])
-                db.executemany(_INSERT, rows)
+                for i in range(0, len(rows), ROWS_PER_STEP):
+                    db.executemany(_INSERT, rows[i : i + ROWS_PER_STEP])
+                    offer_core()
                 db.execute(_JOIN_NEW_OUTCOMES, (before,))
 
         await self._run(ins)
@@ -90,7 +93,7 @@ class SqliteStore(SqliteRollouts):
         params.append(limit)
 
         def q() -> list[Any]:
-            return self._db.execute(sql, params).fetchall()
+            return fetch_in_steps(self._db.execute(sql, params))
 
         # decoded on the event loop in slices, like the inserts' encoding
         return await codec.sliced(_stored, await self._run(q))
@@ -177,7 +180,7 @@ class SqliteStore(SqliteRollouts):
         params.append(limit)
 
         def q() -> list[Any]:
-            return self._db.execute(sql, params).fetchall()
+            return fetch_in_steps(self._db.execute(sql, params))
 
         return await codec.sliced(_labeled, await self._run(q))
 

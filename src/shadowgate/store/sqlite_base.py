@@ -45,6 +45,33 @@ def _yield_to_the_event_loop() -> None:
         logging.getLogger("shadowgate.store").debug("store thread keeps its priority: %s", exc)
 
 
+#: rows per statement call on the store's thread between two offers of the core
+ROWS_PER_STEP = 16
+
+
+def offer_core() -> None:
+    """Let the event loop have the core if it is waiting for it.
+
+    The kernel does not take the core from a running thread the moment the event loop
+    wakes (``benchmarks/core_sharing.py``: a background burst costs the client p99 its
+    whole length, whatever the thread's priority). So the store's thread works in short
+    steps and offers the core back after each; when nothing else wants it, it goes on.
+    """
+    _sched_yield()
+
+
+_sched_yield = getattr(os, "sched_yield", lambda: None)
+
+
+def fetch_in_steps(cursor: sqlite3.Cursor) -> list[Any]:
+    """``cursor.fetchall()`` in steps of ``ROWS_PER_STEP`` rows, offering the core between."""
+    out: list[Any] = []
+    while batch := cursor.fetchmany(ROWS_PER_STEP * 4):
+        out.extend(batch)
+        offer_core()
+    return out
+
+
 class SqliteBase:
     """Connection handling shared by the parts of ``SqliteStore``."""
 

@@ -116,9 +116,7 @@ def run(duration: float, probe: float = 10.0, workdir: Path | None = None) -> di
     # single-threaded server would queue each mirror behind its production request and
     # make the candidate look slower than it is
     up = subprocess.Popen([sys.executable, str(HERE / "upstream.py"), "--port", str(up_port)])
-    cand = subprocess.Popen(
-        [sys.executable, str(HERE / "upstream.py"), "--port", str(cand_port)]
-    )
+    cand = subprocess.Popen([sys.executable, str(HERE / "upstream.py"), "--port", str(cand_port)])
     cfg = {
         "server": {
             "listen": f"127.0.0.1:{data}",

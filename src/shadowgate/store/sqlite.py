@@ -62,16 +62,17 @@ class SqliteStore(SqliteRollouts):
         if not records:
             return
 
-        # encoded on the event loop in slices: the store's thread runs SQLite's C code only
-        # (which releases the GIL around every step), not Python holding the GIL for
-        # milliseconds against the event loop
-        rows = await codec.sliced(codec.to_row, records)
-
         def ins() -> None:
+            # on the store's thread (nice 10: the kernel favours the event loop), in steps
+            # of a few rows: encode, insert, offer the core. No step holds the GIL or the
+            # core for more than a fraction of a millisecond, and a backlog is worked off
+            # at the thread's priority, not the event loop's
             with self._tx() as db:
                 before = int(db.execute("SELECT coalesce(max(id), 0) FROM outcomes").fetchone()[0])
-                for i in range(0, len(rows), ROWS_PER_STEP):
-                    db.executemany(_INSERT, rows[i : i + ROWS_PER_STEP])
+                for i in range(0, len(records), ROWS_PER_STEP):
+                    db.executemany(
+                        _INSERT, [codec.to_row(r) for r in records[i : i + ROWS_PER_STEP]]
+                    )
                     offer_core()
                 db.execute(_JOIN_NEW_OUTCOMES, (before,))
 
@@ -92,11 +93,10 @@ class SqliteStore(SqliteRollouts):
         sql += " ORDER BY o.id LIMIT ?"
         params.append(limit)
 
-        def q() -> list[Any]:
-            return fetch_in_steps(self._db.execute(sql, params))
+        def q() -> list[StoredOutcome]:
+            return fetch_in_steps(self._db.execute(sql, params), _stored)
 
-        # decoded on the event loop in slices, like the inserts' encoding
-        return await codec.sliced(_stored, await self._run(q))
+        return await self._run(q)
 
     async def max_outcome_id(self, route: str | None = None) -> int:
         def q() -> int:
@@ -179,10 +179,10 @@ class SqliteStore(SqliteRollouts):
         sql += " ORDER BY j.seq LIMIT ?"
         params.append(limit)
 
-        def q() -> list[Any]:
-            return fetch_in_steps(self._db.execute(sql, params))
+        def q() -> list[LabeledOutcome]:
+            return fetch_in_steps(self._db.execute(sql, params), _labeled)
 
-        return await codec.sliced(_labeled, await self._run(q))
+        return await self._run(q)
 
     # -- retention --------------------------------------------------------------------
 

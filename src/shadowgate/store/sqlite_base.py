@@ -63,11 +63,12 @@ def offer_core() -> None:
 _sched_yield = getattr(os, "sched_yield", lambda: None)
 
 
-def fetch_in_steps(cursor: sqlite3.Cursor) -> list[Any]:
-    """``cursor.fetchall()`` in steps of ``ROWS_PER_STEP`` rows, offering the core between."""
-    out: list[Any] = []
-    while batch := cursor.fetchmany(ROWS_PER_STEP * 4):
-        out.extend(batch)
+def fetch_in_steps(cursor: sqlite3.Cursor, decode: Callable[[Any], T]) -> list[T]:
+    """``[decode(row) for row in cursor]`` in steps of ``ROWS_PER_STEP`` rows, offering the
+    core between steps."""
+    out: list[T] = []
+    while batch := cursor.fetchmany(ROWS_PER_STEP):
+        out.extend(decode(r) for r in batch)
         offer_core()
     return out
 

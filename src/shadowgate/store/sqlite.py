@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from shadowgate.store import codec
+from shadowgate.store import codec, sqlite_base
 from shadowgate.store.base import (
     DEFAULT_PAGE,
     LabeledOutcome,
@@ -24,7 +24,7 @@ from shadowgate.store.base import (
     StoredOutcome,
 )
 from shadowgate.store.records import OutcomeRecord
-from shadowgate.store.sqlite_base import ROWS_PER_STEP, fetch_in_steps, offer_core
+from shadowgate.store.sqlite_base import ROWS_PER_STEP, fetch_in_steps
 from shadowgate.store.sqlite_rollouts import SqliteRollouts
 
 _COLS = ", ".join(f'o."{c}"' for c in codec.COLUMNS)
@@ -53,8 +53,14 @@ def _labeled(r: Sequence[Any]) -> LabeledOutcome:
     )
 
 
+#: an insert that starts within this long of the previous one's end means a backlog (s)
+BEHIND_GAP = 0.1
+
+
 class SqliteStore(SqliteRollouts):
     """A ``Store`` in one SQLite file (``":memory:"`` for a private in-memory database)."""
+
+    _last_insert_end = 0.0
 
     # -- outcomes ---------------------------------------------------------------------
 
@@ -64,17 +70,23 @@ class SqliteStore(SqliteRollouts):
 
         def ins() -> None:
             # on the store's thread (nice 10: the kernel favours the event loop), in steps
-            # of a few rows: encode, insert, offer the core. No step holds the GIL or the
-            # core for more than a fraction of a millisecond, and a backlog is worked off
-            # at the thread's priority, not the event loop's
-            with self._tx() as db:
-                before = int(db.execute("SELECT coalesce(max(id), 0) FROM outcomes").fetchone()[0])
-                for i in range(0, len(records), ROWS_PER_STEP):
-                    db.executemany(
-                        _INSERT, [codec.to_row(r) for r in records[i : i + ROWS_PER_STEP]]
-                    )
-                    offer_core()
-                db.execute(_JOIN_NEW_OUTCOMES, (before,))
+            # of a few rows: encode, insert, and offer the core, so that no step holds the
+            # GIL or the core for more than a fraction of a millisecond. When the writer
+            # comes straight back with the next batch it is behind (a saturated core): then
+            # it does not offer the core, or its backlog would only grow
+            behind = time.monotonic() - self._last_insert_end < BEHIND_GAP
+            try:
+                with self._tx() as db:
+                    row = db.execute("SELECT coalesce(max(id), 0) FROM outcomes").fetchone()
+                    before = int(row[0])
+                    for i in range(0, len(records), ROWS_PER_STEP):
+                        step = [codec.to_row(r) for r in records[i : i + ROWS_PER_STEP]]
+                        db.executemany(_INSERT, step)
+                        if not behind:
+                            sqlite_base.offer_core()
+                    db.execute(_JOIN_NEW_OUTCOMES, (before,))
+            finally:
+                self._last_insert_end = time.monotonic()
 
         await self._run(ins)
 

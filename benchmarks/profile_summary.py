@@ -19,12 +19,11 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("Judge", "judge: statistics and decisions"),
     ("insert_outcomes", "writer: encode + insert + commit (SQLite thread)"),
     ("BatchWriter", "writer: batching"),
+    ("proxy/client.py", "upstream client: pool, write, parse"),
     ("_run_mirror", "mirror to the candidate"),
     ("Proxy.", "handler: route, headers, forward, relay"),
     ("Gateway._handle", "handler: route, headers, forward, relay"),
     ("web_protocol", "aiohttp server: parse and write"),
-    ("client_proto", "aiohttp client: parse"),
-    ("client_reqrep", "aiohttp client: parse"),
     ("Thread", "other threads"),
 )
 

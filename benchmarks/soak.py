@@ -130,8 +130,14 @@ def run(duration: float, probe: float = 10.0, workdir: Path | None = None) -> di
                 "match": {"path_prefix": "/v2/models/m"},
                 "production": {"url": f"http://127.0.0.1:{up_port}"},
                 "candidate": {"url": f"http://127.0.0.1:{cand_port}"},
-                # never decides during the soak: a promotion would stop mirroring midway
-                "analysis": {"min_samples": 50_000_000, "max_samples": 100_000_000},
+                # never decides during the soak: a decision would stop mirroring midway. Two
+                # upstream processes on a busy 2-core machine do not answer equally fast, so
+                # a latency check could roll back; the soak is about accounting and memory
+                "analysis": {
+                    "min_samples": 50_000_000,
+                    "max_samples": 100_000_000,
+                    "checks": [{"metric": "agreement", "min": 0.0}],
+                },
             }
         ],
     }

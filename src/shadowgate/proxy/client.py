@@ -69,6 +69,12 @@ class Timeout:
         return f"Timeout(total={self.total:g}, connect={self.connect:g})"
 
 
+def _wake(fut: asyncio.Future[None] | None) -> None:
+    """Resolve a waiter, if any and not already resolved or cancelled."""
+    if fut is not None and not fut.done():
+        fut.set_result(None)
+
+
 def _enc(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
@@ -115,22 +121,16 @@ class Response:
     def _feed(self, data: bytes) -> None:
         self._chunks.append(data)
         self._buffered += len(data)
-        w = self._waiter
-        if w is not None:
-            self._waiter = None
-            if not w.done():
-                w.set_result(None)
+        w, self._waiter = self._waiter, None
+        _wake(w)
 
     def _finish(self, error: UpstreamError | None) -> None:
         if self._done:
             return
         self._done = True
         self._error = error
-        w = self._waiter
-        if w is not None:
-            self._waiter = None
-            if not w.done():
-                w.set_result(None)
+        w, self._waiter = self._waiter, None
+        _wake(w)
 
     async def _wait(self) -> None:
         w = asyncio.get_running_loop().create_future()
@@ -180,10 +180,6 @@ class Response:
         if conn is not None and self._buffered < _HIGH_WATER // 2:
             conn.resume()
         return data
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        while chunk := await self.readany():
-            yield chunk
 
     def release(self) -> None:
         """Give the connection back: to the pool when the answer was read to its end,
@@ -281,8 +277,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._cancel_timer()
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_result(None)
+        _wake(self._drain)
         resp = self.response
         if resp is not None and not resp._done:
             if self._until_eof and exc is None:
@@ -297,11 +292,8 @@ class _Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._paused_writing = False
-        d = self._drain
-        if d is not None:
-            self._drain = None
-            if not d.done():
-                d.set_result(None)
+        d, self._drain = self._drain, None
+        _wake(d)
 
     # -- llhttp callbacks ------------------------------------------------------------------
 
@@ -464,11 +456,11 @@ class Pool:
     def __init__(self, url: str, limit: int) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        default_port = 443 if parts.scheme == "https" else 80
+        self.port = parts.port or default_port
         self.ssl: ssl.SSLContext | None = (
             ssl.create_default_context() if parts.scheme == "https" else None
         )
-        default_port = 443 if parts.scheme == "https" else 80
         netloc = parts.netloc.rpartition("@")[2]
         self.host_header = netloc if parts.port not in (None, default_port) else self.host
         if ":" in self.host and not self.host_header.startswith("["):

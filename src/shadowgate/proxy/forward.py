@@ -155,7 +155,3 @@ class UpstreamBodyError(Exception):
         self.kind = kind
         self.latency = latency
         super().__init__(kind)
-
-
-def side_from_exception(exc: BaseException, latency: float) -> Side:
-    return Side(None, latency, None, None, classify(exc))

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from shadowgate.store.base import AuditRecord
+from shadowgate.store.base import AuditRecord, LabeledOutcome, StoredOutcome
 from shadowgate.store.records import OutcomeRecord
 
 #: outcome columns in insert order (``id`` is assigned by the database)
@@ -150,6 +150,20 @@ def from_row(values: Sequence[Any]) -> OutcomeRecord:
     return OutcomeRecord(**kw)
 
 
+def stored_from_row(r: Sequence[Any]) -> StoredOutcome:
+    """A row selected as ``id, COLUMNS`` (any backend's row type)."""
+    row = tuple(r)
+    return StoredOutcome(row[0], from_row(row[1:]))
+
+
+def labeled_from_row(r: Sequence[Any]) -> LabeledOutcome:
+    """A row selected as ``seq, label, revision, id, COLUMNS``."""
+    row = tuple(r)
+    return LabeledOutcome(
+        row[0], StoredOutcome(row[3], from_row(row[4:])), loads_or_none(row[1]), row[2]
+    )
+
+
 A = TypeVar("A")
 B = TypeVar("B")
 
@@ -160,10 +174,10 @@ SLICE_SECONDS = 0.0005
 async def sliced(fn: Callable[[A], B], items: Sequence[A]) -> list[B]:
     """``[fn(x) for x in items]`` on the event loop, yielding every ``SLICE_SECONDS``.
 
-    Encoding a batch of 500 outcomes is milliseconds of Python. On the store's thread it
-    would hold the GIL against the event loop (a client request waits up to the
-    interpreter's 5 ms switch interval); in one go on the loop it would stall every
-    request in flight. In slices, no request waits more than a slice.
+    For backends whose driver runs on the event loop (PostgreSQL): encoding or decoding a
+    batch of 500 outcomes is milliseconds of Python, which in one go would stall every
+    request in flight. In slices, no request waits more than a slice. (SQLite works on
+    its own thread instead, in steps: ``sqlite_base.fetch_in_steps``.)
     """
     out: list[B] = []
     perf = time.perf_counter

@@ -56,16 +56,6 @@ _JOIN_LABELS = (
 )
 
 
-def _stored(r: Any) -> StoredOutcome:
-    return StoredOutcome(r[0], codec.from_row(tuple(r)[1:]))
-
-
-def _labeled(r: Any) -> LabeledOutcome:
-    return LabeledOutcome(
-        r[0], StoredOutcome(r[3], codec.from_row(tuple(r)[4:])), codec.loads_or_none(r[1]), r[2]
-    )
-
-
 class PostgresStore(PostgresRollouts):
     """A ``Store`` in PostgreSQL, shared by every replica that names the same URL."""
 
@@ -96,7 +86,7 @@ class PostgresStore(PostgresRollouts):
         sql += f" ORDER BY o.id LIMIT ${len(params)}"
         async with self._conn() as conn:
             rows = await conn.fetch(sql, *params)
-        return await codec.sliced(_stored, rows)
+        return await codec.sliced(codec.stored_from_row, rows)
 
     async def max_outcome_id(self, route: str | None = None) -> int:
         async with self._conn() as conn:
@@ -161,7 +151,7 @@ class PostgresStore(PostgresRollouts):
         sql += f" ORDER BY j.seq LIMIT ${len(params)}"
         async with self._conn() as conn:
             rows = await conn.fetch(sql, *params)
-        return await codec.sliced(_labeled, rows)
+        return await codec.sliced(codec.labeled_from_row, rows)
 
     # -- retention --------------------------------------------------------------------
 

@@ -43,16 +43,6 @@ _JOIN_LABEL = (
 )
 
 
-def _stored(r: Sequence[Any]) -> StoredOutcome:
-    return StoredOutcome(r[0], codec.from_row(r[1:]))
-
-
-def _labeled(r: Sequence[Any]) -> LabeledOutcome:
-    return LabeledOutcome(
-        r[0], StoredOutcome(r[3], codec.from_row(r[4:])), codec.loads_or_none(r[1]), r[2]
-    )
-
-
 #: an insert that starts within this long of the previous one's end means a backlog (s)
 BEHIND_GAP = 0.1
 
@@ -106,7 +96,7 @@ class SqliteStore(SqliteRollouts):
         params.append(limit)
 
         def q() -> list[StoredOutcome]:
-            return fetch_in_steps(self._db.execute(sql, params), _stored)
+            return fetch_in_steps(self._db.execute(sql, params), codec.stored_from_row)
 
         return await self._run(q)
 
@@ -192,7 +182,7 @@ class SqliteStore(SqliteRollouts):
         params.append(limit)
 
         def q() -> list[LabeledOutcome]:
-            return fetch_in_steps(self._db.execute(sql, params), _labeled)
+            return fetch_in_steps(self._db.execute(sql, params), codec.labeled_from_row)
 
         return await self._run(q)
 

@@ -101,3 +101,45 @@ async def test_sliced_keeps_short_batches_in_one_piece() -> None:
     assert out == list(range(1, 101))
     assert ticks == 0  # a hundred cheap items take far less than a slice: no yield
     await task
+
+
+json_values = st.recursive(
+    scalars | st.floats(),  # NaN and infinities too
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=12,
+)
+
+
+def _stdlib_dumps(value: object) -> str:
+    """What ``dumps`` has always returned: the stdlib encoder, non-finite floats as null."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(codec._finite(value), sort_keys=True, separators=(",", ":"))
+
+
+@given(json_values)
+def test_dumps_is_the_stdlib_encoding(value: object) -> None:
+    assert codec.dumps(value) == _stdlib_dumps(value)
+
+
+def test_dumps_falls_back_to_str_for_other_types() -> None:
+    assert codec.dumps({"b": b"x", "a": (1, 2)}) == '{"a":[1,2],"b":"b\'x\'"}'
+    assert codec.dumps("é\n") == json.dumps("é\n")
+
+
+@given(json_values, st.sampled_from(["", " ", "\n "]))
+def test_loads_is_json_loads(value: object, space: str) -> None:
+    for text in (codec.dumps(value), json.dumps(value), f"{space}{json.dumps(value)}{space}"):
+        assert repr(codec.loads(text)) == repr(json.loads(text))  # repr: NaN != NaN
+    as_bytes = json.dumps(value).encode()
+    assert repr(codec.loads(as_bytes)) == repr(json.loads(as_bytes))
+
+
+@pytest.mark.parametrize("text", ["", " ", "[1] x", "[1,", "nul", "\ufeff[1]", "[1]]"])
+def test_loads_rejects_what_json_loads_rejects(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as got:
+        codec.loads(text)
+    assert str(got.value) == str(expected.value)

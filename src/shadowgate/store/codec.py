@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import json.encoder
+import json.scanner
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -73,8 +75,34 @@ def _finite(value: Any) -> Any:
     return value
 
 
-#: one encoder for every call (``json.dumps`` with options builds a new one each time)
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+def _unserialisable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+#: ``json``'s C encoder, made once with the options of ``dumps``: ``JSONEncoder.encode``
+#: would build a new one for every call, which costs more than encoding a short list.
+#: Without circular-reference markers a cyclic value recurses until ``RecursionError``,
+#: as the fallback of ``dumps`` always did for one.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode: Callable[[Any], str]
+if _c_make_encoder is not None:
+    _chunks = _c_make_encoder(
+        markers=None,
+        default=_unserialisable,
+        encoder=json.encoder.encode_basestring_ascii,
+        indent=None,
+        key_separator=":",
+        item_separator=",",
+        sort_keys=True,
+        skipkeys=False,
+        allow_nan=False,
+    )
+
+    def _encode(value: Any) -> str:
+        return "".join(_chunks(value, 0))
+
+else:  # an interpreter without the C accelerator: the same output, more slowly
+    _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
 
 
 def dumps(value: Any) -> str:
@@ -91,12 +119,37 @@ def dumps_or_none(value: Any) -> str | None:
     return None if value is None else dumps(value)
 
 
+#: ``json``'s scanner of one value (typeshed wants a scanner as its context, which is not
+#: what ``json.decoder`` passes it: a decoder's parse options)
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]
+)
+
+
+def loads(text: Any) -> Any:
+    """``json.loads(text)``, without its per-call overhead for the common case.
+
+    Stored JSON (ours, or PostgreSQL's JSONB output) is one value with nothing around it,
+    which ``json``'s scanner reads at once; anything else (surrounding whitespace, bytes,
+    invalid text) goes to ``json.loads``, which accepts or rejects it as it always did.
+    """
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, TypeError):
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)
+    return value
+
+
 def loads_or_none(text: Any) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else loads(text)
 
 
 _FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(OutcomeRecord))
 _NAMES = frozenset(_FIELDS)
+if _FIELDS[: len(COLUMNS) - 1] != COLUMNS[:-1]:  # from_row builds records by position
+    raise RuntimeError("OutcomeRecord's fields must begin with codec.COLUMNS, in that order")
 #: per record class, the fields without a column of their own (kept in ``more``)
 _MORE: dict[type, tuple[str, ...]] = {}
 
@@ -108,46 +161,89 @@ def _more_fields(cls: type) -> tuple[str, ...]:
     return names
 
 
-#: (column, 0 plain / 1 JSON / 2 JSON, empty as NULL) for every column but ``more``
-_PLAN: tuple[tuple[str, int], ...] = tuple(
-    (c, 2 if c == "extra" else 1 if c in JSON_COLUMNS else 0) for c in COLUMNS if c != "more"
-)
-
-
 def to_row(rec: OutcomeRecord) -> tuple[Any, ...]:
-    """One record as a tuple in ``COLUMNS`` order."""
-    row: list[Any] = []
-    for col, kind in _PLAN:
-        value = getattr(rec, col)
-        if kind and value is not None and (value or kind == 1):
-            value = dumps(value)
-        elif kind == 2:
-            value = None
-        row.append(value)
-    more = {n: getattr(rec, n) for n in _more_fields(type(rec))}
-    row.append(dumps(more) if more else None)
-    return tuple(row)
+    """One record as a tuple in ``COLUMNS`` order.
+
+    JSON columns hold canonical JSON text (``None`` stays NULL; an empty ``extra`` is
+    NULL too); fields of a record class that have no column go to ``more``.
+    """
+    agree, prod_pred, cand_pred, prob_gap, extra = (
+        rec.agree,
+        rec.prod_pred,
+        rec.cand_pred,
+        rec.prob_gap,
+        rec.extra,
+    )
+    names = _more_fields(type(rec))
+    more = {n: getattr(rec, n) for n in names} if names else None
+    return (
+        rec.route,
+        rec.rollout_id,
+        rec.request_id,
+        rec.ts,
+        rec.kind,
+        rec.variant,
+        rec.prod_status,
+        rec.prod_latency,
+        rec.prod_error,
+        rec.cand_status,
+        rec.cand_latency,
+        rec.cand_error,
+        rec.rows,
+        None if agree is None else dumps(agree),
+        None if prod_pred is None else dumps(prod_pred),
+        None if cand_pred is None else dumps(cand_pred),
+        None if prob_gap is None else dumps(prob_gap),
+        rec.segment,
+        rec.request_body,
+        dumps(extra) if extra else None,
+        dumps(more) if more else None,
+    )
 
 
 def from_row(values: Sequence[Any]) -> OutcomeRecord:
     """The inverse of ``to_row`` for a row selected as ``COLUMNS``."""
-    kw: dict[str, Any] = {}
-    for (col, kind), value in zip(_PLAN, values, strict=False):
-        if kind:
-            decoded = None if value is None else json.loads(value)
-            kw[col] = ({} if decoded is None else decoded) if kind == 2 else decoded
-        elif col == "request_body" and value is not None:
-            kw[col] = bytes(value)
-        else:
-            kw[col] = value
     if len(values) != len(COLUMNS):
         raise ValueError(f"an outcome row has {len(COLUMNS)} columns, not {len(values)}")
-    more = values[-1]
+    v = values
+    agree, prod_pred, cand_pred, prob_gap, body, extra, more = (
+        v[13],
+        v[14],
+        v[15],
+        v[16],
+        v[18],
+        v[19],
+        v[20],
+    )
+    if extra is not None:
+        extra = loads(extra)
+    rec = OutcomeRecord(
+        v[0],
+        v[1],
+        v[2],
+        v[3],
+        v[4],
+        v[5],
+        v[6],
+        v[7],
+        v[8],
+        v[9],
+        v[10],
+        v[11],
+        v[12],
+        None if agree is None else loads(agree),
+        None if prod_pred is None else loads(prod_pred),
+        None if cand_pred is None else loads(cand_pred),
+        None if prob_gap is None else loads(prob_gap),
+        v[17],
+        None if body is None else bytes(body),
+        {} if extra is None else extra,
+    )
     if more is not None:
-        for k, v in json.loads(more).items():
+        for k, value in loads(more).items():
             if k in _NAMES:
-                kw[k] = v
-    return OutcomeRecord(**kw)
+                setattr(rec, k, value)
+    return rec
 
 
 def stored_from_row(r: Sequence[Any]) -> StoredOutcome:

@@ -143,3 +143,26 @@ def test_loads_rejects_what_json_loads_rejects(text: str) -> None:
     with pytest.raises(json.JSONDecodeError) as got:
         codec.loads(text)
     assert str(got.value) == str(expected.value)
+
+
+def test_select_list_keeps_every_column_in_place() -> None:
+    full = codec.select_list(None).split(", ")
+    assert full == [f'o."{c}"' for c in codec.COLUMNS]
+    lean = codec.select_list(["agree"], alias="x").split(", ")
+    assert len(lean) == len(codec.COLUMNS)
+    read = {c for c, sql in zip(codec.COLUMNS, lean, strict=True) if sql == f'x."{c}"'}
+    assert read == {*codec.ALWAYS_READ, "agree"}
+    assert lean[codec.COLUMNS.index("rows")] == "0"  # its default, like every left-out column
+    with pytest.raises(ValueError, match="bogus"):
+        codec.select_list(["agree", "bogus"])
+
+
+def test_a_field_without_a_column_of_its_own_is_read_from_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # as if OutcomeRecord had gained a field after the codec was written (see to_row)
+    monkeypatch.setattr(codec, "_NAMES", codec._NAMES | {"model_version"})
+    monkeypatch.setattr(codec, "_SELECT_LISTS", {})
+    lean = codec.select_list(["model_version"]).split(", ")
+    assert lean[-1] == 'o."more"'
+    assert "more" not in codec.select_list(["agree"])

@@ -16,6 +16,7 @@ from shadowgate.store import (
     SchemaTooNewError,
     StaleStateError,
     Store,
+    StoredOutcome,
 )
 from shadowgate.store.sqlite_schema import MIGRATIONS
 
@@ -68,6 +69,67 @@ async def test_record_round_trips_every_field(store: Store) -> None:
     (got,) = await store.read_outcomes("r")
     expected = dataclasses.replace(r, prob_gap=[0.0, None])  # type: ignore[list-item]
     assert got.record == expected  # NaN is not JSON: stored as null
+
+
+def _full(i: int) -> OutcomeRecord:
+    """An outcome with every field set to something other than its default."""
+    return OutcomeRecord(
+        "r", "r-1", f"q{i}", 100.0 + i, ("shadow", "canary", "noise")[i % 3],
+        ("production", "candidate")[i % 2], 200 + i, 0.01 * i, "timeout", 500, 0.02, "5xx",
+        i + 1, agree=[i % 2 == 0, True], prod_pred=[i, "a"], cand_pred=[[0.1, 0.9], None],
+        prob_gap=[0.5, 0.25], segment=f"s{i % 4}", request_body=b"body%d" % i,
+        extra={"forced": i % 2 == 0, "k": [i]},
+    )  # fmt: skip
+
+
+def _lean(r: OutcomeRecord, fields: tuple[str, ...]) -> OutcomeRecord:
+    """What a read of ``fields`` must return for ``r``: the rest at their defaults."""
+    keep = {*fields, "route", "rollout_id", "request_id", "ts", "kind", "variant"}
+    return OutcomeRecord(
+        **{f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name in keep}
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (),
+        ("agree", "extra", "segment", "prod_error", "cand_latency"),
+        ("prod_pred", "cand_pred", "rows"),
+        ("kind",),  # always read anyway
+        tuple(f.name for f in dataclasses.fields(OutcomeRecord)),
+    ],
+)
+async def test_reading_some_fields_returns_those_and_defaults(
+    store: Store, fields: tuple[str, ...]
+) -> None:
+    records = [_full(i) for i in range(40)]
+    await store.insert_outcomes([*records, dataclasses.replace(records[0], route="other")])
+    await store.add_labels([(f"q{i}", [i, 1]) for i in range(0, 40, 3)])
+    full = await store.read_outcomes("r", 0, 1000, rollout_id="r-1")
+    lean: list[StoredOutcome] = []
+    while page := await store.read_outcomes(
+        "r", lean[-1].id if lean else 0, 7, rollout_id="r-1", fields=fields
+    ):
+        lean.extend(page)
+    assert [o.record for o in full] == records
+    assert [o.id for o in lean] == [o.id for o in full]
+    assert [o.record for o in lean] == [_lean(r, fields) for r in records]
+    labeled_full = await store.read_labeled("r", 0, 1000)
+    labeled = await store.read_labeled("r", 0, 1000, fields=fields)
+    assert [(x.seq, x.outcome.id, x.label, x.revision) for x in labeled] == [
+        (x.seq, x.outcome.id, x.label, x.revision) for x in labeled_full
+    ]
+    assert [x.outcome.record for x in labeled] == [
+        _lean(records[i], fields) for i in range(0, 40, 3)
+    ]
+
+
+async def test_reading_an_unknown_field_is_an_error(store: Store) -> None:
+    with pytest.raises(ValueError, match="prod_latncy"):
+        await store.read_outcomes("r", fields=("prod_latncy",))
+    with pytest.raises(ValueError, match="nope"):
+        await store.read_labeled("r", fields=("agree", "nope"))
 
 
 async def test_concurrent_writers_never_let_a_cursor_skip(make_store: MakeStore) -> None:

@@ -15,6 +15,11 @@ Outcomes
     Ids are never reused, even after pruning.
     ``read_outcomes(route, after_id, limit, rollout_id=None)`` returns up to ``limit``
     outcomes of one route (optionally one rollout) with ``id > after_id`` in id order.
+    ``fields=`` (names of ``OutcomeRecord`` fields) reads only those, for a caller that
+    uses no others (the judge): the rest of each record keeps its default (None, ``{}``
+    for ``extra``, 0 for ``rows``) and costs neither the database nor the decoder
+    anything. ``route``, ``rollout_id``, ``request_id``, ``ts``, ``kind`` and ``variant``
+    are always read; an unknown name is a ``ValueError``.
     ``max_outcome_id(route=None)`` is the newest id (0 when empty).
 
 Labels
@@ -33,6 +38,7 @@ Joins
     outcome ids. ``read_labeled(route, after_seq, limit, rollout_id=None)`` returns
     ``LabeledOutcome(seq, outcome, label, revision)`` with ``seq > after_seq`` in order, so
     a judge's cursor sees every labelled outcome exactly once whichever side came first.
+    ``fields=`` reads only those fields of each outcome, as for ``read_outcomes``.
     A label revised after its join was read is *not* re-emitted (a sequential test cannot
     un-observe a sample); it is returned with its new value by later reads and exports.
 
@@ -65,7 +71,7 @@ Errors: every backend failure surfaces as ``StoreError`` (or a subclass).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -207,6 +213,8 @@ class Store(Protocol):
         after_id: int = 0,
         limit: int = DEFAULT_PAGE,
         rollout_id: str | None = None,
+        *,
+        fields: Collection[str] | None = None,
     ) -> list[StoredOutcome]: ...
     async def max_outcome_id(self, route: str | None = None) -> int: ...
 
@@ -220,6 +228,8 @@ class Store(Protocol):
         after_seq: int = 0,
         limit: int = DEFAULT_PAGE,
         rollout_id: str | None = None,
+        *,
+        fields: Collection[str] | None = None,
     ) -> list[LabeledOutcome]: ...
 
     async def prune(self, now: float) -> PruneResult: ...

@@ -14,7 +14,7 @@ import json.encoder
 import json.scanner
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from shadowgate.store.base import AuditRecord, LabeledOutcome, StoredOutcome
@@ -202,7 +202,7 @@ def to_row(rec: OutcomeRecord) -> tuple[Any, ...]:
 
 
 def from_row(values: Sequence[Any]) -> OutcomeRecord:
-    """The inverse of ``to_row`` for a row selected as ``COLUMNS``."""
+    """The inverse of ``to_row`` for a row selected as ``COLUMNS`` (or ``select_list``)."""
     if len(values) != len(COLUMNS):
         raise ValueError(f"an outcome row has {len(COLUMNS)} columns, not {len(values)}")
     v = values
@@ -258,6 +258,41 @@ def labeled_from_row(r: Sequence[Any]) -> LabeledOutcome:
     return LabeledOutcome(
         row[0], StoredOutcome(row[3], from_row(row[4:])), loads_or_none(row[1]), row[2]
     )
+
+
+#: the fields every read returns, whatever the caller asks for: a record needs them
+ALWAYS_READ: tuple[str, ...] = COLUMNS[:6]
+#: the value selected in place of a column that a read leaves out: its field's default
+_LEFT_OUT = {c: "0" if c == "rows" else "NULL" for c in COLUMNS}
+_SELECT_LISTS: dict[frozenset[str] | None, str] = {}
+
+
+def select_list(fields: Collection[str] | None, alias: str = "o") -> str:
+    """The SQL select list of ``COLUMNS`` for a read of ``fields`` of each outcome.
+
+    ``fields`` names ``OutcomeRecord`` fields (None: all of them). Every column stays in
+    its place, so one decoder (``from_row``) serves every read, but a column the caller did
+    not ask for is selected as its field's default (NULL, or 0 for ``rows``): the database
+    does not read or send it and the codec decodes nothing. ``ALWAYS_READ`` is always
+    read. ``more`` is read when a field without a column of its own is asked for.
+    """
+    key = None if fields is None else frozenset(fields)
+    sql = _SELECT_LISTS.get(key)
+    if sql is not None:
+        return sql
+    if key is None:
+        wanted = set(COLUMNS)
+    else:
+        unknown = key - _NAMES
+        if unknown:
+            raise ValueError(f"not fields of an outcome: {', '.join(sorted(unknown))}")
+        wanted = set(ALWAYS_READ) | (key & _KNOWN)
+        if key - _KNOWN:
+            wanted.add("more")
+    sql = ", ".join(f'{alias}."{c}"' if c in wanted else _LEFT_OUT[c] for c in COLUMNS)
+    if len(_SELECT_LISTS) < 64:  # callers use a few fixed sets; never grow without bound
+        _SELECT_LISTS[key] = sql
+    return sql
 
 
 A = TypeVar("A")

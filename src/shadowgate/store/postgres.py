@@ -10,7 +10,7 @@ tables in their own schema (created on open), e.g. one per test run.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from shadowgate.store import codec
@@ -26,7 +26,6 @@ from shadowgate.store.postgres_base import count_rows
 from shadowgate.store.postgres_rollouts import PostgresRollouts
 from shadowgate.store.records import OutcomeRecord
 
-_COLS = ", ".join(f'o."{c}"' for c in codec.COLUMNS)
 _JOIN_NEW_OUTCOMES = (
     "INSERT INTO joins (outcome_id, route, request_id) "
     "SELECT o.id, o.route, o.request_id FROM outcomes o "
@@ -76,8 +75,13 @@ class PostgresStore(PostgresRollouts):
         after_id: int = 0,
         limit: int = DEFAULT_PAGE,
         rollout_id: str | None = None,
+        *,
+        fields: Collection[str] | None = None,
     ) -> list[StoredOutcome]:
-        sql = f"SELECT o.id, {_COLS} FROM outcomes o WHERE o.route = $1 AND o.id > $2"
+        sql = (
+            f"SELECT o.id, {codec.select_list(fields)} FROM outcomes o "
+            "WHERE o.route = $1 AND o.id > $2"
+        )
         params: list[Any] = [route, after_id]
         if rollout_id is not None:
             params.append(rollout_id)
@@ -137,10 +141,13 @@ class PostgresStore(PostgresRollouts):
         after_seq: int = 0,
         limit: int = DEFAULT_PAGE,
         rollout_id: str | None = None,
+        *,
+        fields: Collection[str] | None = None,
     ) -> list[LabeledOutcome]:
         sql = (
-            f"SELECT j.seq, l.label, l.revision, o.id, {_COLS} FROM joins j "
-            "JOIN outcomes o ON o.id = j.outcome_id JOIN labels l ON l.request_id = j.request_id "
+            f"SELECT j.seq, l.label, l.revision, o.id, {codec.select_list(fields)} "
+            "FROM joins j JOIN outcomes o ON o.id = j.outcome_id "
+            "JOIN labels l ON l.request_id = j.request_id "
             "WHERE j.route = $1 AND j.seq > $2"
         )
         params: list[Any] = [route, after_seq]

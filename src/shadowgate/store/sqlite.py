@@ -11,7 +11,7 @@ power loss can lose the last transactions.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from shadowgate.store import codec, sqlite_base
@@ -27,7 +27,6 @@ from shadowgate.store.records import OutcomeRecord
 from shadowgate.store.sqlite_base import ROWS_PER_STEP, fetch_in_steps
 from shadowgate.store.sqlite_rollouts import SqliteRollouts
 
-_COLS = ", ".join(f'o."{c}"' for c in codec.COLUMNS)
 _INSERT = (
     f"INSERT INTO outcomes ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in codec.COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in codec.COLUMNS)})"
@@ -86,8 +85,13 @@ class SqliteStore(SqliteRollouts):
         after_id: int = 0,
         limit: int = DEFAULT_PAGE,
         rollout_id: str | None = None,
+        *,
+        fields: Collection[str] | None = None,
     ) -> list[StoredOutcome]:
-        sql = f"SELECT o.id, {_COLS} FROM outcomes o WHERE o.route = ? AND o.id > ?"
+        sql = (
+            f"SELECT o.id, {codec.select_list(fields)} FROM outcomes o "
+            "WHERE o.route = ? AND o.id > ?"
+        )
         params: list[Any] = [route, after_id]
         if rollout_id is not None:
             sql += " AND o.rollout_id = ?"
@@ -168,10 +172,13 @@ class SqliteStore(SqliteRollouts):
         after_seq: int = 0,
         limit: int = DEFAULT_PAGE,
         rollout_id: str | None = None,
+        *,
+        fields: Collection[str] | None = None,
     ) -> list[LabeledOutcome]:
         sql = (
-            f"SELECT j.seq, l.label, l.revision, o.id, {_COLS} FROM joins j "
-            "JOIN outcomes o ON o.id = j.outcome_id JOIN labels l ON l.request_id = j.request_id "
+            f"SELECT j.seq, l.label, l.revision, o.id, {codec.select_list(fields)} "
+            "FROM joins j JOIN outcomes o ON o.id = j.outcome_id "
+            "JOIN labels l ON l.request_id = j.request_id "
             "WHERE j.route = ? AND j.seq > ?"
         )
         params: list[Any] = [route, after_seq]

@@ -1,11 +1,19 @@
-"""The judge against a real SQLite store: decisions, audit, resume after a restart."""
+"""The judge against a real SQLite store (and PostgreSQL, where a test says so): decisions,
+audit, resume after a restart, what it reads."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import socket
+import urllib.parse
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import numpy as np
 import pytest
 
@@ -282,3 +290,147 @@ async def test_reading_in_chunks_gives_the_same_statistics(
             await s.close()
     assert statuses[0]["samples"]["pairs"] == statuses[1]["samples"]["pairs"] == 300
     assert statuses[0]["checks"] == statuses[1]["checks"]
+
+
+PG_URL = os.environ.get("SHADOWGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pg_unreachable() -> str | None:
+    parts = urllib.parse.urlsplit(PG_URL)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2):
+            return None
+    except OSError as exc:
+        return f"PostgreSQL at {parts.hostname}:{parts.port or 5432} unreachable ({exc})"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_urls(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[list[str]]:
+    """Three empty stores of one backend (a SQLite file or a PostgreSQL schema each)."""
+    if request.param == "sqlite":
+        yield [f"sqlite:///{tmp_path}/s{i}.db" for i in range(3)]
+        return
+    reason = pg_unreachable()
+    if reason:
+        pytest.skip(reason)
+    schemas = [f"sgjudge_{os.getpid()}_{uuid.uuid4().hex[:10]}" for _ in range(3)]
+    yield [f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={s}" for s in schemas]
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        for s in schemas:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
+    finally:
+        await conn.close()
+
+
+def mixed_outcomes(rollout: str, n: int) -> tuple[list[OutcomeRecord], list[tuple[str, Any]]]:
+    """Shadow, noise and canary outcomes using every field the judge could look at (errors
+    of each class, latencies, agreement, predictions, segments, forced canary requests),
+    plus labels for a third of them, some of which do not fit their predictions."""
+    rng = np.random.default_rng(11)
+    records, labels = [], []
+    for i in range(n):
+        kind = ("shadow", "shadow", "shadow", "noise", "canary")[i % 5]
+        width = int(rng.integers(1, 4))
+        prod_pred = [int(x) for x in rng.integers(0, 3, width)]
+        cand_pred = [p if rng.random() < 0.8 else (p + 1) % 3 for p in prod_pred]
+        p_err = ("5xx", "timeout", "client_closed", None, None, None)[int(rng.integers(6))]
+        c_err = ("5xx", "reset", None, None, None)[int(rng.integers(5))]
+        variant = "candidate" if kind == "canary" and rng.random() < 0.3 else "production"
+        r = OutcomeRecord(
+            route="m",
+            rollout_id=rollout,
+            request_id=f"q{i}",
+            ts=1000.0 + i,
+            kind=kind,
+            variant=variant,
+            prod_status=500 if p_err == "5xx" else None if p_err else 200,
+            prod_latency=float(rng.lognormal(math.log(0.02), 0.3)),
+            prod_error=p_err,
+            cand_status=500 if c_err == "5xx" else None if c_err else 200,
+            cand_latency=float(rng.lognormal(math.log(0.021), 0.3)),
+            cand_error=c_err,
+            rows=width,
+            agree=[a == b for a, b in zip(prod_pred, cand_pred, strict=True)],
+            prod_pred=prod_pred,
+            cand_pred=cand_pred,
+            prob_gap=[float(x) for x in rng.random(width)],
+            segment=("eu", "us", None)[i % 3],
+            request_body=b'{"x": %d}' % i,
+        )
+        if kind == "canary" and i % 3 == 0:
+            r.extra["forced"] = True
+        if i % 7 == 0:
+            r.extra["invalid"] = {"candidate": "returned 2 predictions for a request of 1 rows"}
+        records.append(r)
+        if i % 3 == 0:
+            fits = rng.random() < 0.9
+            labels.append((r.request_id, prod_pred if fits else [*prod_pred, 0]))
+    return records, labels
+
+
+def mixed_config() -> ShadowgateConfig:
+    """A canary route with segments, whose checks use errors, latencies, agreement, labels."""
+    checks = [
+        {"metric": "errors", "margin": 0.02, "per_segment": True},
+        {"metric": "latency", "margin": 0.1},
+        {"metric": "agreement", "min": 0.5},
+        {"metric": "accuracy", "per_segment": True},
+    ]
+    return ShadowgateConfig.model_validate(
+        {
+            "routes": [
+                {
+                    "name": "m",
+                    "match": {"path_prefix": "/m"},
+                    "production": {"url": "http://127.0.0.1:1"},
+                    "candidate": {"url": "http://127.0.0.1:2", "version": "v1"},
+                    "mode": "canary",
+                    "canary": {"weight": 20},
+                    "segment": {"header": "x-region"},
+                    "analysis": {"min_samples": 100_000, "interval": "10ms", "checks": checks},
+                }
+            ]
+        }
+    )
+
+
+async def test_the_judge_reads_only_what_its_checks_use_and_decides_the_same(
+    store_urls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The judge reads only ``evidence.OUTCOME_FIELDS`` / ``LABEL_FIELDS`` of each outcome;
+    its statistics must be exactly those of a judge reading whole rows, on each backend.
+    A read that leaves out fields the checks do use must show (else this test proves
+    nothing)."""
+    from shadowgate.control import evidence
+
+    holder = ConfigHolder(mixed_config())
+    route = holder.current.routes[0]
+    reads = [
+        (evidence.OUTCOME_FIELDS, evidence.LABEL_FIELDS),  # what the judge reads
+        (None, None),  # whole rows
+        (("kind", "variant"), ("kind", "variant")),  # too little
+    ]
+    pictures = []
+    for url, (outcome_fields, label_fields) in zip(store_urls, reads, strict=True):
+        monkeypatch.setattr(evidence, "OUTCOME_FIELDS", outcome_fields)
+        monkeypatch.setattr(evidence, "LABEL_FIELDS", label_fields)
+        store = open_store(url)
+        await store.open()
+        try:
+            judge = Judge(store, holder, clock=lambda: 5000.0)
+            ctx = await judge.context(route)
+            records, labels = mixed_outcomes(ctx.rollout_id, 600)
+            for i in range(0, len(records), 150):
+                await store.insert_outcomes(records[i : i + 150])
+                await store.add_labels(labels[i // 3 : (i + 150) // 3], now=1.0)
+                assert await judge.look(route) is None
+            ctx = judge.contexts["m"]
+            state = ctx.to_state(route, 5000.0)
+            pictures.append(json.dumps([state.data, judge.status(route)], default=repr))
+        finally:
+            await store.close()
+    lean, full, too_lean = pictures
+    assert '"labels": 0' not in full and '"canary_labels": 0' not in full
+    assert lean == full
+    assert too_lean != full

@@ -14,6 +14,25 @@ from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatc
 from shadowgate.store.base import LabeledOutcome, StoredOutcome
 from shadowgate.store.records import OutcomeRecord
 
+#: the outcome fields read by ``pairs_from``, ``canary_from`` and ``NoiseFloor.add``: all the
+#: judge asks the store for (``read_outcomes(fields=...)``); a field used there and not
+#: listed here would reach them as its default
+OUTCOME_FIELDS: tuple[str, ...] = (
+    "kind",
+    "variant",
+    "prod_status",
+    "prod_latency",
+    "prod_error",
+    "cand_status",
+    "cand_latency",
+    "cand_error",
+    "agree",
+    "segment",
+    "extra",
+)
+#: the outcome fields read by ``labels_from`` and ``canary_labels_from``
+LABEL_FIELDS: tuple[str, ...] = ("kind", "variant", "prod_pred", "cand_pred", "segment")
+
 #: error classes that are the client's doing, not a model's: never counted against either
 _NOT_A_FAILURE = frozenset({"client_closed"})
 

@@ -266,7 +266,11 @@ class Judge:
         total = 0
         for _ in range(MAX_PAGES):
             rows = await self.store.read_outcomes(
-                route.name, ctx.outcome_cursor, PAGE, rollout_id=ctx.rollout_id
+                route.name,
+                ctx.outcome_cursor,
+                PAGE,
+                rollout_id=ctx.rollout_id,
+                fields=evidence.OUTCOME_FIELDS,
             )
             if not rows:
                 break
@@ -284,7 +288,11 @@ class Judge:
                 break
         for _ in range(MAX_PAGES):
             labeled = await self.store.read_labeled(
-                route.name, ctx.label_cursor, PAGE, rollout_id=ctx.rollout_id
+                route.name,
+                ctx.label_cursor,
+                PAGE,
+                rollout_id=ctx.rollout_id,
+                fields=evidence.LABEL_FIELDS,
             )
             if not labeled:
                 break

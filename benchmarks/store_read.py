@@ -1,0 +1,241 @@
+"""Per-row cost of recording and of the judge's reads, per backend, in microseconds.
+
+.venv/bin/python benchmarks/store_read.py [--backend sqlite|postgres|all] [--n 20000]
+    [--repeat 3] [--json PATH]
+
+For each backend, on a fresh database: ``insert_outcomes`` in batches of 500 (what the
+batch writer does), then ``read_outcomes`` and ``read_labeled`` over every row in pages of
+``judge.PAGE``, once returning full rows and once with only the fields the judge's checks
+use (``evidence.OUTCOME_FIELDS`` / ``LABEL_FIELDS``; skipped when this checkout has no
+such read). Also the codec alone (encode a record, decode a full row), which is the
+Python part of both. Each figure is the best of ``--repeat`` runs, as wall-clock and as
+CPU time of this process (all its threads: the SQLite thread included; PostgreSQL's own
+CPU is another process and not counted), per row.
+
+Rows look like the proxy's: 90 % shadow pairs of a 4-row request (predictions,
+agreement, probability gaps, a segment), 5 % noise, 5 % canary; a label for every fifth.
+Their request ids ascend, so the ``request_id`` index only appends: the proxy's random
+ids make each insert write a random page of that index, which costs more as the table
+grows (this measures the per-row work of the codec and the statements, not that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import inspect
+import json
+import os
+import platform
+import socket
+import tempfile
+import time
+import urllib.parse
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from shadowgate.control import evidence
+from shadowgate.control.judge import PAGE
+from shadowgate.store import OutcomeRecord, Store, codec, open_store
+
+PG_URL = os.environ.get("SHADOWGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BATCH = 500
+
+
+def outcome(i: int) -> OutcomeRecord:
+    kind = "noise" if i % 20 == 7 else "canary" if i % 20 == 13 else "shadow"
+    rec = OutcomeRecord(
+        route="bench",
+        rollout_id="bench-1",
+        request_id=f"req-{i:09d}",
+        ts=1.7e9 + i * 0.001,
+        kind=kind,
+        variant="candidate" if kind == "canary" and i % 2 else "production",
+        prod_status=200,
+        prod_latency=0.012 + (i % 7) * 0.001,
+        cand_status=None if kind == "canary" else 200,
+        cand_latency=None if kind == "canary" else 0.013 + (i % 5) * 0.001,
+        rows=4,
+        agree=[True, True, i % 3 != 0, True],
+        prod_pred=[0, 1, 1, 0],
+        cand_pred=[0, 1, i % 2, 0],
+        prob_gap=[0.01, 0.02, 0.4, 0.0],
+        segment=("eu", "us", "apac")[i % 3],
+    )
+    if kind == "canary" and i % 3 == 0:
+        rec.extra["forced"] = True
+    return rec
+
+
+def label(i: int) -> list[int]:
+    return [0, 1, i % 2, 0]
+
+
+async def timed(fn: Callable[[], Awaitable[int]], repeat: int) -> dict[str, float]:
+    """Best wall-clock and CPU microseconds per row over ``repeat`` runs of ``fn``."""
+    wall, cpu = float("inf"), float("inf")
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        rows = await fn()
+        w1, c1 = time.perf_counter(), time.process_time()
+        wall = min(wall, (w1 - w0) / rows * 1e6)
+        cpu = min(cpu, (c1 - c0) / rows * 1e6)
+    return {"wall_us": wall, "cpu_us": cpu}
+
+
+def has_fields(store: Store) -> bool:
+    return "fields" in inspect.signature(store.read_outcomes).parameters
+
+
+async def bench_backend(url: str, n: int, repeat: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    recs = [outcome(i) for i in range(n)]
+    # every run of the insert writes its own copy of the rows (another route), so that
+    # each one meets the same table; the copies are made before the clock starts
+    copies = iter([[dataclasses.replace(r, route=f"ins{k}") for r in recs] for k in range(repeat)])
+    store = open_store(url)
+    await store.open()
+    try:
+
+        async def insert() -> int:
+            batch = next(copies)
+            for i in range(0, n, BATCH):
+                await store.insert_outcomes(batch[i : i + BATCH])
+            return n
+
+        out["insert"] = await timed(insert, repeat)
+        await store.insert_outcomes(recs)
+        await store.add_labels([(r.request_id, label(i)) for i, r in enumerate(recs) if i % 5 == 0])
+
+        def read_all(fields: tuple[str, ...] | None) -> Callable[[], Awaitable[int]]:
+            kw = {} if fields is None else {"fields": fields}
+
+            async def read() -> int:
+                after, seen = 0, 0
+                while page := await store.read_outcomes("bench", after, PAGE, "bench-1", **kw):
+                    after, seen = page[-1].id, seen + len(page)
+                assert seen == n, seen
+                return seen
+
+            return read
+
+        def read_labeled(fields: tuple[str, ...] | None) -> Callable[[], Awaitable[int]]:
+            kw = {} if fields is None else {"fields": fields}
+
+            async def read() -> int:
+                after, seen = 0, 0
+                while page := await store.read_labeled("bench", after, PAGE, "bench-1", **kw):
+                    after, seen = page[-1].seq, seen + len(page)
+                assert seen == (n + 4) // 5, seen
+                return seen
+
+            return read
+
+        out["read_outcomes_full"] = await timed(read_all(None), repeat)
+        lean = has_fields(store)
+        if lean:
+            out["read_outcomes_judge"] = await timed(read_all(evidence.OUTCOME_FIELDS), repeat)
+        out["read_labeled_full"] = await timed(read_labeled(None), repeat)
+        if lean:
+            out["read_labeled_judge"] = await timed(read_labeled(evidence.LABEL_FIELDS), repeat)
+    finally:
+        await store.close()
+    return out
+
+
+async def bench_codec(n: int, repeat: int) -> dict[str, Any]:
+    recs = [outcome(i) for i in range(n)]
+    rows = [(i + 1, *codec.to_row(r)) for i, r in enumerate(recs)]
+
+    async def encode() -> int:
+        for r in recs:
+            codec.to_row(r)
+        return n
+
+    async def decode() -> int:
+        for r in rows:
+            codec.stored_from_row(r)
+        return n
+
+    return {"encode": await timed(encode, repeat), "decode_full": await timed(decode, repeat)}
+
+
+def pg_unreachable() -> str | None:
+    parts = urllib.parse.urlsplit(PG_URL)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2):
+            return None
+    except OSError as exc:
+        return str(exc)
+
+
+def machine() -> dict[str, Any]:
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(), "n": args.n, "repeat": args.repeat}
+    results["codec"] = await bench_codec(args.n, args.repeat)
+    if args.backend in ("sqlite", "all"):
+        with tempfile.TemporaryDirectory() as tmp:
+            results["sqlite"] = await bench_backend(f"sqlite:///{tmp}/b.db", args.n, args.repeat)
+    if args.backend in ("postgres", "all"):
+        why = pg_unreachable()
+        if why:
+            results["postgres"] = {"skipped": f"PostgreSQL unreachable: {why}"}
+        else:
+            schema = f"sgbench_{uuid.uuid4().hex[:10]}"
+            url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+            try:
+                results["postgres"] = await bench_backend(url, args.n, args.repeat)
+            finally:
+                conn = await asyncpg.connect(PG_URL)
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                await conn.close()
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
+    p.add_argument("--n", type=int, default=20_000, help="outcomes per phase")
+    p.add_argument("--repeat", type=int, default=3, help="runs per figure (the best counts)")
+    p.add_argument("--json", type=Path, help="also write the numbers here")
+    args = p.parse_args()
+    results = asyncio.run(main_async(args))
+    m = results["machine"]
+    print(
+        f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, load {m['load_average_at_start']}"
+    )
+    print(f"n={args.n}, best of {args.repeat}; microseconds per row: wall / CPU of this process")
+    for part in ("codec", "sqlite", "postgres"):
+        if part not in results:
+            continue
+        print(f"{part}:")
+        for key, value in results[part].items():
+            if isinstance(value, dict):
+                print(f"  {key:22s} {value['wall_us']:8.2f} / {value['cpu_us']:8.2f}")
+            else:
+                print(f"  {value}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -167,13 +167,8 @@ def to_row(rec: OutcomeRecord) -> tuple[Any, ...]:
     JSON columns hold canonical JSON text (``None`` stays NULL; an empty ``extra`` is
     NULL too); fields of a record class that have no column go to ``more``.
     """
-    agree, prod_pred, cand_pred, prob_gap, extra = (
-        rec.agree,
-        rec.prod_pred,
-        rec.cand_pred,
-        rec.prob_gap,
-        rec.extra,
-    )
+    agree, prod_pred, cand_pred, prob_gap = rec.agree, rec.prod_pred, rec.cand_pred, rec.prob_gap
+    extra = rec.extra
     names = _more_fields(type(rec))
     more = {n: getattr(rec, n) for n in names} if names else None
     return (
@@ -206,15 +201,8 @@ def from_row(values: Sequence[Any]) -> OutcomeRecord:
     if len(values) != len(COLUMNS):
         raise ValueError(f"an outcome row has {len(COLUMNS)} columns, not {len(values)}")
     v = values
-    agree, prod_pred, cand_pred, prob_gap, body, extra, more = (
-        v[13],
-        v[14],
-        v[15],
-        v[16],
-        v[18],
-        v[19],
-        v[20],
-    )
+    agree, prod_pred, cand_pred, prob_gap = v[13:17]
+    body, extra, more = v[18:21]
     if extra is not None:
         extra = loads(extra)
     rec = OutcomeRecord(

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from aiohttp import StreamReader, web
+from aiohttp import web
 
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder, ReloadResult, watch
@@ -35,6 +35,7 @@ from shadowgate.control.admin import ADMIN, AdminContext, build_admin_app
 from shadowgate.metrics import Metrics
 from shadowgate.proxy.handler import Proxy
 from shadowgate.proxy.headers import X_REQUEST_ID
+from shadowgate.proxy.http_server import BodyReader, HttpServer, Request, Response
 from shadowgate.proxy.responses import error_response
 from shadowgate.proxy.runtime import RuntimeState
 from shadowgate.proxy.sink import ExchangeSink, MemorySink
@@ -90,7 +91,7 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
-        self._data_runner: web.ServerRunner | None = None
+        self._data_server: HttpServer | None = None
         self._admin_runner: web.AppRunner | None = None
         self.data_address: tuple[str, int] | None = None
         self.admin_address: tuple[str, int] | None = None
@@ -150,19 +151,11 @@ class Gateway:
             await hook()
         cfg = self.holder.current
         # a connection must complete each request's headers within server.client_timeout
-        # of opening (or of its previous response): aiohttp's keep-alive timer closes
-        # connections that are idle or still sending headers (slowloris)
-        server = web.Server(
-            self._handle,
-            access_log=None,
-            handler_cancellation=False,
-            keepalive_timeout=cfg.server.client_timeout,
-        )
-        self._data_runner = web.ServerRunner(
-            server, shutdown_timeout=cfg.server.shutdown_timeout, handle_signals=False
-        )
-        await self._data_runner.setup()
-        self.data_address = await _bind(self._data_runner, self._listen, self.reuse_port)
+        # of opening (or of its previous answer), else it is closed (slowloris); the
+        # server reads the current value, so a reload applies to the next deadline
+        self._data_server = HttpServer(self._handle, client_timeout=cfg.server.client_timeout)
+        host, port = split_listen(self._listen)
+        self.data_address = await self._data_server.start(host, port, reuse_port=self.reuse_port)
         if self.serve_admin:
             self._admin_runner = web.AppRunner(
                 self.admin_app, access_log=None, shutdown_timeout=1.0, handle_signals=False
@@ -173,14 +166,14 @@ class Gateway:
         for name, factory in self._background:
             self._tasks.append(loop.create_task(factory(), name=name))
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _handle(self, request: Request) -> Response:
         """The proxy, with a deadline on receiving the request body (``client_timeout``).
 
         Most bodies have arrived with their headers: no timer then. Otherwise a slow body
         fails the proxy's read at the deadline and the client gets a JSON 408.
         """
         content = request.content
-        if content.is_eof():
+        if content.complete:
             return await self.proxy(request)
         timeout = self.holder.current.server.client_timeout
         timer = asyncio.get_running_loop().call_later(timeout, _expire_body, content)
@@ -199,9 +192,9 @@ class Gateway:
         """Graceful stop: drain clients, then mirrors, then everything else."""
         started = time.monotonic()
         budget = self.holder.current.server.shutdown_timeout
-        if self._data_runner is not None:
-            await self._data_runner.cleanup()  # stop accepting, wait for in-flight
-            self._data_runner = None
+        if self._data_server is not None:
+            await self._data_server.shutdown(budget)  # stop accepting, wait for in-flight
+            self._data_server = None
         await self.proxy.drain_mirrors(max(0.0, budget - (time.monotonic() - started)))
         for task in self._tasks:
             task.cancel()
@@ -235,6 +228,11 @@ class Gateway:
 
         self.holder.on_result = on_result
         self.holder.subscribe(self._warn_restart_needed)
+        self.holder.subscribe(self._apply_client_timeout)
+
+    def _apply_client_timeout(self, _old: ShadowgateConfig, new: ShadowgateConfig) -> None:
+        if self._data_server is not None:
+            self._data_server.client_timeout = new.server.client_timeout
 
     def _warn_restart_needed(self, old: ShadowgateConfig, new: ShadowgateConfig) -> None:
         for key in ("listen", "admin_listen"):
@@ -246,8 +244,8 @@ class BodyTimeout(Exception):
     """The client did not finish sending its request body within ``server.client_timeout``."""
 
 
-def _expire_body(content: StreamReader) -> None:
-    if not content.is_eof():  # still receiving: fail the reader, the handler answers 408
+def _expire_body(content: BodyReader) -> None:
+    if not content.complete:  # still receiving: fail the reader, the handler answers 408
         content.set_exception(BodyTimeout())
 
 

@@ -26,13 +26,20 @@ from shadowgate.store import open_store
 pytestmark = pytest.mark.slow
 
 IN_FLIGHT = 40
+NO_DECISION = {
+    "min_samples": 50_000_000,
+    "max_samples": 100_000_000,
+    "checks": [{"metric": "agreement", "min": 0.0}],
+}
 
 
 def _cfg(prod: str, cand: str) -> dict[str, Any]:
     return {
         "server": {"shutdown_timeout": "10s"},
         "store": {"url": "sqlite:///sg.db", "flush_interval": "1s", "batch_size": 1000},
-        "routes": [route("m", "/m", prod, cand)],
+        # the judge must not decide mid-test: a promotion or rollback stops the mirror, and
+        # the restart check below counts on the next request being recorded
+        "routes": [route("m", "/m", prod, cand, analysis=NO_DECISION)],
     }
 
 

@@ -15,12 +15,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from aiohttp import web
 from multidict import CIMultiDict
 
 from shadowgate.compare.exchange import Side, TransportError
 from shadowgate.proxy.client import BodyTooLarge, Response, Timeout, UpstreamError
 from shadowgate.proxy.headers import client_response_headers
+from shadowgate.proxy.http_server import Reply, Request, StreamReply
+from shadowgate.proxy.http_server import Response as ClientResponse
 from shadowgate.proxy.pools import Upstream
 
 #: answers up to this size with a known length are read whole, then sent in one write
@@ -84,12 +85,12 @@ async def capture(
 
 
 async def relay(
-    request: web.BaseRequest,
+    request: Request,
     resp: Response,
     request_id: str,
     t0: float,
     cap: int | None,
-) -> tuple[web.StreamResponse, Side]:
+) -> tuple[ClientResponse, Side]:
     """Send an upstream answer to the client byte-for-byte.
 
     Returns the client response and the upstream's ``Side`` (body kept only when ``cap``
@@ -100,18 +101,21 @@ async def relay(
     headers = client_response_headers(resp.headers, request_id)
     length = resp.content_length
     error: TransportError | None = None
+    head = request.method == "HEAD"
+    if head and length is not None:  # the length of the body a GET would have had
+        headers["Content-Length"] = str(length)
     try:
-        if length is not None and length <= SMALL_BODY:
+        if head or (length is not None and length <= SMALL_BODY):
             try:
                 data = await resp.read()
             except Exception as exc:
                 # the upstream broke off mid-body: nothing has reached the client yet
                 raise UpstreamBodyError(classify(exc), _perf() - t0) from exc
-            out = web.Response(body=data, status=status, reason=resp.reason, headers=headers)
+            out = Reply(status, data, headers, resp.reason)
             if cap is not None and len(data) > cap:
                 return out, Side(status, _perf() - t0, None, ctype, "too_large")
             return out, Side(status, _perf() - t0, data if cap is not None else None, ctype)
-        stream = web.StreamResponse(status=status, reason=resp.reason, headers=headers)
+        stream = StreamReply(status, resp.reason, headers)
         if length is not None:
             stream.content_length = length
         await stream.prepare(request)

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from aiohttp import web
 from multidict import CIMultiDict
 
 from shadowgate.compare.exchange import Exchange, Side
@@ -46,6 +45,7 @@ from shadowgate.proxy.headers import (
     mirror_request_headers,
     upstream_request_headers,
 )
+from shadowgate.proxy.http_server import Request, Response
 from shadowgate.proxy.pools import Upstream, UpstreamPools
 from shadowgate.proxy.request import TOO_LARGE, RequestBody, TooLarge, read_body, sticky_key
 from shadowgate.proxy.responses import (
@@ -114,7 +114,7 @@ class _Pair:
 
 
 class Proxy:
-    """The data plane. Call it with an aiohttp request (it is the server's handler)."""
+    """The data plane: the ``HttpServer``'s handler."""
 
     def __init__(
         self,
@@ -214,7 +214,7 @@ class Proxy:
 
     # -- the handler -----------------------------------------------------------------------
 
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def __call__(self, request: Request) -> Response:
         table = self.table
         rid = request.headers.get(X_REQUEST_ID)
         if not rid or len(rid) > _MAX_REQUEST_ID:
@@ -234,8 +234,8 @@ class Proxy:
         return await self._shadow(request, entry, table, rid)
 
     async def _shadow(
-        self, request: web.BaseRequest, entry: RouteEntry, table: RouteTable, rid: str
-    ) -> web.StreamResponse:
+        self, request: Request, entry: RouteEntry, table: RouteTable, rid: str
+    ) -> Response:
         mirror = entry.override.mirror is not False and chosen(
             entry.mirror_salt, rid, entry.mirror_percent
         )
@@ -263,8 +263,8 @@ class Proxy:
         return await self._serve(request, entry, table, "production", headers, body, rid, pairs)
 
     async def _canary(
-        self, request: web.BaseRequest, entry: RouteEntry, table: RouteTable, rid: str
-    ) -> web.StreamResponse:
+        self, request: Request, entry: RouteEntry, table: RouteTable, rid: str
+    ) -> Response:
         cfg = entry.config
         variant: Variant | None = None
         forced = None
@@ -290,7 +290,7 @@ class Proxy:
 
     async def _serve(
         self,
-        request: web.BaseRequest,
+        request: Request,
         entry: RouteEntry,
         table: RouteTable,
         variant: Variant,
@@ -299,7 +299,7 @@ class Proxy:
         rid: str,
         pairs: list[_Pair] | tuple[()],
         exchange: Exchange | None = None,
-    ) -> web.StreamResponse:
+    ) -> Response:
         """Send to the serving upstream, relay its answer, hand the result on."""
         if variant == "production":
             up, timeout = entry.production, entry.production_timeout
@@ -314,7 +314,7 @@ class Proxy:
                 resp = await send(up, request.method, request.raw_path, headers, body, timeout)
             except Exception as exc:
                 side = Side(None, _perf() - t0, None, None, classify(exc))
-                out: web.StreamResponse = upstream_error(entry, variant, side, timeout, rid)
+                out: Response = upstream_error(entry, variant, side, timeout, rid)
                 failed = True
             else:
                 try:
@@ -356,7 +356,7 @@ class Proxy:
 
     def _mirror(
         self,
-        request: web.BaseRequest,
+        request: Request,
         entry: RouteEntry,
         kind: Literal["shadow", "noise"],
         up: Upstream,
@@ -417,7 +417,7 @@ class Proxy:
 
     def _exchange(
         self,
-        request: web.BaseRequest,
+        request: Request,
         entry: RouteEntry,
         kind: Literal["shadow", "canary", "noise"],
         variant: Variant,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from aiohttp import web
 from multidict import CIMultiDict
 
 from shadowgate.proxy.forward import SMALL_BODY
+from shadowgate.proxy.http_server import Request
 from shadowgate.proxy.table import RouteEntry
 
 
@@ -19,7 +19,7 @@ TOO_LARGE = TooLarge()
 RequestBody = bytes | AsyncIterator[bytes] | None
 
 
-def sticky_key(request: web.BaseRequest, entry: RouteEntry) -> str | None:
+def sticky_key(request: Request, entry: RouteEntry) -> str | None:
     """The value users are kept sticky by (``canary.sticky``), or None if absent."""
     kind = entry.sticky_kind
     if kind is None:
@@ -32,7 +32,7 @@ def sticky_key(request: web.BaseRequest, entry: RouteEntry) -> str | None:
 
 
 async def read_body(
-    request: web.BaseRequest, headers: CIMultiDict[str], limit: int, buffer: bool
+    request: Request, headers: CIMultiDict[str], limit: int, buffer: bool
 ) -> RequestBody | TooLarge:
     """The request body: bytes, or a stream (large, known length, not recorded), or None."""
     length = request.content_length

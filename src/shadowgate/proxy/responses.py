@@ -6,28 +6,24 @@ import json
 import logging
 from collections.abc import Mapping
 
-from aiohttp import web
-
 from shadowgate.compare.exchange import Side
 from shadowgate.proxy.client import Timeout
 from shadowgate.proxy.headers import X_REQUEST_ID
+from shadowgate.proxy.http_server import Reply, Request
 from shadowgate.proxy.table import RouteEntry
 
 _JSON = "application/json"
 
 
-def error_response(status: int, error: str, message: str, request_id: str) -> web.Response:
+def error_response(status: int, error: str, message: str, request_id: str) -> Reply:
     """A JSON error from the proxy itself (never on the success path)."""
     body = {"error": error, "message": message, "request_id": request_id}
-    return web.Response(
-        status=status,
-        body=json.dumps(body).encode(),
-        content_type=_JSON,
-        headers={X_REQUEST_ID: request_id},
+    return Reply(
+        status, json.dumps(body).encode(), [(X_REQUEST_ID, request_id)], content_type=_JSON
     )
 
 
-def too_large(limit: int, rid: str) -> web.Response:
+def too_large(limit: int, rid: str) -> Reply:
     return error_response(
         413,
         "body_too_large",
@@ -38,7 +34,7 @@ def too_large(limit: int, rid: str) -> web.Response:
 
 def upstream_error(
     entry: RouteEntry, variant: str, side: Side, timeout: Timeout, rid: str
-) -> web.Response:
+) -> Reply:
     total = timeout.total
     if side.error == "timeout":
         return error_response(
@@ -64,7 +60,7 @@ def log_upstream_failure(
     variant: str,
     side: Side,
     status: int,
-    request: web.BaseRequest,
+    request: Request,
     headers: Mapping[str, str],
     body: object,
     rid: str,

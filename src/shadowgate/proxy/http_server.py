@@ -438,6 +438,7 @@ class HttpConnection(asyncio.Protocol):
         self._busy = False
         self._pending_error: Reply | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
         self._paused_for: set[str] = set()
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -517,7 +518,7 @@ class HttpConnection(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self._cancel_timer()
+        self._disarm_timer()
         p = self.parser
         url = self._url
         if url[:1] != b"/" and url[:4].lower() == b"http":  # absolute form: keep path+query
@@ -711,11 +712,23 @@ class HttpConnection(asyncio.Protocol):
         self._resume("body")
 
     def _arm_timer(self) -> None:
-        self._cancel_timer()
+        """Start the ``client_timeout`` deadline for the next request's headers.
+
+        One timer per connection is reused across requests: a request only moves the
+        deadline (a float), and a timer that fires early re-arms itself for what is left,
+        so a busy keep-alive connection costs no timer churn per request.
+        """
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.server.client_timeout, self._timed_out)
+        self._deadline = deadline = loop.time() + self.server.client_timeout
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._timed_out)
+
+    def _disarm_timer(self) -> None:
+        """The headers are in: no deadline until the answer is written."""
+        self._deadline = None
 
     def _cancel_timer(self) -> None:
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -723,8 +736,14 @@ class HttpConnection(asyncio.Protocol):
     def _timed_out(self) -> None:
         """Idle, or still sending headers, for ``client_timeout``: hang up."""
         self._timer = None
-        if not self._busy:
-            self._close()
+        deadline = self._deadline
+        if deadline is None or self._busy or self.closed:
+            return  # a request is being answered: the deadline restarts after it
+        loop = asyncio.get_running_loop()
+        if loop.time() < deadline:  # moved on since this timer was set
+            self._timer = loop.call_at(deadline, self._timed_out)
+            return
+        self._close()
 
     def shut_down(self) -> None:
         """Server stopping: close now when idle, else after the answer in progress."""

@@ -23,8 +23,9 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("_run_mirror", "mirror to the candidate"),
     ("Proxy.", "handler: route, headers, forward, relay"),
     ("Gateway._handle", "handler: route, headers, forward, relay"),
+    ("http_server.py", "server: parse requests, write answers"),
     ("web_protocol", "aiohttp server: parse and write"),
-    ("Thread", "other threads"),
+    ("threading.py", "other threads"),
 )
 
 

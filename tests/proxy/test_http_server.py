@@ -9,6 +9,7 @@ reliability and integration suites cover.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -228,7 +229,7 @@ async def test_expect_100_continue(serve: Callable[..., Awaitable[tuple]]) -> No
 @pytest.mark.parametrize(
     ("payload", "status", "error"),
     [
-        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414, "header_too_large"),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414, "uri_too_long"),
         (b"GET / HTTP/1.1\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431, "header_too_large"),
         (
             b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n",
@@ -408,3 +409,225 @@ async def test_absolute_form_targets_are_served_by_path(
     ((status, _, body),) = answers(raw)
     doc = json.loads(body)
     assert status == 200 and doc["raw_path"] == "/m/x?q=1" and doc["path"] == "/m/x"
+
+
+# -- abuse and edge cases ------------------------------------------------------------------------
+
+
+async def test_a_pipelining_flood_is_answered_up_to_a_bound_then_closed(
+    serve: Callable[..., Awaitable[tuple]],
+) -> None:
+    async def handler(request: Request) -> Response:
+        await asyncio.sleep(0.001)
+        return Reply(200, b"x")
+
+    _, _, port = await serve(handler)
+    flood = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 2000  # one write, answers never read
+    got = answers(await exchange(port, flood))
+    assert len(got) == 1 + hs.MAX_QUEUED, len(got)
+    assert got[-1][1]["connection"] == "close"
+    assert all(s == 200 for s, _, _ in got)
+
+
+async def test_an_endless_header_field_is_cut_off_at_the_head_limit(
+    serve: Callable[..., Awaitable[tuple]],
+) -> None:
+    # llhttp holds a header field whole until its line ends, so the field limit alone
+    # would let this grow until client_timeout; the head limit answers at once
+    _, _, port = await serve(echo)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nX-Endless: ")
+        for _ in range(4 * hs.MAX_HEAD // 16384):  # never a line end
+            writer.write(b"a" * 16384)
+            await writer.drain()
+        async with asyncio.timeout(3):  # well before client_timeout (5 s)
+            raw = await reader.read()
+    finally:
+        writer.close()
+    ((status, headers, body),) = answers(raw)
+    assert status == 431 and json.loads(body)["error"] == "header_too_large"
+    assert headers["connection"] == "close"
+
+
+async def test_an_unread_complete_body_keeps_the_connection_usable(
+    serve: Callable[..., Awaitable[tuple]],
+) -> None:
+    async def handler(request: Request) -> Response:
+        if request.path == "/slow":
+            await asyncio.sleep(0.3)  # the next request's body arrives meanwhile
+        return Reply(404 if request.method == "POST" else 200, b"done")
+
+    _, _, port = await serve(handler)
+    # all of it arrives (and pauses reading, being over the mark) while /slow is served;
+    # the POST is answered without its body being read
+    body = b"b" * (hs.HIGH_WATER + 40_000)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"
+            + b"POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body)
+            + body
+        )
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(b"GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        raw = b""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3):
+                while chunk := await reader.read(65536):
+                    raw += chunk
+    finally:
+        writer.close()
+    assert [s for s, _, _ in answers(raw)] == [200, 404, 200]
+
+
+async def test_slow_headers_behind_a_pipelined_request_still_time_out(
+    serve: Callable[..., Awaitable[tuple]],
+) -> None:
+    async def handler(request: Request) -> Response:
+        await asyncio.sleep(0.1)
+        return Reply(200, b"ok")
+
+    _, _, port = await serve(handler, client_timeout=0.3)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    raw = await exchange(
+        port, b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nX-", timeout=5
+    )
+    assert [s for s, _, _ in answers(raw)] == [200]
+    assert loop.time() - t0 < 2.0  # closed at the deadline, not left open
+
+
+async def test_an_early_answer_to_a_large_upload_reaches_the_client(
+    serve: Callable[..., Awaitable[tuple]],
+) -> None:
+    async def refuse(request: Request) -> Response:
+        return Reply(413, b"too large")
+
+    _, _, port = await serve(refuse)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    total = 4_000_000
+    try:
+        writer.write(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % total)
+        for _ in range(total // 65536):  # keeps sending after the answer went out
+            writer.write(b"u" * 65536)
+            await writer.drain()
+        async with asyncio.timeout(5):
+            raw = await reader.read()
+    finally:
+        writer.close()
+    assert raw.startswith(b"HTTP/1.1 413") and raw.endswith(b"too large"), raw[:200]
+
+
+async def test_100_continue_only_when_the_handler_reads_the_body(
+    serve: Callable[..., Awaitable[tuple]],
+) -> None:
+    async def refuse(request: Request) -> Response:
+        return Reply(413, b"no")
+
+    _, _, port = await serve(refuse)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n"
+        )
+        async with asyncio.timeout(5):
+            head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413"), head  # no interim 100 first
+    finally:
+        writer.close()
+
+
+async def test_a_handler_failing_mid_stream_cuts_the_answer_off(
+    serve: Callable[..., Awaitable[tuple]],
+) -> None:
+    async def handler(request: Request) -> Response:
+        reply = StreamReply(200)
+        await reply.prepare(request)
+        await reply.write(b"partial")
+        raise RuntimeError("bug after the head went out")
+
+    _, _, port = await serve(handler)
+    raw = await exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert raw.count(b"HTTP/1.1") == 1, raw  # no second head inside the body
+    assert raw.endswith(b"7\r\npartial\r\n")  # no terminating chunk: visibly incomplete
+
+
+def test_cookies_are_parsed_leniently() -> None:
+    assert hs.parse_cookies(['a=b c; sticky=u1; x={"k":1}; bad key=1; q="v"']) == {
+        "a": "b c",
+        "sticky": "u1",
+        "x": '{"k":1}',
+        "bad key": "1",
+        "q": "v",
+    }
+    assert hs.parse_cookies(["junk; =v; s=1; s=2", "t=3"]) == {"s": "1", "t": "3"}
+
+
+async def test_head_answers_carry_a_length_only_when_known(
+    serve: Callable[..., Awaitable[tuple]],
+) -> None:
+    async def handler(request: Request) -> Response:
+        if request.path == "/known":
+            return Reply(200, b"", [("Content-Length", "77")])
+        return Reply(200, b"")
+
+    _, _, port = await serve(handler)
+    raw = await exchange(
+        port,
+        b"HEAD /known HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"HEAD /unknown HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    known, unknown = raw.split(b"\r\n\r\n")[:2]
+    assert b"Content-Length: 77" in known
+    assert b"Content-Length" not in unknown
+
+
+async def test_a_pipelined_upgrade_closes_only_after_its_own_answer(
+    serve: Callable[..., Awaitable[tuple]],
+) -> None:
+    async def handler(request: Request) -> Response:
+        await asyncio.sleep(0.05 if request.path == "/a" else 0)
+        return Reply(200, request.path.encode())
+
+    _, _, port = await serve(handler)
+    raw = await exchange(
+        port,
+        b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    got = answers(raw)
+    assert [b for _, _, b in got] == [b"/a", b"/ws"]
+    assert "connection" not in got[0][1] and got[1][1]["connection"] == "close"
+
+
+async def test_an_invalid_absolute_target_is_400_without_a_traceback(
+    serve: Callable[..., Awaitable[tuple]], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, port = await serve(echo)
+    raw = await exchange(port, b"GET http://a:99999/x HTTP/1.1\r\nHost: a\r\n\r\n")
+    ((status, _, body),) = answers(raw)
+    assert status == 400 and json.loads(body)["error"] == "bad_request"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_lowered_client_timeout_applies_to_open_connections(
+    serve: Callable[..., Awaitable[tuple]],
+) -> None:
+    server, _, port = await serve(echo, client_timeout=30.0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")
+        server.client_timeout = 0.3  # a reload
+        writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        async with asyncio.timeout(5):
+            while await reader.read(65536):
+                pass
+        assert loop.time() - t0 < 2.0
+    finally:
+        writer.close()

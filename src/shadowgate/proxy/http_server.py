@@ -7,16 +7,22 @@ middleware chains, request objects with dozens of lazily built properties, acces
 machinery):
 
 - requests parsed by llhttp (``httptools``), with limits on the request line (8 190
-  bytes, else 414), on each header field (8 190 bytes) and on the number of headers
-  (128; both else 431); anything llhttp rejects (bad framing, request smuggling with two
-  lengths or a length beside chunked encoding, bad versions) gets a JSON 400 and the
-  connection is closed; the handler never sees it;
-- keep-alive and pipelining, answered in order, at most 16 requests queued per
-  connection (reading pauses beyond that);
+  bytes, else 414), on each header field (8 190 bytes), on the number of headers (128)
+  and on the whole head (64 kB; all three else 431); anything llhttp rejects (bad
+  framing, request smuggling with two lengths or a length beside chunked encoding, bad
+  versions) gets a JSON 400 and the connection is closed; the handler never sees it;
+- keep-alive and pipelining, answered in order: reading pauses while 16 requests wait
+  for their turn, and a client that sends 128 at once without reading gets those
+  answered and the connection closed;
 - request bodies streamed to the handler with read flow control: reading from the
-  client pauses while more than 256 kB of an unread body is buffered;
+  client pauses while more than 256 kB of an unread body is buffered; ``100 Continue``
+  is sent when the handler first waits for the body, so a request refused on its head
+  (413, 404) never invites the upload; a body left unread is discarded after the answer
+  (the connection is kept when it had fully arrived, else the server reads and drops the
+  rest for up to 2 s after a half-close, so the client sees the answer, not a reset);
 - answers written whole in one write (``Reply``), or streamed (``StreamReply``, chunked
-  when the length is unknown) with write flow control;
+  when the length is unknown) with write flow control; the next pipelined request
+  starts once the previous answer has drained;
 - ``client_timeout`` bounds how long a connection may stay idle or take to send a
   request's headers (slowloris): it is then closed; the handler bounds the body;
 - a handler that fails gives a JSON 500, a client that goes away never cancels a handler
@@ -40,7 +46,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from email.utils import formatdate
 from http import HTTPStatus
-from http.cookies import CookieError, SimpleCookie
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote
 
@@ -57,8 +62,15 @@ MAX_FIELD = 8190
 MAX_HEADERS = 128
 #: reading from a client pauses while this much of an unread request body is buffered
 HIGH_WATER = 256 * 1024
+#: most bytes of one request head (request line and header fields together)
+MAX_HEAD = 64 * 1024
 #: reading from a client pauses while this many pipelined requests wait for their turn
 MAX_PIPELINE = 16
+#: a client that sends this many requests in one go without reading answers is cut off
+MAX_QUEUED = 128
+#: after answering a request whose body is still arriving, read and drop the rest this
+#: long (seconds) before closing, so that closing does not reset the answer away
+LINGER = 2.0
 _NO_BODY_STATUS = frozenset({204, 304})
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -92,12 +104,17 @@ _date = _Clock()
 _REASONS: dict[int, str] = {s.value: s.phrase for s in HTTPStatus}
 
 
-class HeaderTooLarge(Exception):
-    """The request line or headers exceed the server's limits."""
+class Rejected(Exception):
+    """A request head the server refuses (too large, unusable target): its answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, error: str, message: str) -> None:
         self.status = status
+        self.error = error
         super().__init__(message)
+
+
+class _QueueFull(Exception):
+    """Too many pipelined requests at once: stop parsing, answer those already queued."""
 
 
 class BadRequestBody(Exception):
@@ -114,24 +131,37 @@ class BodyReader:
     ``set_exception`` fails pending and later reads (the body deadline uses it).
     """
 
-    __slots__ = ("_chunks", "_conn", "_eof", "_exc", "_size", "_waiter")
+    __slots__ = ("_chunks", "_conn", "_continue", "_discard", "_eof", "_exc", "_size", "_waiter")
 
     def __init__(self, conn: HttpConnection | None) -> None:
         self._conn = conn
         self._chunks: deque[bytes] = deque()
         self._size = 0
         self._eof = False
+        self._discard = False
         self._exc: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        #: sends ``100 Continue`` the first time a read has to wait (``Expect`` asked)
+        self._continue: Callable[[], None] | None = None
 
     # -- fed by the connection -------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
+        if self._discard:
+            return
         self._chunks.append(data)
         self._size += len(data)
         self._wake()
         if self._size > HIGH_WATER and self._conn is not None:
-            self._conn.pause_for_body()
+            self._conn.pause_for_body(self)
+
+    def discard(self) -> None:
+        """The request is answered: drop what is buffered and whatever still arrives."""
+        self._discard = True
+        self._chunks.clear()
+        self._size = 0
+        if self._conn is not None:
+            self._conn.resume_for_body(self)
 
     def feed_eof(self) -> None:
         self._eof = True
@@ -163,6 +193,9 @@ class BodyReader:
     async def _wait(self) -> None:
         if self._exc is not None:
             raise self._exc
+        if self._continue is not None:
+            send, self._continue = self._continue, None
+            send()
         waiter = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         await waiter
@@ -173,7 +206,7 @@ class BodyReader:
         chunk = self._chunks.popleft()
         self._size -= len(chunk)
         if self._size <= HIGH_WATER // 4 and self._conn is not None:
-            self._conn.resume_for_body()
+            self._conn.resume_for_body(self)
         return chunk
 
     async def readany(self) -> bytes:
@@ -216,6 +249,25 @@ class BodyReader:
         """The body's parts as they arrive (their sizes are the network's)."""
         while chunk := await self.readany():
             yield chunk
+
+
+def parse_cookies(lines: Iterable[str]) -> dict[str, str]:
+    """``Cookie`` header lines as a dict, leniently: a malformed pair is skipped, not the
+    whole header (one odd cookie from another application must not cost a user their
+    sticky canary assignment). The first of repeated names wins (RFC 6265 §5.4 puts the
+    most specific first); double quotes around a value are removed."""
+    out: dict[str, str] = {}
+    for line in lines:
+        for pair in line.split(";"):
+            name, sep, value = pair.partition("=")
+            name = name.strip()
+            if not sep or not name or name in out:
+                continue
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            out[name] = value
+    return out
 
 
 class Request:
@@ -295,10 +347,7 @@ class Request:
     @property
     def cookies(self) -> dict[str, str]:
         if self._cookies is None:
-            jar: SimpleCookie = SimpleCookie()
-            with contextlib.suppress(CookieError):
-                jar.load(self.headers.get("Cookie", ""))
-            self._cookies = {k: m.value for k, m in jar.items()}
+            self._cookies = parse_cookies(self.headers.getall("Cookie", ()))
         return self._cookies
 
     @property
@@ -434,6 +483,14 @@ class HttpConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._parsing: Request | None = None
         self._in_message = False
+        self._in_head = False
+        self._head_bytes = 0
+        #: the head of the answer in progress is out (an error now can only cut it off)
+        self._head_sent = False
+        #: answered while its body was still arriving: reading and dropping the rest
+        self._lingering = False
+        self._parser_failed = False
+        self._body_pauser: BodyReader | None = None
         self._queue: deque[Request] = deque()
         self._busy = False
         self._pending_error: Reply | None = None
@@ -451,6 +508,9 @@ class HttpConnection(asyncio.Protocol):
         if isinstance(peer, tuple | list) and peer:
             self.remote = str(peer[0])
         self.server.connections.add(self)
+        if self.server.stopping:  # accepted as the listener closed
+            self.transport.close()
+            return
         self._arm_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -468,17 +528,29 @@ class HttpConnection(asyncio.Protocol):
         self._drain_waiter = None
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering and self._parser_failed:
+            return  # read and dropped until the linger ends
+        if self._in_head:  # llhttp holds a header field whole until its line ends
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD:
+                msg = f"the request head exceeds {MAX_HEAD} bytes"
+                self._reject(json_error(431, "header_too_large", msg))
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            # upgrades are not proxied (Upgrade is hop-by-hop): answer the request as a
-            # plain one, then close, since what follows is not HTTP/1.1
-            self.closing = True
+            # upgrades are not proxied (Upgrade is hop-by-hop): the request is answered as
+            # a plain one, then the connection closes, since what follows is not HTTP/1.1
+            if self._parsing is not None:
+                self._parsing.keep_alive = False
             self._pause("upgrade")
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
-            if isinstance(cause, HeaderTooLarge):
-                self._reject(json_error(cause.status, "header_too_large", str(cause)))
+            if isinstance(cause, Rejected):
+                self._reject(json_error(cause.status, cause.error, str(cause)))
+            elif isinstance(cause, _QueueFull):
+                self._queue[-1].keep_alive = False  # answer what is queued, then close
+                self._pause("queue-full")
             else:
                 log.exception("request parsing failed", exc_info=cause)
                 self._reject(json_error(400, "bad_request", "the request could not be parsed"))
@@ -502,27 +574,37 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._in_message = True
+        self._in_head = True
+        self._head_bytes = 0
         self._url = b""
         self._headers = []
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > MAX_LINE:
-            raise HeaderTooLarge(414, f"the request target exceeds {MAX_LINE} bytes")
+            raise Rejected(414, "uri_too_long", f"the request target exceeds {MAX_LINE} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(name) + len(value) > MAX_FIELD:
-            raise HeaderTooLarge(431, f"a header field exceeds {MAX_FIELD} bytes")
+            raise Rejected(431, "header_too_large", f"a header field exceeds {MAX_FIELD} bytes")
         if len(self._headers) >= MAX_HEADERS:
-            raise HeaderTooLarge(431, f"the request has more than {MAX_HEADERS} header fields")
+            msg = f"the request has more than {MAX_HEADERS} header fields"
+            raise Rejected(431, "header_too_large", msg)
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        if self._lingering:  # after a cut-off body: nothing more is served here
+            return
         self._disarm_timer()
         p = self.parser
         url = self._url
         if url[:1] != b"/" and url[:4].lower() == b"http":  # absolute form: keep path+query
-            parts = httptools.parse_url(url)
+            try:
+                parts = httptools.parse_url(url)
+            except httptools.HttpParserInvalidURLError:
+                msg = "the request target is not a valid URL"
+                raise Rejected(400, "bad_request", msg) from None
             url = (parts.path or b"/") + (b"?" + parts.query if parts.query else b"")
         headers = CIMultiDictProxy(CIMultiDict([(_dec(n), _dec(v)) for n, v in self._headers]))
         req = Request(
@@ -536,11 +618,15 @@ class HttpConnection(asyncio.Protocol):
         )
         if not req.body_exists:
             req.content.feed_eof()
+        elif req.expect_continue and req.version == "1.1":
+            req.content._continue = self._send_continue
         self._parsing = req
         if self._busy:
             self._queue.append(req)
             if len(self._queue) >= MAX_PIPELINE:
                 self._pause("pipeline")
+            if len(self._queue) >= MAX_QUEUED:
+                raise _QueueFull
         else:
             self._start(req)
 
@@ -550,6 +636,9 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._in_message = False
+        if self._lingering:  # the cut-off body is all in: close cleanly now
+            self._close()
+            return
         if self._parsing is not None:
             self._parsing.content.feed_eof()
 
@@ -557,30 +646,34 @@ class HttpConnection(asyncio.Protocol):
 
     def _start(self, req: Request) -> None:
         self._busy = True
-        if req.expect_continue and not req.content.complete:
-            self.write(_CONTINUE)
+        self._head_sent = False
         self.server.spawn(self._run(req))
+
+    def _send_continue(self) -> None:
+        if not self._head_sent:
+            self.write(_CONTINUE)
 
     async def _run(self, req: Request) -> None:
         try:
+            reply: Response
             try:
                 reply = await self.server.handler(req)
             except BadRequestBody as exc:
                 reply = json_error(400, "bad_request", str(exc))
-            except ConnectionError:
-                if not self.closed:
-                    log.exception("handler failed on a connection error")
+            except Exception as exc:
+                if not (isinstance(exc, ConnectionError) and self.closed):
+                    log.exception("handler failed")
                 reply = json_error(500, "internal_error", "the proxy failed on this request")
-            except Exception:
-                log.exception("handler failed")
-                reply = json_error(500, "internal_error", "the proxy failed on this request")
-            if isinstance(reply, StreamReply):
-                if not reply.prepared:  # a stream never started: send it as an empty answer
-                    self._write_reply(req, Reply(reply.status, b"", reply.headers, reply.reason))
-                elif not reply._done:  # cut off (upstream failed mid-body): the client
-                    self.closing = True  # must see an incomplete answer
+            if self._head_sent:  # streamed: finished, or cut off (upstream failed mid-body,
+                if not isinstance(reply, StreamReply) or not reply._done:  # handler failed)
+                    self.closing = True  # the client must see an incomplete answer
+            elif isinstance(reply, StreamReply):  # never started: an empty answer
+                self._write_reply(req, Reply(reply.status, b"", reply.headers, reply.reason))
             else:
                 self._write_reply(req, reply)
+            if self._write_paused and not self.closed:  # the client reads slowly: let
+                with contextlib.suppress(ConnectionError):  # this answer drain before
+                    await self.drain()  # the next pipelined request adds to it
         finally:
             self._busy = False
             self._after(req)
@@ -600,13 +693,12 @@ class HttpConnection(asyncio.Protocol):
         keep = self._keep(req, reply.close)
         status = reply.status
         body = reply.body
-        if status in _NO_BODY_STATUS or status < 200:
+        if status in _NO_BODY_STATUS or status < 200 or req.method == "HEAD":
             extra = ""
             body = b""
-        elif req.method == "HEAD":
-            extra = "" if "Content-Length" in reply.headers else f"Content-Length: {len(body)}\r\n"
-            body = b""
         else:
+            if "Content-Length" in reply.headers:
+                del reply.headers["Content-Length"]  # framed here, from the body
             extra = f"Content-Length: {len(body)}\r\n"
         if not keep:
             extra += "Connection: close\r\n"
@@ -637,6 +729,7 @@ class HttpConnection(asyncio.Protocol):
             self.closing = True
         elif req.version == "1.0":
             extra += "Connection: keep-alive\r\n"
+        self._head_sent = True
         self.write(_head(status, reply.reason, reply.headers, extra))
         return chunked
 
@@ -655,28 +748,35 @@ class HttpConnection(asyncio.Protocol):
 
     def _after(self, req: Request) -> None:
         """A request is answered: go on with the next, or close, or wait for one."""
+        req.content.discard()  # an unread body: dropped (and reading resumed)
         if self.closed:
             return
         if self.closing:
-            self._close()
+            if req.content.complete:
+                self._close()
+            else:
+                self._linger()
             return
         if self._queue:
             nxt = self._queue.popleft()
-            self._resume("pipeline")
+            if len(self._queue) < MAX_PIPELINE:
+                self._resume("pipeline")
             self._start(nxt)
             return
         if self._pending_error is not None:
             self._write_reply(req, self._pending_error)
-            self._close()
+            self._linger(parser_failed=True)
             return
         if self.server.stopping:
             self._close()
             return
-        if not self._in_message:
-            self._arm_timer()
+        self._arm_timer()  # also covers the head of a next request already begun
 
     def _reject(self, reply: Reply) -> None:
         """Answer bad input once the requests before it are answered, then close."""
+        if self._lingering:
+            self._close()
+            return
         self._pause("rejected")
         if self._busy:
             self._pending_error = reply
@@ -685,7 +785,26 @@ class HttpConnection(asyncio.Protocol):
             probe = Request(None, "GET", "/", CIMultiDictProxy(CIMultiDict()), "1.1", False)
             probe.content.feed_eof()
             self._write_reply(probe, reply)
-        self._close()
+        self._linger(parser_failed=True)
+
+    def _linger(self, parser_failed: bool = False) -> None:
+        """Answered, but the client may still be sending: half-close, then read and drop
+        what comes for up to ``LINGER`` seconds (or until the cut-off body ends), so the
+        kernel does not answer unread data with a reset that destroys the answer."""
+        if self.closed or self.transport is None:
+            return
+        self._lingering = True
+        self._parser_failed = parser_failed
+        self._cancel_timer()
+        transport = self.transport
+        if not transport.can_write_eof():
+            self._close()
+            return
+        transport.write_eof()
+        if self._paused_for:
+            self._paused_for.clear()
+            transport.resume_reading()
+        self._timer = asyncio.get_running_loop().call_later(LINGER, self._close)
 
     def _close(self) -> None:
         self._cancel_timer()
@@ -705,11 +824,14 @@ class HttpConnection(asyncio.Protocol):
             if not self._paused_for and self.transport is not None and not self.closed:
                 self.transport.resume_reading()
 
-    def pause_for_body(self) -> None:
+    def pause_for_body(self, reader: BodyReader) -> None:
+        self._body_pauser = reader
         self._pause("body")
 
-    def resume_for_body(self) -> None:
-        self._resume("body")
+    def resume_for_body(self, reader: BodyReader) -> None:
+        if self._body_pauser is reader:
+            self._body_pauser = None
+            self._resume("body")
 
     def _arm_timer(self) -> None:
         """Start the ``client_timeout`` deadline for the next request's headers.
@@ -720,7 +842,11 @@ class HttpConnection(asyncio.Protocol):
         """
         loop = asyncio.get_running_loop()
         self._deadline = deadline = loop.time() + self.server.client_timeout
-        if self._timer is None:
+        timer = self._timer
+        if timer is not None and timer.when() > deadline:  # client_timeout was lowered
+            timer.cancel()
+            timer = None
+        if timer is None:
             self._timer = loop.call_at(deadline, self._timed_out)
 
     def _disarm_timer(self) -> None:

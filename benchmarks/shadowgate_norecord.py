@@ -14,6 +14,7 @@ import sys
 
 import uvloop
 
+from shadowgate.commands.serve import settle_heap
 from shadowgate.compare.exchange import Exchange
 from shadowgate.config.loader import load_config
 from shadowgate.config.reload import ConfigHolder
@@ -32,6 +33,7 @@ async def main(path: str) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await gw.start()
+    settle_heap()  # as `shadowgate serve` does after start-up
     try:
         await stop.wait()
     finally:

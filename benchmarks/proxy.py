@@ -58,6 +58,7 @@ CANDIDATES = [
     "shadowgate/fast-py",
     "shadowgate/slow",
     "shadowgate/dead",
+    "shadowgate/fast-py-again",
 ]
 
 
@@ -99,6 +100,9 @@ TARGETS: dict[str, Target] = {
     "shadowgate/fast-py": _python_target("shadowgate/fast-py", UP_FASTPY, "record"),
     "shadowgate/slow": _python_target("shadowgate/slow", UP_SLOW, "record"),
     "shadowgate/dead": _python_target("shadowgate/dead", UP_DEAD, "record"),
+    # fast-py once more, last in each repetition: the A/A difference is the noise floor
+    # that the slow and dead candidates' changes are read against
+    "shadowgate/fast-py-again": _python_target("shadowgate/fast-py-again", UP_FASTPY, "record"),
 }
 # which process's CPU counts for a target served by the shared nginx proxy
 _SHARED = {n for n in TARGETS if n.startswith("nginx")}
@@ -306,6 +310,10 @@ def summarize(agg: dict[str, dict[str, float]]) -> dict[str, Any]:
             p99 = agg[f"{proxy}/{kind}"]["p99_ms"]
             row[f"{kind}_p99_ms"] = p99
             row[f"{kind}_change_pct"] = (p99 / base - 1.0) * 100.0
+        again = agg.get(f"{proxy}/fast-py-again")
+        if again is not None:
+            row["fast_py_again_p99_ms"] = again["p99_ms"]
+            row["aa_change_pct"] = (again["p99_ms"] / twin - 1.0) * 100.0
         candidates[proxy] = row
     cpu = {
         n: {"cpu_per_1000": a["cpu_per_1000"], "rss_mb": a["rss_mb"]}
@@ -325,6 +333,8 @@ def summarize(agg: dict[str, dict[str, float]]) -> dict[str, Any]:
         "slow candidate changes p99 < 10%": [c["slow_change_pct"], abs(c["slow_change_pct"]) < 10],
         "dead candidate changes p99 < 10%": [c["dead_change_pct"], abs(c["dead_change_pct"]) < 10],
     }
+    if "aa_change_pct" in c:  # not a budget: the yardstick for the two lines above
+        budgets["(A/A noise: fast-py twice, % change)"] = [c["aa_change_pct"], None]
     return {
         "throughput": throughput,
         "latency_1000": latency,
@@ -382,15 +392,24 @@ def markdown(doc: dict[str, Any]) -> str:
         "server answering at once (fast-py); the dead one (a closed port) with the nginx "
         "candidate of the main runs (fast).",
         "",
-        "| proxy | fast | fast-py | slow | change vs fast-py | dead | change vs fast |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "A/A: shadowgate with the fast-py candidate measured a second time, last in each "
+        "repetition; its change is what noise alone does to a p99 here.",
+        "",
+        "| proxy | fast | fast-py | slow | change vs fast-py | dead | change vs fast "
+        "| fast-py again | A/A change |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, r in s["candidates"].items():
+        aa = (
+            f"{r['fast_py_again_p99_ms']:.3f} | {r['aa_change_pct']:+.1f} %"
+            if "aa_change_pct" in r
+            else "— | —"
+        )
         lines.append(
             f"| {n} | {r['fast_p99_ms']:.3f} | {r['fast_py_p99_ms']:.3f} | "
             f"{r['slow_p99_ms']:.3f} | "
             f"{r['slow_change_pct']:+.1f} % | {r['dead_p99_ms']:.3f} | "
-            f"{r['dead_change_pct']:+.1f} % |"
+            f"{r['dead_change_pct']:+.1f} % | {aa} |"
         )
     lines += [
         "",
@@ -406,7 +425,8 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append(f"| {n} | {r['cpu_per_1000']:.3f} | {r['rss_mb']:.0f} |")
     lines += ["", "## Budgets (DESIGN §6)", "", "| budget | value | met |", "|---|---:|---|"]
     for k, (v, ok) in s["budgets"].items():
-        lines.append(f"| {k} | {v:.2f} | {'yes' if ok else '**no**'} |")
+        met = "—" if ok is None else "yes" if ok else "**no**"
+        lines.append(f"| {k} | {v:.2f} | {met} |")
     return "\n".join(lines) + "\n"
 
 

@@ -344,6 +344,30 @@ def summarize(agg: dict[str, dict[str, float]]) -> dict[str, Any]:
     }
 
 
+def focused_markdown(doc: dict[str, Any], names: list[str]) -> str:
+    """``--only``: each target's p99 per repetition, and the median."""
+    m, a, reps = doc["machine"], doc["args"], doc["repetitions"]
+    lines = [
+        "# Proxy benchmark, focused",
+        "",
+        f"`{doc['command']}` — {a['repeat']} repetitions, the targets interleaved in each; "
+        f"{a['rate']:g} req/s for {a['fixed']:g} s (10 keep-alive clients, jittered "
+        "schedules, latency from the intended send time).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}, Python {m['python']}. "
+        f"Layout: {m['pinning']}.",
+        "",
+        "| target | median p50 ms | median p99 ms | p99 per repetition (ms) | CPU s / 1000 req |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for n in names:
+        agg = doc["summary"][n]
+        per = ", ".join(f"{r[n]['fixed']['latency_ms']['p99']:.3f}" for r in reps)
+        cpu = f"{agg['cpu_per_1000']:.3f}" if "cpu_per_1000" in agg else "—"
+        lines.append(f"| {n} | {agg['p50_ms']:.3f} | {agg['p99_ms']:.3f} | {per} | {cpu} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(doc: dict[str, Any]) -> str:
     s, m, a = doc["summary"], doc["machine"], doc["args"]
     lines = [
@@ -442,7 +466,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-pin", action="store_true", help="do not pin processes with taskset")
     p.add_argument("--out", type=Path, default=bl.HERE / "results", help="results directory")
     p.add_argument("--name", default="proxy", help="results file stem")
+    p.add_argument(
+        "--only",
+        help="comma-separated targets to run alone (e.g. shadowgate/fast-py,shadowgate/slow)"
+        ", for a focused comparison with more repetitions: per-repetition p99s, no budgets",
+    )
     args = p.parse_args(argv)
+    only = args.only.split(",") if args.only else None
+    if only is not None and (unknown := [n for n in only if n not in TARGETS]):
+        p.error(f"unknown targets {unknown}; known: {', '.join(TARGETS)}")
     if args.quick:
         args.repeat, args.warm = 1, 0.0
         args.saturation = min(args.saturation, 1.0)
@@ -463,8 +495,9 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(args.repeat):
                 bl.progress(f"repetition {i + 1}/{args.repeat}")
                 rep: dict[str, dict[str, Any]] = {}
-                for name in MAIN + CANDIDATES:
-                    rep[name] = measure(stack, fixtures, TARGETS[name], args, name in MAIN)
+                for name in only or MAIN + CANDIDATES:
+                    saturate = name in MAIN and only is None
+                    rep[name] = measure(stack, fixtures, TARGETS[name], args, saturate)
                 reps.append(rep)
         finally:
             stack.close()
@@ -475,6 +508,13 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_end": os.getloadavg(),
         "repetitions": reps,
     }
+    if only is not None:
+        doc["summary"] = aggregate(reps)
+        bl.dump(args.out / f"{args.name}.json", doc)
+        md = focused_markdown(doc, only)
+        (args.out / f"{args.name}.md").write_text(md)
+        print(md)
+        return 0
     doc["summary"] = summarize(aggregate(reps))
     bl.dump(args.out / f"{args.name}.json", doc)
     md = markdown(doc)

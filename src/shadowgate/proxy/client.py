@@ -209,6 +209,14 @@ class BodyTooLarge(Exception):
         super().__init__(f"body larger than the cap (at least {size} bytes)")
 
 
+#: the parser of a connection not (or no longer) connected. A connection's own parser holds
+#: its callbacks, the connection, so the two form a reference cycle that only the garbage
+#: collector can free: it is made on connecting and dropped on closing, so that connects
+#: that fail (uvloop makes the protocol before connecting; a dead upstream costs one per
+#: mirror) and closed connections leave no cyclic garbage behind
+_DETACHED = httptools.HttpResponseParser(object())
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection to an upstream; one request at a time."""
 
@@ -237,7 +245,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        self.parser = _DETACHED
         self.response: Response | None = None
         self.closed = False
         self.counted = True  # counts toward the pool's open connections
@@ -259,6 +267,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.parser = httptools.HttpResponseParser(self)
 
     def data_received(self, data: bytes) -> None:
         if self.response is None:
@@ -286,6 +295,7 @@ class _Connection(asyncio.Protocol):
                 why = str(exc) if exc is not None else "connection closed"
                 self._fail(UpstreamError("reset", f"the upstream closed early ({why})"))
         self.pool._gone(self)
+        self.parser = _DETACHED  # breaks the connection <-> parser cycle
 
     def pause_writing(self) -> None:
         self._paused_writing = True

@@ -468,6 +468,11 @@ def _head(status: int, reason: str | None, headers: CIMultiDict[str], extra: str
     return _enc("".join(lines))
 
 
+#: stands in for a closed connection's parser: its own parser holds the connection (its
+#: callbacks), a reference cycle that would otherwise wait for the garbage collector
+_DETACHED = httptools.HttpRequestParser(object())
+
+
 class HttpConnection(asyncio.Protocol):
     """One client connection: parse requests, run the handler for each in turn, answer."""
 
@@ -526,6 +531,11 @@ class HttpConnection(asyncio.Protocol):
         if w is not None and not w.done():
             w.set_exception(ConnectionResetError("the client closed the connection"))
         self._drain_waiter = None
+        # break the cycles through this connection (parser callbacks, the last request),
+        # so a closed connection is freed at once rather than by the garbage collector
+        self.parser = _DETACHED
+        self._parsing = None
+        self._body_pauser = None
 
     def data_received(self, data: bytes) -> None:
         if self._lingering and self._parser_failed:

@@ -11,6 +11,7 @@ import pytest
 
 from shadowgate.compare.exchange import Exchange, Side
 from shadowgate.config.model import RouteConfig
+from shadowgate.proxy.idle import DataPlaneIdle
 from shadowgate.proxy.recorder import Recorder
 from shadowgate.proxy.sink import ExchangeSink
 from shadowgate.store.records import OutcomeRecord
@@ -207,3 +208,52 @@ async def test_run_idles_without_busy_looping_and_wakes_on_submit() -> None:
 def test_bad_bounds_are_rejected() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         recorder(Sink(), queue_size=0)
+
+
+# -- waiting for the data plane to be idle ----------------------------------------------------
+
+
+async def _settle(n: int = 20) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_recording_waits_while_a_client_request_is_in_flight() -> None:
+    idle = DataPlaneIdle()
+    sink = Sink()
+    rec = recorder(sink, idle=idle, max_defer=10.0)
+    task = asyncio.create_task(rec.run())
+    try:
+        idle.enter()  # a client request waits on its upstream
+        rec.submit(exchange(0))
+        await _settle()
+        assert sink.records == []  # the loop is left to that request
+        idle.leave()
+        await _settle()
+        assert len(sink.records) == 1
+    finally:
+        await rec.close()
+        await task
+
+
+async def test_a_backlog_or_a_long_request_does_not_hold_recording_up() -> None:
+    idle = DataPlaneIdle()
+    idle.enter()  # never leaves: a saturated data plane, or one request of minutes
+    sink = Sink()
+    rec = recorder(sink, idle=idle, defer_limit=5, max_defer=10.0)
+    task = asyncio.create_task(rec.run())
+    try:
+        for i in range(4):
+            rec.submit(exchange(i))
+        await _settle()
+        assert sink.records == []
+        rec.submit(exchange(4))  # the fifth reaches defer_limit
+        await _settle()
+        assert len(sink.records) == 5
+        rec.max_defer = 0.05
+        rec.submit(exchange(5))
+        await asyncio.sleep(0.2)  # waited max_defer, then recorded anyway
+        assert len(sink.records) == 6
+    finally:
+        await rec.close()
+        await task

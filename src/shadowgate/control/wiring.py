@@ -83,6 +83,7 @@ def attach_control(
         on_drop=lambda route, reason, n: metrics.outcomes_dropped_total.labels(
             route=route, reason=reason
         ).inc(n),
+        idle=gateway.proxy.idle,
     )
     gateway.sink = _SettledFilter(recorder, sync)
     leader = leader or leadership_for(cfg.url)

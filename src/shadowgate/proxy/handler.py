@@ -46,6 +46,7 @@ from shadowgate.proxy.headers import (
     upstream_request_headers,
 )
 from shadowgate.proxy.http_server import Request, Response
+from shadowgate.proxy.idle import DataPlaneIdle
 from shadowgate.proxy.pools import Upstream, UpstreamPools
 from shadowgate.proxy.request import TOO_LARGE, RequestBody, TooLarge, read_body, sticky_key
 from shadowgate.proxy.responses import (
@@ -131,6 +132,8 @@ class Proxy:
         self.stats: dict[str, RouteStats] = {}
         self._table: RouteTable | None = None
         self._mirrors: set[asyncio.Task[None]] = set()
+        #: client requests in flight: background work (the recorder) waits for none
+        self.idle = DataPlaneIdle()
         holder.subscribe(self._on_config)
         self.runtime.subscribe(lambda route, _o: self._update_weight_gauge(route))
 
@@ -215,6 +218,14 @@ class Proxy:
     # -- the handler -----------------------------------------------------------------------
 
     async def __call__(self, request: Request) -> Response:
+        idle = self.idle
+        idle.enter()
+        try:
+            return await self._handle(request)
+        finally:
+            idle.leave()
+
+    async def _handle(self, request: Request) -> Response:
         table = self.table
         rid = request.headers.get(X_REQUEST_ID)
         if not rid or len(rid) > _MAX_REQUEST_ID:

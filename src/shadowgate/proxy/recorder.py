@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from shadowgate.compare.exchange import Exchange
 from shadowgate.compare.outcome import build_outcome
 from shadowgate.config.model import RouteConfig
+from shadowgate.proxy.idle import DataPlaneIdle
 from shadowgate.store.records import OutcomeRecord
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ class Recorder:
         batch_size: int = 256,
         slice_seconds: float = 0.001,
         on_drop: DropCallback | None = None,
+        idle: DataPlaneIdle | None = None,
+        defer_limit: int = 1000,
+        max_defer: float = 0.05,
     ) -> None:
         if queue_size < 1 or batch_size < 1:
             raise ValueError("queue_size and batch_size must be at least 1")
@@ -87,6 +91,13 @@ class Recorder:
         #: loop is never stalled by a burst (an outcome takes tens of microseconds)
         self.slice_seconds = slice_seconds
         self._on_drop = on_drop
+        #: the data plane's requests in flight: each slice starts when none is (so it never
+        #: holds the loop while a client's answer is on its way), unless ``defer_limit``
+        #: exchanges are queued (saturation: the data plane is never idle) or it has waited
+        #: ``max_defer`` seconds (one long request must not hold recording up)
+        self._idle = idle
+        self.defer_limit = defer_limit
+        self.max_defer = max_defer
         self._queue: deque[Exchange] = deque()
         self._wake = asyncio.Event()
         self._closed = False
@@ -106,8 +117,11 @@ class Recorder:
             self._drop(exchange.route, "queue_full", 1)
             return False
         self._queue.append(exchange)
-        if len(self._queue) == 1:
+        n = len(self._queue)
+        if n == 1:
             self._wake.set()
+        elif n == self.defer_limit and self._idle is not None:
+            self._idle.release()  # a backlog: stop waiting for the data plane to be idle
         return True
 
     # -- background ------------------------------------------------------------------------
@@ -126,6 +140,14 @@ class Recorder:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            idle = self._idle
+            if idle is not None and idle.busy:
+                until = time.monotonic() + self.max_defer
+                while idle.busy and len(self._queue) < self.defer_limit:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    await idle.wait(left)
             self.process(self.batch_size, time.perf_counter() + self.slice_seconds)
             await asyncio.sleep(0)
 

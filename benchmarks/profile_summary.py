@@ -14,6 +14,9 @@ from collections import Counter
 
 #: first matching marker in a stack names its part (order matters)
 PARTS: tuple[tuple[str, str], ...] = (
+    # the store's thread between steps, runnable but handing the core over: py-spy counts
+    # it as active, /proc does not count it as CPU
+    ("offer_core", "store thread: offering the core (sched_yield, not CPU)"),
     ("Recorder.", "recorder: build outcomes (parse, compare)"),
     ("read_outcomes", "judge: read outcomes (SQLite thread)"),
     ("Judge", "judge: statistics and decisions"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -20,6 +21,7 @@ import tempfile
 import time
 import urllib.parse
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,18 @@ async def bench_feedback(store: Store, n: int, clients: int = 8) -> dict[str, fl
     return out
 
 
+@contextlib.asynccontextmanager
+async def temp_pg_schema(prefix: str) -> AsyncIterator[str]:
+    """A store URL on a fresh PostgreSQL schema, dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+    finally:
+        conn = await asyncpg.connect(PG_URL)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+
+
 def pg_reachable() -> str | None:
     parts = urllib.parse.urlsplit(PG_URL)
     try:
@@ -149,14 +163,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if why:
             results["postgres"] = {"skipped": f"PostgreSQL unreachable: {why}"}
         else:
-            schema = f"sgbench_{uuid.uuid4().hex[:10]}"
-            try:
-                url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+            async with temp_pg_schema("sgbench") as url:
                 results["postgres"] = await bench_backend(url, args.n, args.batch, args.feedback)
-            finally:
-                conn = await asyncpg.connect(PG_URL)
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                await conn.close()
     return results
 
 

@@ -28,22 +28,22 @@ import inspect
 import json
 import os
 import platform
-import socket
+import sys
 import tempfile
 import time
-import urllib.parse
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-import asyncpg
 
 from shadowgate.control import evidence
 from shadowgate.control.judge import PAGE
 from shadowgate.store import OutcomeRecord, Store, codec, open_store
 
-PG_URL = os.environ.get("SHADOWGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import cpu_model
+from store_insert import pg_reachable, temp_pg_schema
+
 BATCH = 500
 
 
@@ -165,24 +165,9 @@ async def bench_codec(n: int, repeat: int) -> dict[str, Any]:
     return {"encode": await timed(encode, repeat), "decode_full": await timed(decode, repeat)}
 
 
-def pg_unreachable() -> str | None:
-    parts = urllib.parse.urlsplit(PG_URL)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2):
-            return None
-    except OSError as exc:
-        return str(exc)
-
-
 def machine() -> dict[str, Any]:
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     return {
-        "cpu": model,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_at_start": os.getloadavg(),
@@ -196,18 +181,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             results["sqlite"] = await bench_backend(f"sqlite:///{tmp}/b.db", args.n, args.repeat)
     if args.backend in ("postgres", "all"):
-        why = pg_unreachable()
+        why = pg_reachable()
         if why:
             results["postgres"] = {"skipped": f"PostgreSQL unreachable: {why}"}
         else:
-            schema = f"sgbench_{uuid.uuid4().hex[:10]}"
-            url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
-            try:
+            async with temp_pg_schema("sgbench") as url:
                 results["postgres"] = await bench_backend(url, args.n, args.repeat)
-            finally:
-                conn = await asyncpg.connect(PG_URL)
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                await conn.close()
     return results
 
 

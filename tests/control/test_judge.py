@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
-import urllib.parse
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import numpy as np
 import pytest
 
@@ -22,6 +17,7 @@ from shadowgate.config.reload import ConfigHolder
 from shadowgate.control.judge import Judge
 from shadowgate.rollout.machine import TransitionError
 from shadowgate.store import OutcomeRecord, Store, open_store
+from store.conftest import drop_pg_schema, new_pg_schema, pg_unreachable, pg_url
 
 
 def config(**analysis: object) -> ShadowgateConfig:
@@ -292,18 +288,6 @@ async def test_reading_in_chunks_gives_the_same_statistics(
     assert statuses[0]["checks"] == statuses[1]["checks"]
 
 
-PG_URL = os.environ.get("SHADOWGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def pg_unreachable() -> str | None:
-    parts = urllib.parse.urlsplit(PG_URL)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2):
-            return None
-    except OSError as exc:
-        return f"PostgreSQL at {parts.hostname}:{parts.port or 5432} unreachable ({exc})"
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store_urls(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[list[str]]:
     """Three empty stores of one backend (a SQLite file or a PostgreSQL schema each)."""
@@ -313,14 +297,10 @@ async def store_urls(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     reason = pg_unreachable()
     if reason:
         pytest.skip(reason)
-    schemas = [f"sgjudge_{os.getpid()}_{uuid.uuid4().hex[:10]}" for _ in range(3)]
-    yield [f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={s}" for s in schemas]
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        for s in schemas:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
-    finally:
-        await conn.close()
+    schemas = [new_pg_schema() for _ in range(3)]
+    yield [pg_url(s) for s in schemas]
+    for s in schemas:
+        await drop_pg_schema(s)
 
 
 def mixed_outcomes(rollout: str, n: int) -> tuple[list[OutcomeRecord], list[tuple[str, Any]]]:

@@ -221,28 +221,25 @@ class Proxy:
         idle = self.idle
         idle.enter()
         try:
-            return await self._handle(request)
+            table = self.table
+            rid = request.headers.get(X_REQUEST_ID)
+            if not rid or len(rid) > _MAX_REQUEST_ID:
+                rid = new_request_id()
+            entry = table.match(request.path)
+            if entry is None:
+                return error_response(
+                    404, "no_route", f"no route matches the path {request.path!r}", rid
+                )
+            length = request.content_length
+            if length is not None and length > table.max_body_size:
+                return too_large(table.max_body_size, rid)
+            o = entry.override
+            mode = o.mode if o.mode is not None else entry.config.mode
+            if mode == "canary":
+                return await self._canary(request, entry, table, rid)
+            return await self._shadow(request, entry, table, rid)
         finally:
             idle.leave()
-
-    async def _handle(self, request: Request) -> Response:
-        table = self.table
-        rid = request.headers.get(X_REQUEST_ID)
-        if not rid or len(rid) > _MAX_REQUEST_ID:
-            rid = new_request_id()
-        entry = table.match(request.path)
-        if entry is None:
-            return error_response(
-                404, "no_route", f"no route matches the path {request.path!r}", rid
-            )
-        length = request.content_length
-        if length is not None and length > table.max_body_size:
-            return too_large(table.max_body_size, rid)
-        o = entry.override
-        mode = o.mode if o.mode is not None else entry.config.mode
-        if mode == "canary":
-            return await self._canary(request, entry, table, rid)
-        return await self._shadow(request, entry, table, rid)
 
     async def _shadow(
         self, request: Request, entry: RouteEntry, table: RouteTable, rid: str

@@ -18,16 +18,17 @@ demo: $(STAMP)
 	$(BIN)/shadowgate demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check shadowgate tests benchmarks
+	$(BIN)/ruff format --check shadowgate tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q -ra
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format shadowgate tests benchmarks
+	$(BIN)/ruff check --fix shadowgate tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import benchlib as bl
-
 import proxy as bench
 
 

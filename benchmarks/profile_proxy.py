@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as bl
 import profile_summary
 from benchlib import PY, Layout, Stack
-
 from proxy import fixed, settle, wrk
 
 UP_PROD, UP_CAND, PORT, ADMIN = 18001, 18002, 18020, 18120

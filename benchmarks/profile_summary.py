@@ -22,11 +22,11 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("Judge", "judge: statistics and decisions"),
     ("insert_outcomes", "writer: encode + insert + commit (SQLite thread)"),
     ("BatchWriter", "writer: batching"),
-    ("proxy/client.py", "upstream client: pool, write, parse"),
+    ("http/client", "upstream client: pool, write, parse"),
     ("_run_mirror", "mirror to the candidate"),
     ("Proxy.", "handler: route, headers, forward, relay"),
     ("Gateway._handle", "handler: route, headers, forward, relay"),
-    ("http_server.py", "server: parse requests, write answers"),
+    ("http/server", "server: parse requests, write answers"),
     ("web_protocol", "aiohttp server: parse and write"),
     ("threading.py", "other threads"),
 )

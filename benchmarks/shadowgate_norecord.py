@@ -15,10 +15,10 @@ import sys
 import uvloop
 
 from shadowgate.commands.serve import settle_heap
-from shadowgate.compare.exchange import Exchange
 from shadowgate.config.loader import load_config
 from shadowgate.config.reload import ConfigHolder
-from shadowgate.server import Gateway
+from shadowgate.gateway import Gateway
+from shadowgate.model.exchange import Exchange
 
 
 class NullSink:

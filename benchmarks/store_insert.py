@@ -29,7 +29,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from shadowgate.control.feedback import add_feedback_routes
+from shadowgate.admin.feedback import add_feedback_routes
 from shadowgate.store import OutcomeRecord, Store, open_store
 from shadowgate.store.writer import BatchWriter
 

@@ -35,8 +35,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from shadowgate.control import evidence
-from shadowgate.control.judge import PAGE
+from shadowgate.judge import evidence
+from shadowgate.judge.judge import PAGE
 from shadowgate.store import OutcomeRecord, Store, codec, open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -25,9 +25,9 @@ from multidict import CIMultiDict
 
 from gwhelpers import write_config
 from shadowgate.config import ConfigHolder, load_config
+from shadowgate.gateway import Gateway
 from shadowgate.metrics import Metrics
-from shadowgate.proxy.sink import ExchangeSink, MemorySink
-from shadowgate.server import Gateway
+from shadowgate.model.sink import ExchangeSink, MemorySink
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -20,7 +20,7 @@ from shadowgate.compare.loss import (
     score_outcome,
 )
 from shadowgate.config.model import PredictionConfig
-from shadowgate.store.records import OutcomeRecord
+from shadowgate.model.outcome import OutcomeRecord
 
 
 def test_zero_one_loss_on_labels() -> None:

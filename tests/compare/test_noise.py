@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shadowgate.compare.noise import NoiseFloor
-from shadowgate.store.records import OutcomeRecord
+from shadowgate.model.outcome import OutcomeRecord
 
 
 def rec(kind: str, agree: list[bool] | None, cand_error: str | None = None) -> OutcomeRecord:

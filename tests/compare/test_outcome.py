@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shadowgate.compare.exchange import Exchange, Side
 from shadowgate.compare.outcome import build_outcome
 from shadowgate.config.model import RouteConfig
+from shadowgate.model.exchange import Exchange, Side
 
 
 def route(**kw: Any) -> RouteConfig:

@@ -40,10 +40,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from shadowgate.compare.exchange import Exchange, Side
 from shadowgate.compare.loss import paired_loss
 from shadowgate.compare.outcome import build_outcome
 from shadowgate.config.model import RouteConfig
+from shadowgate.model.exchange import Exchange, Side
 
 N = 40  # rows per batch request
 

@@ -19,9 +19,9 @@ import pytest
 from aiohttp import web
 
 from gwhelpers import config, route
+from shadowgate.app import Control, attach_control
 from shadowgate.config import ConfigHolder, parse_config
-from shadowgate.control.wiring import Control, attach_control
-from shadowgate.server import Gateway
+from shadowgate.gateway import Gateway
 
 pytestmark = pytest.mark.slow
 

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gwhelpers import config, route, write_config
+from shadowgate.app import attach_control
 from shadowgate.config import ConfigHolder, load_config
 from shadowgate.config.loader import parse_config
 from shadowgate.config.model import ShadowgateConfig
-from shadowgate.control.wiring import attach_control
 from shadowgate.errors import ConfigError
+from shadowgate.gateway import Gateway
 from shadowgate.metrics import Metrics
-from shadowgate.server import Gateway
 
 VALID = config(
     route(

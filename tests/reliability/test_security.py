@@ -25,14 +25,14 @@ import yaml
 
 from gwhelpers import config, route, write_config
 from reliability.procs import oip_ok, poll, server_error
+from shadowgate.admin import api as admin_module
+from shadowgate.app import attach_control
 from shadowgate.config import ConfigHolder, load_config
 from shadowgate.config.loader import parse_config
 from shadowgate.config.model import ServerConfig
-from shadowgate.control import admin as admin_module
-from shadowgate.control.wiring import attach_control
 from shadowgate.errors import ConfigError
+from shadowgate.gateway import Gateway
 from shadowgate.metrics import Metrics
-from shadowgate.server import Gateway
 
 TOKEN = "tok-3f9a7c1e5b"
 SECRET_AUTH = "Bearer SECRET-AUTH-5d1c"

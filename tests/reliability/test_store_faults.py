@@ -29,10 +29,10 @@ import pytest
 
 from gwhelpers import route, write_config
 from reliability.procs import metric_value, oip_ok, poll, server_error
+from shadowgate.app import Control, attach_control
 from shadowgate.config import ConfigHolder, load_config
-from shadowgate.control.wiring import Control, attach_control
+from shadowgate.gateway import Gateway
 from shadowgate.metrics import Metrics
-from shadowgate.server import Gateway
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from pathlib import Path
 WRITER = """
 import asyncio, sys, time
 from shadowgate.store import open_store
-from shadowgate.store.records import OutcomeRecord
+from shadowgate.model.outcome import OutcomeRecord
 
 async def main(path, tag, batches, size):
     store = open_store("sqlite:///" + path)

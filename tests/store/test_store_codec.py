@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import codec
-from shadowgate.store.records import OutcomeRecord
 
 scalars = st.one_of(
     st.none(),

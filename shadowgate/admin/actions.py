@@ -1,0 +1,141 @@
+"""Operator actions and decision status on the admin API.
+
+``POST /api/routes/{name}/{promote|rollback|approve|pause|resume}`` applies the action
+through the judge (audited with actor ``operator``); the token check is done by the admin
+app's middleware. A refused transition (e.g. approve while in shadow) answers 409 with
+the reason; an unknown route 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from shadowgate.errors import StoreError
+from shadowgate.judge.judge import Judge
+from shadowgate.judge.sync import StateSync
+from shadowgate.rollout.machine import TransitionError
+
+ACTIONS = ("promote", "rollback", "approve", "pause", "resume")
+
+JUDGE: web.AppKey[Judge] = web.AppKey("shadowgate_judge", Judge)
+SYNC: web.AppKey[StateSync] = web.AppKey("shadowgate_sync", StateSync)
+
+
+def _error(status: int, error: str, message: str) -> web.Response:
+    return web.json_response({"error": error, "message": message}, status=status)
+
+
+async def route_action(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        return _error(404, "unknown_action", f"unknown action {action!r}; use one of {ACTIONS}")
+    judge = request.app[JUDGE]
+    if judge.holder.current.route(name) is None:
+        known = ", ".join(r.name for r in judge.holder.current.routes) or "none"
+        return _error(404, "unknown_route", f"no route named {name!r} (routes: {known})")
+    actor = request.headers.get("X-Shadowgate-Actor", "operator")[:64] or "operator"
+    try:
+        ctx = await judge.act(
+            name, action, actor=f"operator:{actor}" if actor != "operator" else actor
+        )
+    except TransitionError as exc:
+        return _error(409, "transition_refused", str(exc))
+    if request.app.get(SYNC) is not None:
+        await request.app[SYNC].refresh()  # apply on this replica at once
+    return web.json_response(
+        {"route": name, "state": ctx.rollout.state.value, "decision": ctx.last_decision}
+    )
+
+
+async def route_history(request: web.Request) -> web.Response:
+    """``GET /api/routes/{name}/rollouts``: every rollout of the route, newest first, each
+    with its last committed state and its audit trail (earlier rollouts stay queryable)."""
+    name = request.match_info["name"]
+    judge = request.app[JUDGE]
+    if judge.holder.current.route(name) is None:
+        known = ", ".join(r.name for r in judge.holder.current.routes) or "none"
+        return _error(404, "unknown_route", f"no route named {name!r} (routes: {known})")
+    store = judge.store
+    out = []
+    for ro in sorted(await store.list_rollouts(name), key=lambda r: -r.number):
+        saved = await store.load_judge_state(name, ro.rollout_id)
+        audit = await store.read_audit(name, ro.rollout_id)
+        out.append(
+            {
+                "rollout_id": ro.rollout_id,
+                "candidate": ro.candidate_identity,
+                "started_at": ro.started_at,
+                "config_digest": ro.config_digest,
+                "state": saved.state if saved else "shadow",
+                "samples": (saved.data.get("analysis") or {}).get("pairs") if saved else 0,
+                "audit": [
+                    {
+                        "time": a.time,
+                        "decision": a.decision,
+                        "actor": a.actor,
+                        "check": a.check,
+                        "p_value": a.p_value,
+                        "estimate": a.estimate,
+                        "ci": [a.ci_lower, a.ci_upper],
+                        "n": a.n,
+                        "reason": a.reason,
+                        "config_digest": a.config_digest,
+                    }
+                    for a in audit
+                ],
+            }
+        )
+    return web.json_response({"route": name, "rollouts": out})
+
+
+def add_action_routes(app: web.Application, judge: Judge, sync: StateSync | None) -> None:
+    app[JUDGE] = judge
+    if sync is not None:
+        app[SYNC] = sync
+    app.router.add_post("/api/routes/{name}/{action}", route_action)
+    app.router.add_get("/api/routes/{name}/rollouts", route_history)
+
+
+def status_provider(judge: Judge, sync: StateSync | None) -> Any:
+    """Per-route decision status for ``/api/status`` (see ``control.admin``)."""
+
+    async def provide(route_name: str) -> dict[str, Any] | None:
+        route = judge.holder.current.route(route_name)
+        if route is None:
+            return None
+        out: dict[str, Any] = {}
+        status = judge.status(route)
+        if not status:
+            # not the acting judge (or before its first look): read the committed state
+            try:
+                out = await _stored_status(judge, route_name)
+            except StoreError as exc:  # status must answer while the store is down
+                out = {"error": f"rollout state unavailable: {exc}"}
+        else:
+            out = status
+        if sync is not None:
+            out["config_disagrees"] = sync.disagreement(route)
+        return {"rollout": out} if out else None
+
+    return provide
+
+
+async def _stored_status(judge: Judge, route_name: str) -> dict[str, Any]:
+    rollout = await judge.store.current_rollout(route_name)
+    if rollout is None:
+        return {}
+    saved = await judge.store.load_judge_state(route_name, rollout.rollout_id)
+    if saved is None:
+        return {"rollout_id": rollout.rollout_id, "state": "shadow", "checks": []}
+    data = saved.data
+    return {
+        "rollout_id": rollout.rollout_id,
+        "state": saved.state,
+        "effective": {k: saved.detail.get(k) for k in ("mode", "weight", "mirror")},
+        "last_decision": data.get("last_decision"),
+        "checks": data.get("results", []),
+        "note": "state as last committed by the acting judge",
+    }

@@ -1,0 +1,205 @@
+"""Plug the store, recorder, judge, state sync and admin API into a ``Gateway``.
+
+    data plane ──Exchange──► Recorder ──OutcomeRecord──► BatchWriter ──► Store
+                                                                          ▲   │
+    POST /api/feedback ──labels───────────────────────────────────────────┘   │
+    Judge (leader only) ◄──cursor reads──────────────────────────────────────┘
+      └─ commits state + audit ──► Store ──► StateSync (every replica) ──► RuntimeState
+
+Every process runs a recorder, a writer and a state sync; the judge runs everywhere but
+acts only while its process holds the leader lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shadowgate.admin.actions import add_action_routes, status_provider
+from shadowgate.config.model import ShadowgateConfig
+from shadowgate.config.reload import ConfigHolder
+from shadowgate.gateway import Gateway
+from shadowgate.judge.judge import Judge
+from shadowgate.judge.leader import Leadership, leadership_for
+from shadowgate.judge.notify import Notifier
+from shadowgate.judge.observe import install
+from shadowgate.judge.sync import StateSync
+from shadowgate.metrics import Metrics
+from shadowgate.model.exchange import Exchange
+from shadowgate.recording.recorder import Recorder
+from shadowgate.store import Store, open_store
+from shadowgate.store.writer import BatchWriter
+
+log = logging.getLogger("shadowgate")
+
+#: why outcome records can be lost between the data plane and the store
+DROP_REASONS = ("queue_full", "store_error", "shutdown", "write_error", "no_route", "lookup_error")
+
+
+@dataclass
+class Control:
+    """The control-plane pieces attached to one gateway (handy in tests)."""
+
+    store: Store
+    writer: BatchWriter
+    recorder: Recorder
+    judge: Judge
+    sync: StateSync
+    leader: Leadership
+    notifier: Notifier
+
+
+def attach_control(
+    gateway: Gateway,
+    *,
+    store: Store | None = None,
+    leader: Leadership | None = None,
+    judge_enabled: bool = True,
+) -> Control:
+    """Create and register everything; resources open in ``gateway.start``."""
+    holder: ConfigHolder = gateway.holder
+    metrics: Metrics = gateway.metrics
+    cfg = holder.current.store
+    store = store or open_store(cfg.url, retention=cfg.retention, max_rows=cfg.max_rows)
+    writer = BatchWriter(
+        store,
+        queue_size=cfg.queue_size,
+        batch_size=cfg.batch_size,
+        flush_interval=cfg.flush_interval,
+        on_drop=lambda route, reason, n: metrics.outcomes_dropped_total.labels(
+            route=route, reason=reason
+        ).inc(n),
+    )
+    sync = StateSync(store, holder, gateway.runtime)
+    recorder = Recorder(
+        route_config=lambda name: holder.current.route(name),
+        rollout_id=lambda name: gateway.runtime.get(name).rollout_id,
+        write=writer.put,
+        queue_size=cfg.queue_size,
+        on_drop=lambda route, reason, n: metrics.outcomes_dropped_total.labels(
+            route=route, reason=reason
+        ).inc(n),
+        idle=gateway.proxy.idle,
+    )
+    gateway.sink = _SettledFilter(recorder, sync)
+    leader = leader or leadership_for(cfg.url)
+
+    def complete(route: str) -> bool:
+        if not writer.healthy:
+            return False  # records are stuck behind a failing store: wait for them
+        if writer.incomplete(route):
+            # drops were counted (queue full or store outage); the store is healthy again,
+            # so what is stored is a random subsample from here on: note it and go on
+            log.warning("route %s: outcomes were dropped; deciding on what was stored", route)
+            writer.acknowledge(route)
+        return True
+
+    judge = Judge(store, holder, is_leader=leader.is_leader, complete=complete)
+    notifier = Notifier()
+    install(judge, metrics, notifier)
+    # this process applies its own decisions at once; other replicas within sync.poll
+    judge.listeners.append(lambda route, ctx, decision, before: sync.refresh())
+    metrics_judge_heartbeat(judge, metrics)
+    control = Control(store, writer, recorder, judge, sync, leader, notifier)
+
+    def precreate(cfg: ShadowgateConfig) -> None:
+        # drop counters exist at 0 from the start, so dashboards and alerts see a series
+        for r in cfg.routes:
+            metrics.mirror_dropped_total.labels(route=r.name, reason="full")
+            for reason in DROP_REASONS:
+                metrics.outcomes_dropped_total.labels(route=r.name, reason=reason)
+
+    precreate(holder.current)
+    holder.subscribe(lambda old, new: precreate(new))
+
+    async def start() -> None:
+        await store.open()
+        writer.start()
+        await sync.refresh()
+
+    async def stop() -> None:
+        await recorder.close()
+        await writer.close(timeout=holder.current.server.shutdown_timeout)
+        await notifier.close()
+        await leader.close()
+        await store.close()
+
+    gateway.on_start(start)
+    gateway.on_stop(stop)
+    gateway.add_background("recorder", recorder.run)
+    gateway.add_background("state-sync", sync.run)
+
+    async def follow_leadership() -> None:
+        gauge = metrics.judge_leader  # 1 in the acting process; sums to 1 over workers
+        while True:
+            gauge.set(1.0 if judge_enabled and leader.is_leader() else 0.0)
+            await asyncio.sleep(0.5)
+
+    gateway.add_background("leader-gauge", follow_leadership)
+    if judge_enabled:
+        gateway.add_background("leader", leader.run)
+        gateway.add_background("judge", judge.run)
+        gateway.add_background("retention", lambda: _prune_forever(store, judge))
+    app = gateway.admin_app
+    add_action_routes(app, judge, sync)
+    gateway.admin.status_providers.append(status_provider(judge, sync))
+    gateway.admin.extra_providers.append(lambda: _writer_status(writer, recorder, leader))
+    try:
+        from shadowgate.admin.feedback import add_feedback_routes
+    except ImportError:  # pragma: no cover - the feedback module ships with the store
+        log.warning("feedback API unavailable")
+    else:
+        add_feedback_routes(app, lambda: store)
+    return control
+
+
+class _SettledFilter:
+    """Once a rollout has ended, the requests production serves alone are not evidence of
+    anything: they are not recorded (mirrored pairs still are, e.g. while awaiting
+    approval)."""
+
+    def __init__(self, recorder: Recorder, sync: StateSync) -> None:
+        self.recorder = recorder
+        self.sync = sync
+
+    def submit(self, exchange: Exchange) -> bool:
+        if exchange.kind == "canary" and self.sync.settled(exchange.route):
+            return True
+        return self.recorder.submit(exchange)
+
+
+def metrics_judge_heartbeat(judge: Judge, metrics: Metrics) -> None:
+    """Expose when the judge last looked (alert: judge stalled)."""
+    gauge = metrics.judge_last_run_timestamp_seconds
+    judge.on_look.append(lambda route, ctx: gauge.set(time.time()))
+
+
+def _writer_status(writer: BatchWriter, recorder: Recorder, leader: Leadership) -> dict[str, Any]:
+    w = writer.stats()
+    r = recorder.stats()
+    return {
+        "judge": {"leader": leader.is_leader()},
+        "recording": {
+            "exchanges_submitted": r.submitted,
+            "exchanges_pending": r.pending,
+            "exchanges_dropped": r.dropped_total,
+            "outcomes_written": w.written,
+            "outcomes_pending": w.pending,
+            "outcomes_dropped": w.dropped_total,
+            "store_healthy": w.healthy,
+            "store_error": w.last_error,
+        },
+    }
+
+
+async def _prune_forever(store: Store, judge: Judge, every: float = 300.0) -> None:
+    while True:
+        await asyncio.sleep(every)
+        if not judge.is_leader():
+            continue
+        with contextlib.suppress(Exception):
+            await store.prune(time.time())

@@ -1,0 +1,96 @@
+"""The noise floor: how often production disagrees with itself (after Twitter's Diffy).
+
+Some models are not deterministic (sampling, GPU kernels, time features), and some
+responses carry fields that change on every call. Mirroring a share of requests to
+production itself (``kind="noise"`` outcomes) measures that floor, so a candidate's
+disagreement can be read against it: 3% disagreement means little if production disagrees
+with itself 2.5% of the time. :class:`NoiseFloor` is a small pure accumulator of such
+outcomes; it persists with ``to_dict``/``from_dict``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from shadowgate.model.outcome import OutcomeRecord
+
+
+@dataclass(slots=True)
+class NoiseFloor:
+    """Counts of production-vs-production comparisons: rows, disagreeing rows, error splits.
+
+    ``error_mismatches`` counts noise pairs where exactly one of the two production answers
+    failed (flakiness of production itself); such pairs have no rows to compare.
+    """
+
+    pairs: int = 0
+    rows: int = 0
+    disagreements: int = 0
+    error_mismatches: int = 0
+
+    def add(self, record: OutcomeRecord) -> None:
+        """Count one outcome; outcomes that are not ``kind="noise"`` are ignored."""
+        if record.kind != "noise":
+            return
+        self.pairs += 1
+        if (record.prod_error is None) != (record.cand_error is None):
+            self.error_mismatches += 1
+        if record.agree is not None:
+            self.add_rows(record.agree)
+
+    def add_rows(self, agree: Iterable[bool]) -> None:
+        """Count per-row agreement verdicts of production compared with itself."""
+        flags = list(agree)
+        self.rows += len(flags)
+        self.disagreements += sum(1 for a in flags if not a)
+
+    def update(self, records: Iterable[OutcomeRecord]) -> NoiseFloor:
+        for r in records:
+            self.add(r)
+        return self
+
+    @property
+    def rate(self) -> float | None:
+        """Share of compared rows where production disagreed with itself (None before data)."""
+        return self.disagreements / self.rows if self.rows else None
+
+    def upper_bound(self, z: float = 1.96) -> float | None:
+        """Wilson score upper bound of the disagreement rate (a fixed-sample summary).
+
+        Shown next to the rate so that "0 disagreements in 20 rows" is not read as "none".
+        """
+        if not self.rows:
+            return None
+        n, p = self.rows, self.disagreements / self.rows
+        centre = p + z * z / (2 * n)
+        spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return min(1.0, (centre + spread) / (1 + z * z / n))
+
+    def merge(self, other: NoiseFloor) -> NoiseFloor:
+        return NoiseFloor(
+            self.pairs + other.pairs,
+            self.rows + other.rows,
+            self.disagreements + other.disagreements,
+            self.error_mismatches + other.error_mismatches,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pairs": self.pairs,
+            "rows": self.rows,
+            "disagreements": self.disagreements,
+            "error_mismatches": self.error_mismatches,
+            "rate": self.rate,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NoiseFloor:
+        return cls(
+            int(d.get("pairs", 0)),
+            int(d.get("rows", 0)),
+            int(d.get("disagreements", 0)),
+            int(d.get("error_mismatches", 0)),
+        )

@@ -1,0 +1,164 @@
+"""Turn one :class:`Exchange` into the :class:`OutcomeRecord` the store writes.
+
+This is where raw bytes become comparable facts, off the client's response path: each side
+gets an error class (its transport error, ``5xx``, or ``invalid`` when its body is not a
+prediction response per the route's protocol), the predictions of every row, and, when both
+sides answered, per-row agreement and probability gaps. :func:`build_outcome` never raises:
+a record that cannot be compared is still a record, so stored + dropped == mirrored holds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+
+from shadowgate.compare.compare import compare_rows
+from shadowgate.compare.protocols import CompareError, decode_json, predictions, request_rows
+from shadowgate.config.model import RouteConfig
+from shadowgate.model.exchange import Exchange, Side
+from shadowgate.model.outcome import OutcomeRecord
+
+#: longest segment value kept; longer values are cut (segments are grouping keys, not data)
+MAX_SEGMENT_LENGTH = 200
+
+
+@dataclass(slots=True)
+class SideResult:
+    """What one side's answer amounts to: its error class and its per-row predictions."""
+
+    error: str | None
+    predictions: list[Any] | None
+    detail: str | None = None  # why it is invalid, for people reading the record
+
+
+def classify_side(side: Side, route: RouteConfig) -> SideResult:
+    """Error class and predictions of one side's answer (never raises)."""
+    if side.error is not None:
+        return SideResult(side.error, None)
+    if side.status is None:
+        return SideResult("invalid", None, "no status and no transport error")
+    if side.status >= 500:
+        return SideResult("5xx", None)
+    if not 200 <= side.status < 300:
+        return SideResult("invalid", None, f"HTTP {side.status} is not a prediction response")
+    if side.body is None:
+        return SideResult(None, None)  # answered fine, but the body was not captured
+    try:
+        preds = predictions(route.protocol, decode_json(side.body), route.prediction)
+    except CompareError as exc:
+        return SideResult("invalid", None, str(exc))
+    except RecursionError:
+        return SideResult("invalid", None, "response nested too deeply")
+    return SideResult(None, preds)
+
+
+def _request_json(exchange: Exchange) -> Any:
+    if not exchange.request_body:
+        return None
+    try:
+        return json.loads(exchange.request_body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _segment(exchange: Exchange, route: RouteConfig, body: Any) -> str | None:
+    """The segment value: from the header (the data plane read it) or the request body."""
+    if exchange.segment is not None or route.segment is None or route.segment.body is None:
+        return exchange.segment
+    if body is None:
+        return None
+    try:
+        found = jmespath.search(route.segment.body, body)
+    except JMESPathError:
+        return None
+    if found is None:
+        return None
+    text = found if isinstance(found, str) else json.dumps(found, sort_keys=True)
+    return text[:MAX_SEGMENT_LENGTH]
+
+
+def _rows_for(route: RouteConfig, body: Any) -> int | None:
+    if body is None:
+        return None
+    try:
+        return request_rows(route.protocol, body)
+    except CompareError:
+        return None
+
+
+def _check_counts(prod: SideResult, cand: SideResult, rows: int | None) -> None:
+    """Mark a side invalid when it alone returned a different number of rows than asked.
+
+    When neither side matches the request's row count, the request's shape was probably
+    read differently than the servers read it (e.g. a 1-D OIP v2 input), so neither is
+    blamed and the rows are paired by index.
+    """
+    if rows is None or prod.predictions is None or cand.predictions is None:
+        return
+    ok_p, ok_c = len(prod.predictions) == rows, len(cand.predictions) == rows
+    for res, ok, other_ok in ((prod, ok_p, ok_c), (cand, ok_c, ok_p)):
+        if other_ok and not ok:
+            n = len(res.predictions or [])
+            res.error, res.predictions = "invalid", None
+            res.detail = f"returned {n} predictions for a request of {rows} rows"
+
+
+def build_outcome(exchange: Exchange, route: RouteConfig, rollout_id: str) -> OutcomeRecord:
+    """Classify, parse and compare one exchange under its route's config (never raises)."""
+    rec = OutcomeRecord(
+        route=exchange.route,
+        rollout_id=rollout_id,
+        request_id=exchange.request_id,
+        ts=exchange.ts,
+        kind=exchange.kind,
+        variant=exchange.variant,
+    )
+    if exchange.forced:
+        rec.extra["forced"] = True
+    try:
+        _fill(rec, exchange, route)
+    except Exception as exc:  # a bug must cost one comparison, never the record
+        rec.agree = rec.prob_gap = None
+        rec.extra["compare_error"] = f"{type(exc).__name__}: {exc}"[:500]
+    return rec
+
+
+def _fill(rec: OutcomeRecord, exchange: Exchange, route: RouteConfig) -> None:
+    body = _request_json(exchange)
+    rec.segment = _segment(exchange, route, body)
+    if route.record_bodies:
+        rec.request_body = exchange.request_body
+    rows = _rows_for(route, body)
+    results: dict[str, SideResult] = {}
+    for name, side in (("production", exchange.production), ("candidate", exchange.candidate)):
+        if side is None:
+            continue
+        res = classify_side(side, route)
+        results[name] = res
+        prefix = "prod" if name == "production" else "cand"
+        setattr(rec, f"{prefix}_status", side.status)
+        setattr(rec, f"{prefix}_latency", side.latency)
+    prod, cand = results.get("production"), results.get("candidate")
+    if prod is not None and cand is not None:
+        _check_counts(prod, cand, rows)
+    invalid: dict[str, str] = {}
+    for name, res in results.items():
+        prefix = "prod" if name == "production" else "cand"
+        setattr(rec, f"{prefix}_error", res.error)
+        setattr(rec, f"{prefix}_pred", res.predictions)
+        if res.detail:
+            invalid[name] = res.detail[:500]
+    if invalid:
+        rec.extra["invalid"] = invalid
+    counts = [len(r.predictions) for r in results.values() if r.predictions is not None]
+    rec.rows = rows if rows is not None else max(counts, default=0)
+    if prod and cand and prod.predictions is not None and cand.predictions is not None:
+        verdicts = compare_rows(prod.predictions, cand.predictions, route.prediction)
+        rec.agree = [v.agree for v in verdicts]
+        gaps = [v.prob_gap for v in verdicts]
+        # rows without probabilities (labels, unpaired rows) get a gap of 0.0
+        rec.prob_gap = None if all(g is None for g in gaps) else [g or 0.0 for g in gaps]

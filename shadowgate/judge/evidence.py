@@ -1,0 +1,146 @@
+"""Stored outcomes and labels → the columnar batches the rollout checks consume."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from shadowgate.compare.loss import LabelError, paired_loss
+from shadowgate.config.model import RouteConfig
+from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
+from shadowgate.store.base import LabeledOutcome, StoredOutcome
+
+#: the outcome fields read by ``pairs_from``, ``canary_from`` and ``NoiseFloor.add``: all the
+#: judge asks the store for (``read_outcomes(fields=...)``); a field used there and not
+#: listed here would reach them as its default
+OUTCOME_FIELDS: tuple[str, ...] = (
+    "kind",
+    "variant",
+    "prod_status",
+    "prod_latency",
+    "prod_error",
+    "cand_status",
+    "cand_latency",
+    "cand_error",
+    "agree",
+    "segment",
+    "extra",
+)
+#: the outcome fields read by ``labels_from`` and ``canary_labels_from``
+LABEL_FIELDS: tuple[str, ...] = ("kind", "variant", "prod_pred", "cand_pred", "segment")
+
+#: error classes that are the client's doing, not a model's: never counted against either
+_NOT_A_FAILURE = frozenset({"client_closed"})
+
+
+def _failed(error: str | None, status: int | None) -> bool:
+    if error is not None:
+        return error not in _NOT_A_FAILURE
+    return status is None or status >= 500
+
+
+def _log_ratio(a: float | None, b: float | None) -> float:
+    if a is None or b is None or a <= 0 or b <= 0:
+        return math.nan
+    return math.log(a / b)
+
+
+def _agreement(r: OutcomeRecord) -> float:
+    if not r.agree:
+        return math.nan
+    return sum(1.0 for x in r.agree if x) / len(r.agree)
+
+
+def pairs_from(outcomes: Sequence[StoredOutcome]) -> PairBatch:
+    """Shadow outcomes (noise and canary rows are skipped)."""
+    rows = [o.record for o in outcomes if o.record.kind == "shadow"]
+    pf = np.fromiter((_failed(r.prod_error, r.prod_status) for r in rows), bool, len(rows))
+    cf = np.fromiter((_failed(r.cand_error, r.cand_status) for r in rows), bool, len(rows))
+    lat = np.fromiter(
+        (
+            _log_ratio(r.cand_latency, r.prod_latency) if not (p or c) else math.nan
+            for r, p, c in zip(rows, pf.tolist(), cf.tolist(), strict=True)
+        ),
+        np.float64,
+        len(rows),
+    )
+    agree = np.fromiter(
+        (
+            _agreement(r) if not (p or c) else math.nan
+            for r, p, c in zip(rows, pf.tolist(), cf.tolist(), strict=True)
+        ),
+        np.float64,
+        len(rows),
+    )
+    return PairBatch(pf, cf, lat, agree, [r.segment for r in rows])
+
+
+def canary_from(outcomes: Sequence[StoredOutcome]) -> CanaryBatch:
+    rows = [o.record for o in outcomes if o.record.kind == "canary"]
+    cand = np.fromiter((r.variant == "candidate" for r in rows), bool, len(rows))
+    failed = np.fromiter(
+        (
+            _failed(r.cand_error, r.cand_status) if c else _failed(r.prod_error, r.prod_status)
+            for r, c in zip(rows, cand.tolist(), strict=True)
+        ),
+        bool,
+        len(rows),
+    )
+    lat = np.fromiter(
+        (
+            math.nan if f else _log((r.cand_latency if c else r.prod_latency))
+            for r, c, f in zip(rows, cand.tolist(), failed.tolist(), strict=True)
+        ),
+        np.float64,
+        len(rows),
+    )
+    assigned = np.fromiter((not r.extra.get("forced") for r in rows), bool, len(rows))
+    return CanaryBatch(cand, failed, lat, assigned, [r.segment for r in rows])
+
+
+def _log(x: float | None) -> float:
+    return math.log(x) if x is not None and x > 0 else math.nan
+
+
+def label_scores(route: RouteConfig, r: OutcomeRecord, label: Any) -> dict[str, float]:
+    """Accuracy and loss of each side on one labelled outcome (NaN when not computable).
+
+    A label that does not fit the predictions (wrong row count, unknown class) scores
+    nothing: the pair is skipped by the label checks rather than guessed at.
+    """
+    try:
+        pl = paired_loss(r.prod_pred, r.cand_pred, label, route.prediction.task)
+    except LabelError:
+        return {}
+    return {k: math.nan if v is None else float(v) for k, v in pl._asdict().items()}
+
+
+def labels_from(route: RouteConfig, rows: Sequence[LabeledOutcome]) -> LabelBatch:
+    shadow = [x for x in rows if x.outcome.record.kind == "shadow"]
+    scores = [label_scores(route, x.outcome.record, x.label) for x in shadow]
+    nan = math.nan
+    return LabelBatch(
+        np.array([s.get("prod_correct", nan) for s in scores], dtype=np.float64),
+        np.array([s.get("cand_correct", nan) for s in scores], dtype=np.float64),
+        np.array([s.get("prod_loss", nan) for s in scores], dtype=np.float64),
+        np.array([s.get("cand_loss", nan) for s in scores], dtype=np.float64),
+        [x.outcome.record.segment for x in shadow],
+    )
+
+
+def canary_labels_from(route: RouteConfig, rows: Sequence[LabeledOutcome]) -> CanaryLabelBatch:
+    canary = [x for x in rows if x.outcome.record.kind == "canary"]
+    cand = np.fromiter((x.outcome.record.variant == "candidate" for x in canary), bool, len(canary))
+    scores = [label_scores(route, x.outcome.record, x.label) for x in canary]
+    side = ["cand" if c else "prod" for c in cand.tolist()]
+    nan = math.nan
+    return CanaryLabelBatch(
+        cand,
+        np.array([s.get(f"{p}_correct", nan) for s, p in zip(scores, side, strict=True)]),
+        np.array([s.get(f"{p}_loss", nan) for s, p in zip(scores, side, strict=True)]),
+        [x.outcome.record.segment for x in canary],
+    )

@@ -1,0 +1,73 @@
+"""Judge → Prometheus gauges and webhooks: what operators see of each look."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from shadowgate.config.model import RouteConfig
+from shadowgate.config.reload import ConfigHolder
+from shadowgate.judge.judge import Judge, RouteContext
+from shadowgate.judge.notify import Notifier, event_for
+from shadowgate.metrics import Metrics
+from shadowgate.rollout.machine import State
+from shadowgate.rollout.policy import Decision
+
+
+def _set(gauge: Any, value: float | None) -> None:
+    gauge.set(math.nan if value is None else value)
+
+
+def metrics_hook(metrics: Metrics) -> Any:
+    """Set check and state gauges after each look of the judge."""
+
+    def hook(route: RouteConfig, ctx: RouteContext) -> None:
+        for r in ctx.results():
+            if r.segment is not None:
+                continue
+            name = r.check if r.phase == "shadow" else f"{r.check}:canary"
+            _set(metrics.check_p_value.labels(route=route.name, check=name), r.p_value)
+            _set(metrics.check_estimate.labels(route=route.name, check=name), r.estimate)
+            _set(metrics.check_ci_lower.labels(route=route.name, check=name), r.ci_lower)
+            _set(metrics.check_ci_upper.labels(route=route.name, check=name), r.ci_upper)
+        metrics.set_rollout_state(route.name, ctx.rollout.state.value)
+        if ctx.noise.rate is not None:
+            metrics.noise_disagreement_rate.labels(route=route.name).set(ctx.noise.rate)
+
+    return hook
+
+
+def notify_listener(holder: ConfigHolder, notifier: Notifier) -> Any:
+    """On every state change: webhooks, and the on_promote hook after a promotion."""
+
+    def listener(
+        route_name: str, ctx: RouteContext, decision: Decision | None, before: str
+    ) -> None:
+        route = holder.current.route(route_name)
+        if route is None or before == ctx.rollout.state.value:
+            return
+        event = event_for(route, ctx.rollout_id, before, ctx.rollout.state.value, ctx.last_decision)
+        if route.webhooks:
+            notifier.send(route.webhooks, event)
+        if ctx.rollout.state is State.PROMOTED and route.on_promote is not None:
+            notifier.run_hook(route.on_promote, event)
+
+    return listener
+
+
+def confirm_gate(notifier: Notifier) -> Any:
+    async def confirm(route: RouteConfig, ctx: RouteContext) -> bool:
+        hook = route.confirm_promotion
+        if hook is None:
+            return True
+        event = event_for(route, ctx.rollout_id, ctx.rollout.state.value, "promoted", None)
+        event["type"] = "shadowgate.confirm_promotion"
+        return await notifier.confirm(hook, event)
+
+    return confirm
+
+
+def install(judge: Judge, metrics: Metrics, notifier: Notifier) -> None:
+    judge.on_look.append(metrics_hook(metrics))
+    judge.listeners.append(notify_listener(judge.holder, notifier))
+    judge.confirm = confirm_gate(notifier)

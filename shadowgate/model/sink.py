@@ -1,0 +1,33 @@
+"""Where the data plane puts finished exchanges: a non-blocking, bounded hand-off."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol
+
+from shadowgate.model.exchange import Exchange
+
+
+class ExchangeSink(Protocol):
+    """Accepts exchanges without ever blocking or raising on the response path.
+
+    ``submit`` returns False when the exchange was dropped (the sink counts why).
+    """
+
+    def submit(self, exchange: Exchange) -> bool: ...
+
+
+class MemorySink:
+    """A bounded in-memory sink: keeps the last ``maxlen`` exchanges, counts the rest dropped."""
+
+    def __init__(self, maxlen: int = 10_000) -> None:
+        self.items: deque[Exchange] = deque()
+        self.maxlen = maxlen
+        self.dropped = 0
+
+    def submit(self, exchange: Exchange) -> bool:
+        if len(self.items) >= self.maxlen:
+            self.dropped += 1
+            return False
+        self.items.append(exchange)
+        return True

@@ -1,0 +1,314 @@
+"""Turning ``OutcomeRecord`` into a database row and back, the same way for every backend.
+
+Known fields get their own column (JSON text for lists and dicts, so PostgreSQL can store
+them as JSONB); fields appended to ``OutcomeRecord`` after this codec was written are
+kept in the ``more`` JSON column, so a newer record shape is never silently truncated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import json.encoder
+import json.scanner
+import math
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, TypeVar
+
+from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.store.base import AuditRecord, LabeledOutcome, StoredOutcome
+
+#: outcome columns in insert order (``id`` is assigned by the database)
+COLUMNS: tuple[str, ...] = (
+    "route",
+    "rollout_id",
+    "request_id",
+    "ts",
+    "kind",
+    "variant",
+    "prod_status",
+    "prod_latency",
+    "prod_error",
+    "cand_status",
+    "cand_latency",
+    "cand_error",
+    "rows",
+    "agree",
+    "prod_pred",
+    "cand_pred",
+    "prob_gap",
+    "segment",
+    "request_body",
+    "extra",
+    "more",
+)
+JSON_COLUMNS = frozenset({"agree", "prod_pred", "cand_pred", "prob_gap", "extra", "more"})
+_KNOWN = frozenset(COLUMNS) - {"more"}
+#: audit columns in insert order (``id`` is assigned by the database)
+AUDIT_COLUMNS: tuple[str, ...] = (
+    "time",
+    "route",
+    "rollout_id",
+    "decision",
+    "check",
+    "p_value",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "n",
+    "config_digest",
+    "reason",
+    "actor",
+)
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN/±inf (not valid JSON, rejected by JSONB) with None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    return value
+
+
+def _unserialisable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+#: ``json``'s C encoder, made once with the options of ``dumps``: ``JSONEncoder.encode``
+#: would build a new one for every call, which costs more than encoding a short list.
+#: Without circular-reference markers a cyclic value recurses until ``RecursionError``,
+#: as the fallback of ``dumps`` always did for one.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode: Callable[[Any], str]
+if _c_make_encoder is not None:
+    _chunks = _c_make_encoder(
+        markers=None,
+        default=_unserialisable,
+        encoder=json.encoder.encode_basestring_ascii,
+        indent=None,
+        key_separator=":",
+        item_separator=",",
+        sort_keys=True,
+        skipkeys=False,
+        allow_nan=False,
+    )
+
+    def _encode(value: Any) -> str:
+        return "".join(_chunks(value, 0))
+
+else:  # an interpreter without the C accelerator: the same output, more slowly
+    _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON text: sorted keys, no spaces, non-finite floats as null."""
+    try:
+        return _encode(value)
+    except ValueError:
+        return json.dumps(_finite(value), sort_keys=True, separators=(",", ":"), default=str)
+    except TypeError:
+        return json.dumps(_finite(value), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def dumps_or_none(value: Any) -> str | None:
+    return None if value is None else dumps(value)
+
+
+#: ``json``'s scanner of one value (typeshed wants a scanner as its context, which is not
+#: what ``json.decoder`` passes it: a decoder's parse options)
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]
+)
+
+
+def loads(text: Any) -> Any:
+    """``json.loads(text)``, without its per-call overhead for the common case.
+
+    Stored JSON (ours, or PostgreSQL's JSONB output) is one value with nothing around it,
+    which ``json``'s scanner reads at once; anything else (surrounding whitespace, bytes,
+    invalid text) goes to ``json.loads``, which accepts or rejects it as it always did.
+    """
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, TypeError):
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)
+    return value
+
+
+def loads_or_none(text: Any) -> Any:
+    return None if text is None else loads(text)
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(OutcomeRecord))
+_NAMES = frozenset(_FIELDS)
+if _FIELDS[: len(COLUMNS) - 1] != COLUMNS[:-1]:  # from_row builds records by position
+    raise RuntimeError("OutcomeRecord's fields must begin with codec.COLUMNS, in that order")
+#: per record class, the fields without a column of their own (kept in ``more``)
+_MORE: dict[type, tuple[str, ...]] = {}
+
+
+def _more_fields(cls: type) -> tuple[str, ...]:
+    names = _MORE.get(cls)
+    if names is None:
+        names = _MORE[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _KNOWN)
+    return names
+
+
+def to_row(rec: OutcomeRecord) -> tuple[Any, ...]:
+    """One record as a tuple in ``COLUMNS`` order.
+
+    JSON columns hold canonical JSON text (``None`` stays NULL; an empty ``extra`` is
+    NULL too); fields of a record class that have no column go to ``more``.
+    """
+    agree, prod_pred, cand_pred, prob_gap = rec.agree, rec.prod_pred, rec.cand_pred, rec.prob_gap
+    extra = rec.extra
+    names = _more_fields(type(rec))
+    more = {n: getattr(rec, n) for n in names} if names else None
+    return (
+        rec.route,
+        rec.rollout_id,
+        rec.request_id,
+        rec.ts,
+        rec.kind,
+        rec.variant,
+        rec.prod_status,
+        rec.prod_latency,
+        rec.prod_error,
+        rec.cand_status,
+        rec.cand_latency,
+        rec.cand_error,
+        rec.rows,
+        None if agree is None else dumps(agree),
+        None if prod_pred is None else dumps(prod_pred),
+        None if cand_pred is None else dumps(cand_pred),
+        None if prob_gap is None else dumps(prob_gap),
+        rec.segment,
+        rec.request_body,
+        dumps(extra) if extra else None,
+        dumps(more) if more else None,
+    )
+
+
+def from_row(values: Sequence[Any]) -> OutcomeRecord:
+    """The inverse of ``to_row`` for a row selected as ``COLUMNS`` (or ``select_list``)."""
+    if len(values) != len(COLUMNS):
+        raise ValueError(f"an outcome row has {len(COLUMNS)} columns, not {len(values)}")
+    v = values
+    agree, prod_pred, cand_pred, prob_gap = v[13:17]
+    body, extra, more = v[18:21]
+    if extra is not None:
+        extra = loads(extra)
+    rec = OutcomeRecord(
+        v[0],
+        v[1],
+        v[2],
+        v[3],
+        v[4],
+        v[5],
+        v[6],
+        v[7],
+        v[8],
+        v[9],
+        v[10],
+        v[11],
+        v[12],
+        None if agree is None else loads(agree),
+        None if prod_pred is None else loads(prod_pred),
+        None if cand_pred is None else loads(cand_pred),
+        None if prob_gap is None else loads(prob_gap),
+        v[17],
+        None if body is None else bytes(body),
+        {} if extra is None else extra,
+    )
+    if more is not None:
+        for k, value in loads(more).items():
+            if k in _NAMES:
+                setattr(rec, k, value)
+    return rec
+
+
+def stored_from_row(r: Sequence[Any]) -> StoredOutcome:
+    """A row selected as ``id, COLUMNS`` (any backend's row type)."""
+    row = tuple(r)
+    return StoredOutcome(row[0], from_row(row[1:]))
+
+
+def labeled_from_row(r: Sequence[Any]) -> LabeledOutcome:
+    """A row selected as ``seq, label, revision, id, COLUMNS``."""
+    row = tuple(r)
+    return LabeledOutcome(
+        row[0], StoredOutcome(row[3], from_row(row[4:])), loads_or_none(row[1]), row[2]
+    )
+
+
+#: the fields every read returns, whatever the caller asks for: a record needs them
+ALWAYS_READ: tuple[str, ...] = COLUMNS[:6]
+#: the value selected in place of a column that a read leaves out: its field's default
+_LEFT_OUT = {c: "0" if c == "rows" else "NULL" for c in COLUMNS}
+_SELECT_LISTS: dict[frozenset[str] | None, str] = {}
+
+
+def select_list(fields: Collection[str] | None, alias: str = "o") -> str:
+    """The SQL select list of ``COLUMNS`` for a read of ``fields`` of each outcome.
+
+    ``fields`` names ``OutcomeRecord`` fields (None: all of them). Every column stays in
+    its place, so one decoder (``from_row``) serves every read, but a column the caller did
+    not ask for is selected as its field's default (NULL, or 0 for ``rows``): the database
+    does not read or send it and the codec decodes nothing. ``ALWAYS_READ`` is always
+    read. ``more`` is read when a field without a column of its own is asked for.
+    """
+    key = None if fields is None else frozenset(fields)
+    sql = _SELECT_LISTS.get(key)
+    if sql is not None:
+        return sql
+    if key is None:
+        wanted = set(COLUMNS)
+    else:
+        unknown = key - _NAMES
+        if unknown:
+            raise ValueError(f"not fields of an outcome: {', '.join(sorted(unknown))}")
+        wanted = set(ALWAYS_READ) | (key & _KNOWN)
+        if key - _KNOWN:
+            wanted.add("more")
+    sql = ", ".join(f'{alias}."{c}"' if c in wanted else _LEFT_OUT[c] for c in COLUMNS)
+    if len(_SELECT_LISTS) < 64:  # callers use a few fixed sets; never grow without bound
+        _SELECT_LISTS[key] = sql
+    return sql
+
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+#: longest stretch of encoding or decoding on the event loop before it yields (s)
+SLICE_SECONDS = 0.0005
+
+
+async def sliced(fn: Callable[[A], B], items: Sequence[A]) -> list[B]:
+    """``[fn(x) for x in items]`` on the event loop, yielding every ``SLICE_SECONDS``.
+
+    For backends whose driver runs on the event loop (PostgreSQL): encoding or decoding a
+    batch of 500 outcomes is milliseconds of Python, which in one go would stall every
+    request in flight. In slices, no request waits more than a slice. (SQLite works on
+    its own thread instead, in steps: ``sqlite_base.fetch_in_steps``.)
+    """
+    out: list[B] = []
+    perf = time.perf_counter
+    deadline = perf() + SLICE_SECONDS
+    for x in items:
+        out.append(fn(x))
+        if perf() > deadline:
+            await asyncio.sleep(0)
+            deadline = perf() + SLICE_SECONDS
+    return out
+
+
+def audit_row(a: AuditRecord) -> tuple[Any, ...]:
+    """An audit record as a tuple in ``AUDIT_COLUMNS`` order."""
+    return tuple(getattr(a, c) for c in AUDIT_COLUMNS)

@@ -1,0 +1,197 @@
+"""The PostgreSQL store: an asyncpg pool, COPY for outcome batches, JSONB, LISTEN/NOTIFY.
+
+Several replicas share one database. Outcome ids and join sequence numbers must follow
+commit order or a judge's cursor could skip a row that commits late; every transaction
+that creates them therefore holds one transaction-level advisory lock (``seq_key``) while
+it inserts, which serialises only those short inserts. ``?schema=NAME`` in the URL keeps the
+tables in their own schema (created on open), e.g. one per test run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.store import codec
+from shadowgate.store.base import (
+    DEFAULT_PAGE,
+    LabeledOutcome,
+    LabelResult,
+    PruneResult,
+    StoredLabel,
+    StoredOutcome,
+)
+from shadowgate.store.postgres_base import count_rows
+from shadowgate.store.postgres_rollouts import PostgresRollouts
+
+_JOIN_NEW_OUTCOMES = (
+    "INSERT INTO joins (outcome_id, route, request_id) "
+    "SELECT o.id, o.route, o.request_id FROM outcomes o "
+    "JOIN labels l ON l.request_id = o.request_id WHERE o.id > $1 ORDER BY o.id "
+    "ON CONFLICT (outcome_id) DO NOTHING"
+)
+_UPSERT_LABELS = """
+WITH input AS (SELECT * FROM unnest($1::text[], $2::jsonb[]) AS t(request_id, label)),
+up AS (
+    INSERT INTO labels (request_id, label, revision, created_at, updated_at)
+    SELECT request_id, label, 1, $3, $3 FROM input
+    ON CONFLICT (request_id) DO UPDATE SET label = EXCLUDED.label,
+        revision = labels.revision + 1, updated_at = EXCLUDED.updated_at
+    WHERE labels.label IS DISTINCT FROM EXCLUDED.label
+    RETURNING request_id, (xmax = 0) AS inserted)
+SELECT i.request_id, up.inserted,
+    EXISTS (SELECT 1 FROM outcomes o WHERE o.request_id = i.request_id) AS has_outcome
+FROM input i LEFT JOIN up USING (request_id)
+"""
+_JOIN_LABELS = (
+    "INSERT INTO joins (outcome_id, route, request_id) "
+    "SELECT o.id, o.route, o.request_id FROM unnest($1::text[]) AS i (request_id) "
+    # OFFSET 0 keeps this a per-id index lookup even before the table has statistics
+    "CROSS JOIN LATERAL (SELECT id, route, request_id FROM outcomes "
+    "WHERE request_id = i.request_id OFFSET 0) o "
+    "ORDER BY o.id ON CONFLICT (outcome_id) DO NOTHING"
+)
+
+
+class PostgresStore(PostgresRollouts):
+    """A ``Store`` in PostgreSQL, shared by every replica that names the same URL."""
+
+    # -- outcomes ---------------------------------------------------------------------
+
+    async def insert_outcomes(self, records: Sequence[OutcomeRecord]) -> None:
+        if not records:
+            return
+        rows = await codec.sliced(codec.to_row, records)
+        async with self._tx(seq_lock=True) as conn:
+            before = await conn.fetchval("SELECT coalesce(max(id), 0) FROM outcomes")
+            await conn.copy_records_to_table("outcomes", records=rows, columns=codec.COLUMNS)
+            await conn.execute(_JOIN_NEW_OUTCOMES, before)
+
+    async def read_outcomes(
+        self,
+        route: str,
+        after_id: int = 0,
+        limit: int = DEFAULT_PAGE,
+        rollout_id: str | None = None,
+        *,
+        fields: Collection[str] | None = None,
+    ) -> list[StoredOutcome]:
+        sql = (
+            f"SELECT o.id, {codec.select_list(fields)} FROM outcomes o "
+            "WHERE o.route = $1 AND o.id > $2"
+        )
+        params: list[Any] = [route, after_id]
+        if rollout_id is not None:
+            params.append(rollout_id)
+            sql += f" AND o.rollout_id = ${len(params)}"
+        params.append(limit)
+        sql += f" ORDER BY o.id LIMIT ${len(params)}"
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *params)
+        return await codec.sliced(codec.stored_from_row, rows)
+
+    async def max_outcome_id(self, route: str | None = None) -> int:
+        async with self._conn() as conn:
+            if route is None:
+                value = await conn.fetchval("SELECT max(id) FROM outcomes")
+            else:
+                value = await conn.fetchval("SELECT max(id) FROM outcomes WHERE route = $1", route)
+        return int(value or 0)
+
+    # -- labels -----------------------------------------------------------------------
+
+    async def add_labels(
+        self, items: Sequence[tuple[str, Any]], now: float | None = None
+    ) -> LabelResult:
+        ts = time.time() if now is None else now
+        latest: dict[str, str] = {}
+        for request_id, label in items:  # within one call, the last label of an id wins
+            latest[request_id] = codec.dumps(label)
+        res = LabelResult(accepted=list(latest))
+        if not latest:
+            return res
+        ids = list(latest)
+        async with self._tx(seq_lock=True) as conn:
+            rows = await conn.fetch(_UPSERT_LABELS, ids, list(latest.values()), ts)
+            await conn.execute(_JOIN_LABELS, ids)
+        status = {r["request_id"]: (r["inserted"], r["has_outcome"]) for r in rows}
+        for rid in ids:
+            inserted, has_outcome = status[rid]
+            if inserted is None:
+                res.unchanged.append(rid)
+            elif not inserted:
+                res.revised.append(rid)
+            (res.joined if has_outcome else res.unknown).append(rid)
+        return res
+
+    async def read_labels(self, request_ids: Sequence[str]) -> dict[str, StoredLabel]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT request_id, label, revision, updated_at FROM labels "
+                "WHERE request_id = ANY($1::text[])",
+                list(dict.fromkeys(request_ids)),
+            )
+        return {r[0]: StoredLabel(r[0], codec.loads_or_none(r[1]), r[2], r[3]) for r in rows}
+
+    async def read_labeled(
+        self,
+        route: str,
+        after_seq: int = 0,
+        limit: int = DEFAULT_PAGE,
+        rollout_id: str | None = None,
+        *,
+        fields: Collection[str] | None = None,
+    ) -> list[LabeledOutcome]:
+        sql = (
+            f"SELECT j.seq, l.label, l.revision, o.id, {codec.select_list(fields)} "
+            "FROM joins j JOIN outcomes o ON o.id = j.outcome_id "
+            "JOIN labels l ON l.request_id = j.request_id "
+            "WHERE j.route = $1 AND j.seq > $2"
+        )
+        params: list[Any] = [route, after_seq]
+        if rollout_id is not None:
+            params.append(rollout_id)
+            sql += f" AND o.rollout_id = ${len(params)}"
+        params.append(limit)
+        sql += f" ORDER BY j.seq LIMIT ${len(params)}"
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *params)
+        return await codec.sliced(codec.labeled_from_row, rows)
+
+    # -- retention --------------------------------------------------------------------
+
+    async def prune(self, now: float) -> PruneResult:
+        res = PruneResult()
+        async with self._tx() as conn:
+            if self.retention > 0:
+                cutoff = now - self.retention
+                res.outcomes += count_rows(
+                    await conn.execute("DELETE FROM outcomes WHERE ts < $1", cutoff)
+                )
+                res.labels += count_rows(
+                    await conn.execute("DELETE FROM labels WHERE updated_at < $1", cutoff)
+                )
+            if self.max_rows > 0:
+                for (route,) in await conn.fetch("SELECT DISTINCT route FROM outcomes"):
+                    keep_from = await conn.fetchval(
+                        "SELECT id FROM outcomes WHERE route = $1 ORDER BY id DESC "
+                        "LIMIT 1 OFFSET $2",
+                        route,
+                        self.max_rows - 1,
+                    )
+                    if keep_from is not None:
+                        res.outcomes += count_rows(
+                            await conn.execute(
+                                "DELETE FROM outcomes WHERE route = $1 AND id < $2",
+                                route,
+                                keep_from,
+                            )
+                        )
+            if res.outcomes:
+                await conn.execute(
+                    "DELETE FROM joins j WHERE NOT EXISTS "
+                    "(SELECT 1 FROM outcomes o WHERE o.id = j.outcome_id)"
+                )
+        return res

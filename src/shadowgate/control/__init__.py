@@ -1,1 +1,0 @@
-"""shadowgate.control"""

@@ -181,8 +181,8 @@ http {{
     return path
 
 
-def nginx_upstream_servers(ports: list[int]) -> str:
-    body = RESPONSE_BODY.replace("'", "\\'")
+def nginx_upstream_servers(ports: list[int], body: str = RESPONSE_BODY) -> str:
+    body = body.replace("'", "\\'")
     return "\n".join(
         f"""    server {{
         listen {HOST}:{port} backlog=4096;

@@ -154,6 +154,14 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemostrecent",
         )
+        self.noise_latency_bias = Gauge(
+            "shadowgate_noise_latency_bias",
+            "Relative latency of production's mirrored copy over its answer to the client "
+            "(the measurement's own bias; 0 is unbiased).",
+            ["route"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
         self.judge_leader = Gauge(
             "shadowgate_judge_leader",
             "1 in the process whose judge acts (holds the leader lock); sums to 1 over workers.",

@@ -33,6 +33,8 @@ def metrics_hook(metrics: Metrics) -> Any:
         metrics.set_rollout_state(route.name, ctx.rollout.state.value)
         if ctx.noise.rate is not None:
             metrics.noise_disagreement_rate.labels(route=route.name).set(ctx.noise.rate)
+        if ctx.noise.latency_bias is not None:
+            metrics.noise_latency_bias.labels(route=route.name).set(ctx.noise.latency_bias)
 
     return hook
 

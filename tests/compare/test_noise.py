@@ -50,3 +50,52 @@ def test_merge_equals_one_pass_and_roundtrips(batches: list[list[bool]], cut: in
     assert parts == whole
     assert NoiseFloor.from_dict(whole.to_dict()) == whole
     assert whole.disagreements == sum(b.count(False) for b in batches)
+
+
+def timed(prod: float | None, cand: float | None, cand_error: str | None = None) -> OutcomeRecord:
+    r = rec("noise", [True], cand_error)
+    r.prod_latency, r.cand_latency = prod, cand
+    return r
+
+
+def test_latency_bias_is_the_mirrored_copys_relative_latency() -> None:
+    floor = NoiseFloor().update(
+        [
+            timed(0.010, 0.011),
+            timed(0.020, 0.022),
+            timed(0.010, None, cand_error="timeout"),  # no latency pair
+            timed(0.010, 0.5, cand_error="5xx"),  # a failed side says nothing of latency
+        ]
+    )
+    assert floor.latency_pairs == 2
+    assert floor.latency_bias is not None and abs(floor.latency_bias - 0.1) < 1e-9
+    lo, hi = floor.latency_bias_interval() or (0.0, 0.0)
+    assert lo - 1e-9 <= 0.1 <= hi + 1e-9
+
+
+def test_latency_bias_is_zero_centred_for_identical_sides() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    base = rng.lognormal(np.log(0.003), 0.3, 4000)
+    floor = NoiseFloor().update(
+        timed(float(a), float(b))
+        for a, b in zip(base, rng.lognormal(np.log(0.003), 0.3, 4000), strict=True)
+    )
+    lo, hi = floor.latency_bias_interval() or (1.0, -1.0)
+    assert lo < 0.0 < hi and hi - lo < 0.05
+
+
+@given(st.lists(st.tuples(st.floats(1e-4, 1.0), st.floats(1e-4, 1.0)), max_size=30))
+def test_latency_sums_survive_to_dict_and_merge(pairs: list[tuple[float, float]]) -> None:
+    half = len(pairs) // 2
+    a = NoiseFloor().update(timed(p, c) for p, c in pairs[:half])
+    b = NoiseFloor().update(timed(p, c) for p, c in pairs[half:])
+    whole = NoiseFloor().update(timed(p, c) for p, c in pairs)
+    merged = NoiseFloor.from_dict(a.to_dict()).merge(NoiseFloor.from_dict(b.to_dict()))
+    assert merged.latency_pairs == whole.latency_pairs
+    if whole.latency_bias is None:
+        assert merged.latency_bias is None
+    else:
+        assert merged.latency_bias is not None
+        assert abs(merged.latency_bias - whole.latency_bias) < 1e-9

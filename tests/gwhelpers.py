@@ -1,12 +1,18 @@
-"""Helpers for gateway tests: config dicts on free loopback ports, atomic config writes.
+"""Helpers every test shares: config dicts on free loopback ports, atomic config writes,
+a free port, and ``until`` for waiting on a condition.
 
-Importable from any test (``from gwhelpers import config, route``): pytest puts
+Importable from any test (``from gwhelpers import config, route, until``): pytest puts
 ``tests/`` on ``sys.path`` because of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
+import socket
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +47,32 @@ def write_config(path: Path, cfg: dict[str, Any] | str) -> None:
 
 def dumps(doc: Any) -> bytes:
     return json.dumps(doc).encode()
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (for servers started in a subprocess)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def until(
+    cond: Callable[[], bool | Awaitable[bool]],
+    timeout: float = 5.0,
+    what: str = "condition",
+    poll: float = 0.02,
+) -> float:
+    """Poll ``cond()`` (plain or async) until it is true; the seconds it took.
+
+    Raises ``AssertionError`` naming ``what`` when ``timeout`` passes first.
+    """
+    t0 = time.monotonic()
+    while True:
+        ok = cond()
+        if inspect.isawaitable(ok):
+            ok = await ok
+        if ok:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(poll)

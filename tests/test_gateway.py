@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -16,18 +15,11 @@ import pytest
 from aiohttp import web
 
 from conftest import UpstreamServer
-from gwhelpers import config, route, write_config
+from gwhelpers import config, route, until, write_config
 from shadowgate.gateway import Gateway
 
 Factory = Callable[..., Awaitable[UpstreamServer]]
 GatewayFactory = Callable[..., Awaitable[Gateway]]
-
-
-async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def reloads(gw: Gateway, result: str) -> float:

@@ -7,7 +7,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,16 +19,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from gwhelpers import config, route, write_config
+from gwhelpers import config, free_port, route, until, write_config
 
 BODY = b'{"outputs":[{"name":"y","shape":[1],"datatype":"FP32","data":[0.5]}]}'
 REQUESTS = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _answer(request: web.Request) -> web.Response:
@@ -65,21 +58,13 @@ def _requests_by_pid(prom: Path, scratch: Path) -> dict[int, float]:
     return out
 
 
-async def _until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 @pytest.mark.slow
 async def test_two_workers_share_the_port_add_up_metrics_and_elect_one_judge(
     tmp_path: Path, upstream_factory: Callable[..., Awaitable[Any]]
 ) -> None:
     prod = await upstream_factory(_answer)
     cand = await upstream_factory(_answer)
-    data, admin = _free_port(), _free_port()
+    data, admin = free_port(), free_port()
     cfg = config(
         route("m", "/v2/models/m", prod.url, cand.url, mirror={"percent": 100}),
         listen=f"127.0.0.1:{data}",
@@ -122,7 +107,7 @@ async def test_two_workers_share_the_port_add_up_metrics_and_elect_one_judge(
                     and _sample(text, "shadowgate_judge_leader") == 1.0
                 )
 
-            await _until(both_up, 60, "two workers and an elected judge")
+            await until(both_up, 60, "two workers and an elected judge")
             # a new connection per request: SO_REUSEPORT spreads connections, not requests
             connector = aiohttp.TCPConnector(force_close=True)
             async with aiohttp.ClientSession(connector=connector) as client:
@@ -136,7 +121,7 @@ async def test_two_workers_share_the_port_add_up_metrics_and_elect_one_judge(
                 text = await scrape()
                 return _sample(text, "shadowgate_requests_total", route="m") == REQUESTS
 
-            await _until(counted, 10, f"/metrics to count {REQUESTS} requests")
+            await until(counted, 10, f"/metrics to count {REQUESTS} requests")
             by_pid = _requests_by_pid(prom, tmp_path)
             assert sum(by_pid.values()) == REQUESTS
             assert len(by_pid) == 2 and all(n > 0 for n in by_pid.values()), by_pid

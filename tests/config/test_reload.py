@@ -6,12 +6,11 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from gwhelpers import until
 from shadowgate.config import ConfigHolder, ReloadResult, ShadowgateConfig, load_config, watch
 
 GOOD = """\
@@ -88,14 +87,6 @@ def test_listener_bug_does_not_undo_a_valid_reload(holder: ConfigHolder) -> None
     assert holder.path is not None
     write(holder.path, GOOD.replace("WEIGHT", "20"))
     assert holder.reload().ok and weight(holder) == 20
-
-
-async def until(cond: Callable[[], bool], timeout: float = 3.0) -> float:
-    t0 = time.monotonic()
-    while not cond():
-        assert time.monotonic() - t0 < timeout, "condition not met in time"
-        await asyncio.sleep(0.01)
-    return time.monotonic() - t0
 
 
 async def test_watch_applies_edits_debounced_and_skips_broken_ones(holder: ConfigHolder) -> None:

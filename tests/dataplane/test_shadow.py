@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from conftest import UpstreamServer
-from gwhelpers import config, route
+from gwhelpers import config, route, until
 from shadowgate.gateway import Gateway
 from shadowgate.model.sink import MemorySink
 
@@ -22,14 +22,6 @@ GatewayFactory = Callable[..., Awaitable[Gateway]]
 async def model(request: web.Request) -> web.Response:
     body = await request.read()
     return web.json_response({"outputs": [len(body)]}, headers={"X-Model": "prod"})
-
-
-async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def metric(gw: Gateway, name: str, **labels: str) -> float:

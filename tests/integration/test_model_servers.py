@@ -17,7 +17,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from gwhelpers import free_port
 from shadowgate.compare.loss import paired_loss
 from shadowgate.compare.outcome import build_outcome
 from shadowgate.config.model import RouteConfig
@@ -118,12 +118,6 @@ async def pair(
 # -------------------------------------------------------------------------------- MLServer
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start_mlserver(root: Path, model: Any, version: str) -> tuple[subprocess.Popen[bytes], str]:
     (root / "cancer").mkdir(parents=True)
     joblib.dump(model, root / "cancer" / "model.joblib")
@@ -136,12 +130,12 @@ def _start_mlserver(root: Path, model: Any, version: str) -> tuple[subprocess.Po
             }
         )
     )
-    port = _free_port()
+    port = free_port()
     settings = {
         "host": "127.0.0.1",
         "http_port": port,
-        "grpc_port": _free_port(),
-        "metrics_port": _free_port(),
+        "grpc_port": free_port(),
+        "metrics_port": free_port(),
         "metrics_dir": str(root / "metrics"),
         "parallel_workers": 0,  # one process: nothing to fork, quick to stop
         "load_models_at_startup": True,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,11 @@ import pytest
 import yaml
 from aiohttp import web
 
-from gwhelpers import route
+from gwhelpers import free_port, route, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def pg_available() -> bool:
@@ -74,17 +67,6 @@ async def get(s: aiohttp.ClientSession, url: str) -> dict[str, Any]:
     async with s.get(url) as r:
         doc: dict[str, Any] = await r.json()
         return doc
-
-
-async def until(cond: Any, timeout: float, what: str) -> float:
-    """Poll ``await cond()`` every 50 ms; return the seconds it took."""
-    t0 = time.monotonic()
-    while True:
-        if await cond():
-            return time.monotonic() - t0
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def slow_model(request: web.Request) -> web.Response:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,15 +20,9 @@ import aiohttp
 import pytest
 import yaml
 
-from gwhelpers import route
+from gwhelpers import free_port, route
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_ready(admin: str, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:

@@ -24,6 +24,8 @@ import aiohttp
 import yaml
 from aiohttp import web
 
+from gwhelpers import free_port, until
+
 #: a valid Open Inference Protocol v2 answer with one prediction
 OIP_OK = {
     "model_name": "m",
@@ -31,24 +33,11 @@ OIP_OK = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def poll(
     check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, every: float = 0.05
 ) -> None:
     """Await ``check()`` until it is true; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        if await check():
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {check}")
-        await asyncio.sleep(every)
+    await until(check, timeout, f"{check}", poll=every)
 
 
 class Serve:

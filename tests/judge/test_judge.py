@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pghelpers import drop_pg_schema, new_pg_schema, pg_unreachable, pg_url
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.judge import Judge
 from shadowgate.rollout.machine import TransitionError
 from shadowgate.store import OutcomeRecord, Store, open_store
-from store.conftest import drop_pg_schema, new_pg_schema, pg_unreachable, pg_url
 
 
 def config(**analysis: object) -> ShadowgateConfig:

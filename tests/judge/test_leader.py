@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pghelpers import PG_URL
 from shadowgate.judge.leader import FileLeader, PostgresLeader
-
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 HOLD_FILE = """
 import sys, time
@@ -52,7 +51,7 @@ async def _pg_available() -> bool:
     import asyncpg
 
     try:
-        conn = await asyncpg.connect(PG, timeout=2)
+        conn = await asyncpg.connect(PG_URL, timeout=2)
     except Exception:
         return False
     await conn.close()
@@ -62,7 +61,7 @@ async def _pg_available() -> bool:
 async def test_postgres_advisory_lock_fails_over() -> None:
     if not await _pg_available():
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    url = f"{PG}?schema=leader_{uuid.uuid4().hex[:8]}"
+    url = f"{PG_URL}?schema=leader_{uuid.uuid4().hex[:8]}"
     a, b = PostgresLeader(url, poll=0.1), PostgresLeader(url, poll=0.1)
     try:
         assert await a.step() is True

@@ -234,7 +234,7 @@ class TcpProxy:
 
 @pytest.fixture
 async def pg_schema() -> AsyncIterator[str]:
-    from store.conftest import drop_pg_schema, new_pg_schema, pg_unreachable
+    from pghelpers import drop_pg_schema, new_pg_schema, pg_unreachable
 
     why = pg_unreachable()
     if why:
@@ -254,7 +254,7 @@ async def test_postgres_cut_then_restored(
 
     import asyncpg
 
-    from store.conftest import PG_URL
+    from pghelpers import PG_URL
 
     parts = urllib.parse.urlsplit(PG_URL)
     proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432))

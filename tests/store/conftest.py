@@ -8,46 +8,14 @@ never see each other's rows. They are skipped, saying why, only when nothing lis
 from __future__ import annotations
 
 import os
-import socket
-import urllib.parse
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import asyncpg
 import pytest
 
+from pghelpers import drop_pg_schema, new_pg_schema, pg_unreachable, pg_url
 from shadowgate.store import Store, open_store
 
-PG_URL = os.environ.get("SHADOWGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
 MakeStore = Callable[..., Awaitable[Store]]
-
-
-def pg_unreachable() -> str | None:
-    """Why PostgreSQL tests cannot run here, or None when the server accepts connections."""
-    parts = urllib.parse.urlsplit(PG_URL)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2):
-            return None
-    except OSError as exc:
-        return f"PostgreSQL at {parts.hostname}:{parts.port or 5432} unreachable ({exc})"
-
-
-def new_pg_schema() -> str:
-    return f"sgtest_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-
-
-def pg_url(schema: str) -> str:
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}schema={schema}"
-
-
-async def drop_pg_schema(schema: str) -> None:
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shadowgate.admin.actions import add_action_routes, status_provider
+from shadowgate.admin.verdict import add_verdict_routes
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.gateway import Gateway
@@ -146,6 +147,7 @@ def attach_control(
         gateway.add_background("retention", lambda: _prune_forever(store, judge))
     app = gateway.admin_app
     add_action_routes(app, judge, sync)
+    add_verdict_routes(app, judge, metrics)
     gateway.admin.status_providers.append(status_provider(judge, sync))
     gateway.admin.extra_providers.append(lambda: _writer_status(writer, recorder, leader))
     try:

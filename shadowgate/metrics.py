@@ -51,6 +51,18 @@ ROLLOUT_STATES: tuple[str, ...] = (
     "inconclusive",
 )
 
+#: the verdict external controllers act on (DESIGN §4, ``/api/routes/{name}/verdict``)
+DECISIONS: tuple[str, ...] = ("continue", "promote", "rollback", "inconclusive")
+_DECISION_OF_STATE = {"promoted": "promote", "rolled_back": "rollback"}
+
+
+def decision_for_state(state: str) -> str:
+    """``promoted`` → promote, ``rolled_back`` → rollback, ``inconclusive`` → inconclusive;
+    every other state (shadow, canary, paused, awaiting_approval, baking) → continue."""
+    if state == "inconclusive":
+        return state
+    return _DECISION_OF_STATE.get(state, "continue")
+
 
 class Metrics:
     """The project's metric objects, registered on ``registry``."""
@@ -162,6 +174,13 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemostrecent",
         )
+        self.decision = Gauge(
+            "shadowgate_decision",
+            "1 for a route's current verdict (continue, promote, rollback, inconclusive).",
+            ["route", "decision"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
         self.judge_leader = Gauge(
             "shadowgate_judge_leader",
             "1 in the process whose judge acts (holds the leader lock); sums to 1 over workers.",
@@ -173,6 +192,12 @@ class Metrics:
         """Mark ``state`` as the route's current rollout state (one-hot over ROLLOUT_STATES)."""
         for s in ROLLOUT_STATES:
             self.rollout_state.labels(route=route, state=s).set(1.0 if s == state else 0.0)
+        self.set_decision(route, decision_for_state(state))
+
+    def set_decision(self, route: str, decision: str) -> None:
+        """Mark ``decision`` as the route's current verdict (one-hot over DECISIONS)."""
+        for d in DECISIONS:
+            self.decision.labels(route=route, decision=d).set(1.0 if d == decision else 0.0)
 
     def exposition(self) -> bytes:
         """The registry in Prometheus text format.

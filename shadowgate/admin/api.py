@@ -94,7 +94,8 @@ def check_token(request: web.Request) -> None:
 async def _token_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    if request.method not in _SAFE_METHODS and request.path.startswith("/api/"):
+    read_only = getattr(request.match_info.handler, "read_only", False)  # e.g. verdict gates
+    if request.method not in _SAFE_METHODS and request.path.startswith("/api/") and not read_only:
         check_token(request)
     return await handler(request)
 

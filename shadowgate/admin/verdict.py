@@ -1,0 +1,166 @@
+"""The judge's verdict for external controllers: Argo Rollouts and Flagger.
+
+- ``GET /api/routes/{name}/verdict`` answers 200 for every state of a known route (404
+  for an unknown one): ``{route, rollout_id, state, decision, reason, samples, checks}``,
+  where ``decision`` is ``continue`` (still deciding, paused, awaiting approval, baking),
+  ``promote``, ``rollback`` or ``inconclusive``. Argo Rollouts' ``web`` metric provider
+  reads it with ``jsonPath: "{$.decision}"`` (a non-2xx would be a measurement error).
+- ``POST /api/routes/{name}/verdict/{gate}`` answers 200 when the verdict passes that
+  gate, else 412 with the reason. Flagger's webhooks read only the status code:
+  ``promote`` for ``confirm-promotion`` (200 once promoted), ``rollback`` for
+  ``rollback`` (a 2xx marks the canary failed) and ``continue`` for ``rollout`` (run each
+  iteration; a non-2xx counts as a failure, so it passes while the decision is
+  ``continue`` or ``promote``, and fails on ``rollback`` and ``inconclusive``).
+
+Verdict reads are safe calls (GET, or a POST that changes nothing): they need no token,
+and the gauge ``shadowgate_decision{route,decision}`` follows each answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from shadowgate.errors import StoreError
+from shadowgate.judge.judge import Judge
+from shadowgate.metrics import DECISIONS, Metrics, decision_for_state
+
+#: which decisions pass each gate of ``POST .../verdict/{gate}``
+GATES: dict[str, frozenset[str]] = {
+    "promote": frozenset({"promote"}),
+    "rollback": frozenset({"rollback"}),
+    "continue": frozenset({"continue", "promote"}),
+}
+
+_VERDICT_JUDGE: web.AppKey[Judge] = web.AppKey("shadowgate_verdict_judge", Judge)
+_VERDICT_METRICS: web.AppKey[Metrics] = web.AppKey("shadowgate_verdict_metrics", Metrics)
+
+
+def _reason(state: str, decision: str, status: dict[str, Any]) -> str:
+    """Why the verdict is what it is, in a sentence an operator can act on."""
+    last = status.get("last_decision") or {}
+    if last.get("to") == state and last.get("reason"):
+        return f"{state}: {last['reason']}"
+    if status.get("error"):
+        return f"the rollout state cannot be read right now ({status['error']}); keep waiting"
+    if state == "awaiting_approval":
+        return "awaiting_approval: every check passed; waiting for an operator's approve"
+    if decision == "continue":
+        pending = [
+            c.get("check", "?")
+            for c in status.get("checks") or []
+            if c.get("verdict") not in ("passed", "harm")
+        ]
+        samples = status.get("samples") or {}
+        n = samples.get("pairs", 0) + samples.get("canary_production", 0)
+        n += samples.get("canary_candidate", 0)
+        if not status.get("rollout_id"):
+            return f"{state}: the judge has not looked at this route yet"
+        undecided = f"; undecided: {', '.join(pending)}" if pending else ""
+        return f"{state}: collecting evidence ({n} samples){undecided}"
+    return f"{state}: no reason recorded"
+
+
+def verdict_doc(route: str, status: dict[str, Any]) -> dict[str, Any]:
+    """The verdict answer for one route from its decision status (pure; tested alone)."""
+    state = str(status.get("state") or "shadow")
+    decision = decision_for_state(state)
+    return {
+        "route": route,
+        "rollout_id": status.get("rollout_id"),
+        "state": state,
+        "decision": decision,
+        "reason": _reason(state, decision, status),
+        "samples": status.get("samples") or {},
+        "checks": status.get("checks") or [],
+    }
+
+
+async def route_status(judge: Judge, route_name: str) -> dict[str, Any]:
+    """The acting judge's status, else the state it last committed (a non-leader replica)."""
+    route = judge.holder.current.route(route_name)
+    assert route is not None
+    live = judge.status(route)
+    if live:
+        return live
+    try:
+        rollout = await judge.store.current_rollout(route_name)
+        if rollout is None:
+            return {}
+        saved = await judge.store.load_judge_state(route_name, rollout.rollout_id)
+    except StoreError as exc:
+        return {"error": str(exc)}
+    if saved is None:
+        return {"rollout_id": rollout.rollout_id, "state": "shadow"}
+    analysis = saved.data.get("analysis") or {}
+    canary = analysis.get("canary") or [0, 0]
+    return {
+        "rollout_id": rollout.rollout_id,
+        "state": saved.state,
+        "last_decision": saved.data.get("last_decision"),
+        "checks": saved.data.get("results", []),
+        "samples": {
+            "pairs": analysis.get("pairs", 0),
+            "labels": analysis.get("labels", 0),
+            "canary_production": canary[0],
+            "canary_candidate": canary[1],
+            "canary_labels": analysis.get("canary_labels", 0),
+        },
+    }
+
+
+def _unknown(request: web.Request, name: str) -> web.Response | None:
+    judge = request.app[_VERDICT_JUDGE]
+    if judge.holder.current.route(name) is not None:
+        return None
+    known = ", ".join(r.name for r in judge.holder.current.routes) or "none"
+    return web.json_response(
+        {"error": "unknown_route", "message": f"no route named {name!r} (routes: {known})"},
+        status=404,
+    )
+
+
+async def _verdict(request: web.Request) -> dict[str, Any]:
+    name = request.match_info["name"]
+    doc = verdict_doc(name, await route_status(request.app[_VERDICT_JUDGE], name))
+    request.app[_VERDICT_METRICS].set_decision(name, doc["decision"])
+    return doc
+
+
+async def get_verdict(request: web.Request) -> web.Response:
+    missing = _unknown(request, request.match_info["name"])
+    if missing is not None:
+        return missing
+    return web.json_response(await _verdict(request))
+
+
+async def gate_verdict(request: web.Request) -> web.Response:
+    gate = request.match_info["gate"]
+    if gate not in GATES:
+        message = f"unknown gate {gate!r}; use one of {tuple(GATES)}"
+        return web.json_response({"error": "unknown_gate", "message": message}, status=404)
+    missing = _unknown(request, request.match_info["name"])
+    if missing is not None:
+        return missing
+    doc = await _verdict(request)
+    passed = doc["decision"] in GATES[gate]
+    doc["gate"] = gate
+    doc["passed"] = passed
+    if not passed:
+        doc["message"] = f"the verdict is {doc['decision']}, not {gate}: {doc['reason']}"
+    return web.json_response(doc, status=200 if passed else 412)
+
+
+gate_verdict.read_only = True  # type: ignore[attr-defined]  # changes nothing: no token
+
+
+def add_verdict_routes(app: web.Application, judge: Judge, metrics: Metrics) -> None:
+    """Register the verdict endpoints on the admin app (gauges start at continue)."""
+    app[_VERDICT_JUDGE] = judge
+    app[_VERDICT_METRICS] = metrics
+    app.router.add_get("/api/routes/{name}/verdict", get_verdict)
+    app.router.add_post("/api/routes/{name}/verdict/{gate}", gate_verdict)
+
+
+__all__ = ["DECISIONS", "GATES", "add_verdict_routes", "route_status", "verdict_doc"]

@@ -1,4 +1,8 @@
-"""``shadowgate check-config PATH``: validate a config file, print located errors."""
+"""``shadowgate check-config PATH``: validate a config file, print located errors.
+
+Errors exit 1. Warnings (a bare number whose unit is easy to misread, e.g. ``weight:
+0.2`` is 0.2 %) are printed to stderr in the same located form and exit 0.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from shadowgate.config.loader import load_config
+from shadowgate.config.loader import load_config_warnings
 from shadowgate.errors import ConfigError
 
 
@@ -19,14 +23,18 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        cfg = load_config(args.path)
+        cfg, warnings = load_config_warnings(args.path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         n = len(exc.problems)
         print(f"{args.path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
         return 1
+    for warning in warnings:
+        print(f"{warning} (warning)", file=sys.stderr)
     if not args.quiet:
         names = ", ".join(r.name for r in cfg.routes) or "none"
-        print(f"{args.path}: OK ({len(cfg.routes)} routes: {names}; digest {cfg.digest()})")
+        n = len(warnings)
+        note = f"; {n} warning{'s' if n != 1 else ''}" if n else ""
+        print(f"{args.path}: OK ({len(cfg.routes)} routes: {names}; digest {cfg.digest()}{note})")
     return 0

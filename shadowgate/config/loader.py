@@ -9,6 +9,7 @@ its errors is mapped back to the line of the key it concerns. Unknown keys get a
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import types
@@ -21,7 +22,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from shadowgate.config.model import ShadowgateConfig
+from shadowgate.config.units import error_hint, unit_warnings
 from shadowgate.errors import ConfigError, ConfigProblem
+
+log = logging.getLogger(__name__)
 
 Loc = tuple[str | int, ...]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -215,6 +219,13 @@ def _cross_checks(data: Any) -> list[tuple[Loc, str]]:
 
 def parse_config(text: str, filename: str = "<config>") -> ShadowgateConfig:
     """Parse and validate YAML text; raise ``ConfigError`` listing every located problem."""
+    return parse_config_warnings(text, filename)[0]
+
+
+def parse_config_warnings(
+    text: str, filename: str = "<config>"
+) -> tuple[ShadowgateConfig, list[ConfigProblem]]:
+    """``parse_config`` plus the located warnings of a valid config (ambiguous units)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:
@@ -244,7 +255,9 @@ def parse_config(text: str, filename: str = "<config>") -> ShadowgateConfig:
             loc = _data_loc(tuple(err["loc"]), data)
             if not loc and raw_problems and str(err["msg"]).find("routes[") >= 0:
                 continue  # already reported, located, by _cross_checks
-            raw_problems.append((loc, _message(err, loc)))
+            msg = _message(err, loc)
+            hint = error_hint(loc, err.get("input"))
+            raw_problems.append((loc, f"{msg} ({hint})" if hint else msg))
         config = None
     if raw_problems:
         problems = [
@@ -254,11 +267,29 @@ def parse_config(text: str, filename: str = "<config>") -> ShadowgateConfig:
         problems.sort(key=lambda p: (p.line or 0, p.path))
         raise ConfigError(problems)
     assert config is not None
-    return config
+    warnings = [
+        ConfigProblem(filename, _line_for(loc, located.lines), format_loc(loc), msg)
+        for loc, msg in unit_warnings(data)
+    ]
+    return config, sorted(warnings, key=lambda p: (p.line or 0, p.path))
 
 
 def load_config(path: str | os.PathLike[str]) -> ShadowgateConfig:
-    """Read and validate a config file; ``ConfigError`` says what and where."""
+    """Read and validate a config file; ``ConfigError`` says what and where.
+
+    Warnings (a valid config with an ambiguous unit) go to the log, one located line
+    each, so a live reload shows them too; ``check-config`` prints them.
+    """
+    config, warnings = load_config_warnings(path)
+    for w in warnings:
+        log.warning("config warning: %s", w)
+    return config
+
+
+def load_config_warnings(
+    path: str | os.PathLike[str],
+) -> tuple[ShadowgateConfig, list[ConfigProblem]]:
+    """``load_config`` returning its warnings instead of logging them."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -268,4 +299,4 @@ def load_config(path: str | os.PathLike[str]) -> ShadowgateConfig:
         ) from None
     except UnicodeDecodeError:
         raise ConfigError([ConfigProblem(str(p), None, "", "config is not UTF-8 text")]) from None
-    return parse_config(text, str(p))
+    return parse_config_warnings(text, str(p))

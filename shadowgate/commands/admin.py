@@ -1,7 +1,11 @@
-"""``shadowgate status|promote|rollback|approve|pause|resume``: talk to a running admin API.
+"""``shadowgate status|promote|rollback|approve|pause|resume|restart``: talk to a running
+admin API.
 
-``--admin`` (or ``$SHADOWGATE_ADMIN``) is the admin listener's URL; ``--token`` (or
-``$SHADOWGATE_ADMIN_TOKEN``) is sent as ``Authorization: Bearer`` for mutations.
+Where the admin API is, first found wins: ``--admin URL``; ``--config PATH`` (its
+``server.admin_listen``, a wildcard host such as ``0.0.0.0`` dialled as ``127.0.0.1``);
+``$SHADOWGATE_ADMIN``; ``$SHADOWGATE_CONFIG``; ``http://127.0.0.1:9090``. The token sent as
+``Authorization: Bearer`` for mutations: ``--token``, ``$SHADOWGATE_ADMIN_TOKEN``, then the
+config's ``server.admin_token``.
 """
 
 from __future__ import annotations
@@ -14,20 +18,30 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-ACTIONS = ("promote", "rollback", "approve", "pause", "resume")
+from shadowgate.config.loader import load_config_warnings
+from shadowgate.config.types import split_listen
+from shadowgate.errors import ConfigError
+
+ACTIONS = ("promote", "rollback", "approve", "pause", "resume", "restart")
+DEFAULT_ADMIN = "http://127.0.0.1:9090"
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 def register(sub: Any) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--admin",
-            default=os.environ.get("SHADOWGATE_ADMIN", "http://127.0.0.1:9090"),
-            help="admin API URL (default $SHADOWGATE_ADMIN or http://127.0.0.1:9090)",
+            help="admin API URL (default: from --config, $SHADOWGATE_ADMIN, "
+            f"$SHADOWGATE_CONFIG, else {DEFAULT_ADMIN})",
+        )
+        p.add_argument(
+            "--config",
+            help="the server's config file: its server.admin_listen and admin_token "
+            "(default $SHADOWGATE_CONFIG)",
         )
         p.add_argument(
             "--token",
-            default=os.environ.get("SHADOWGATE_ADMIN_TOKEN"),
-            help="admin token (default $SHADOWGATE_ADMIN_TOKEN)",
+            help="admin token (default $SHADOWGATE_ADMIN_TOKEN, else the config's admin_token)",
         )
         p.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
 
@@ -42,6 +56,36 @@ def register(sub: Any) -> None:
         p.add_argument("route", help="route name")
         p.add_argument("--actor", default=os.environ.get("USER", "operator"), help="who acts")
         p.set_defaults(func=run_action, action=action)
+
+
+def admin_from_config(path: str) -> tuple[str, str | None]:
+    """The admin URL and token a config file gives its server (``ConfigError`` if invalid)."""
+    cfg, _ = load_config_warnings(path)
+    host, port = split_listen(cfg.server.admin_listen)
+    host = _WILDCARDS.get(host, host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}", cfg.server.admin_token
+
+
+def resolve(args: argparse.Namespace) -> bool:
+    """Fill ``args.admin`` and ``args.token`` by precedence; False (said why) on a bad config."""
+    env = os.environ
+    config = args.config
+    if config is None and not args.admin and not env.get("SHADOWGATE_ADMIN"):
+        config = env.get("SHADOWGATE_CONFIG")
+    url = token = None
+    if config:
+        try:
+            url, token = admin_from_config(config)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            print(f"cannot read the admin API's address from {config}", file=sys.stderr)
+            return False
+    args.admin = args.admin or url or env.get("SHADOWGATE_ADMIN") or DEFAULT_ADMIN
+    args.token = args.token or env.get("SHADOWGATE_ADMIN_TOKEN") or token
+    return True
 
 
 def _call(
@@ -63,11 +107,17 @@ def _call(
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         print(f"cannot reach the admin API at {url}: {reason}", file=sys.stderr)
-        print("is `shadowgate serve` running? set --admin or $SHADOWGATE_ADMIN", file=sys.stderr)
+        print(
+            "is `shadowgate serve` running? set --admin or --config (or $SHADOWGATE_ADMIN, "
+            "$SHADOWGATE_CONFIG)",
+            file=sys.stderr,
+        )
         return 0, None
 
 
 def run_action(args: argparse.Namespace) -> int:
+    if not resolve(args):
+        return 2
     code, body = _call(
         args,
         "POST",
@@ -89,6 +139,8 @@ def _fmt(x: Any, spec: str = ".4g") -> str:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    if not resolve(args):
+        return 2
     code, body = _call(args, "GET", "/api/status")
     if code == 0:
         return 2

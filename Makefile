@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# the demo needs only shadowgate and scikit-learn (the `demo` extra), not the dev tools
+DEMO_STAMP := $(VENV)/.demo-installed
 
 .PHONY: demo test lint typecheck format venv clean bench
 
@@ -14,7 +16,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/shadowgate demo
 
 lint: $(STAMP)

@@ -95,6 +95,34 @@ def _num(x: Any, fmt: str = "{:+.4g}") -> str:
     return fmt.format(x)
 
 
+#: metrics whose estimate is a share (shown as 0.954), not a difference (shown as +0.012)
+SHARE_METRICS = frozenset({"agreement"})
+
+
+def _est_fmt(metric: str | None) -> str:
+    return "{:.4g}" if metric in SHARE_METRICS else "{:+.4g}"
+
+
+def _metric_of(d: RolloutData, check: str | None) -> str | None:
+    """The metric of a check label as the audit names it (``latency``, ``errors:canary``)."""
+    if check is None:
+        return None
+    label = check.split(":")[0]
+    return next((c.metric for c in d.route.analysis.checks if c.label == label), label)
+
+
+def candidate_parts(identity: str) -> tuple[str, str | None]:
+    """``url#version`` (how the store names a candidate) → the URL and the version label."""
+    url, _, version = identity.partition("#")
+    return url, version or None
+
+
+def _candidate_html(identity: str) -> str:
+    url, version = candidate_parts(identity)
+    label = f", version <code>{html.escape(version)}</code>" if version else ""
+    return f"candidate <code>{html.escape(url)}</code>{label}"
+
+
 def _img(b64: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
 
@@ -112,8 +140,8 @@ def render_html(d: RolloutData) -> str:
         f"<title>shadowgate report: {e(d.route.name)} {e(d.rollout.rollout_id)}</title>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>Rollout {e(d.rollout.rollout_id)} of route {e(d.route.name)}</h1>",
-        f"<p><span class='state {cls}'>{e(state)}</span> &nbsp; candidate "
-        f"<code>{e(d.rollout.candidate_identity)}</code>, started {_when(t0)}; "
+        f"<p><span class='state {cls}'>{e(state)}</span> &nbsp; "
+        f"{_candidate_html(d.rollout.candidate_identity)}, started {_when(t0)}; "
         f"{len(d.outcomes)} outcomes, {len(d.labeled)} labelled; "
         f"α = {d.route.analysis.alpha:g} (harm tests {d.alpha_harm:.3g} each, "
         f"pass tests {d.alpha_pass:.3g}).</p>",
@@ -126,7 +154,7 @@ def render_html(d: RolloutData) -> str:
     if last is not None:
         parts.append(f"<p><b>Decision:</b> {e(last.reason)}</p>")
     parts += ["<h2>Decisions and actions</h2>", _audit_table(d)]
-    parts += ["<h2>Checks now</h2>", _final_table(d)]
+    parts += ["<h2>Checks now</h2>", _final_table(d), _n_note(d, last)]
     parts.append("<h2>Evidence over samples</h2>")
     parts.append(
         "<p class='muted'>Each check, replayed from the stored outcomes: the estimate with its "
@@ -175,11 +203,14 @@ def _audit_table(d: RolloutData) -> str:
         "<th class='l'>reason</th></tr>"
     ]
     for a in d.audit:
-        ci = f"[{_num(a.ci_lower)}, {_num(a.ci_upper)}]" if a.ci_lower is not None else "—"
+        fmt = _est_fmt(_metric_of(d, a.check))
+        ci = "—"
+        if a.ci_lower is not None:
+            ci = f"[{_num(a.ci_lower, fmt)}, {_num(a.ci_upper, fmt)}]"
         rows.append(
             f"<tr><td class='l'>{_when(a.time)}</td><td class='l'>{e(a.decision)}</td>"
             f"<td class='l'>{e(a.actor)}</td><td class='l'>{e(a.check or '—')}</td>"
-            f"<td>{a.n if a.n is not None else '—'}</td><td>{_num(a.estimate)}</td>"
+            f"<td>{a.n if a.n is not None else '—'}</td><td>{_num(a.estimate, fmt)}</td>"
             f"<td>{ci}</td><td>{_num(a.p_value, '{:.3g}')}</td>"
             f"<td class='l'>{e(a.reason)}</td></tr>"
         )
@@ -197,11 +228,31 @@ def _final_table(d: RolloutData) -> str:
     for r in d.final:
         if r.segment is not None:
             continue
+        fmt = _est_fmt(r.metric)
+        margin = f"min {r.margin:g}" if r.metric in SHARE_METRICS else f"{r.margin:g}"
         rows.append(
             f"<tr><td class='l'>{e(r.check)}</td><td class='l'>{r.phase}</td><td>{r.n}</td>"
-            f"<td>{_num(r.estimate)}</td><td>[{_num(r.ci_lower)}, {_num(r.ci_upper)}]</td>"
-            f"<td>{r.margin:g}</td><td>{_num(r.p_harm, '{:.3g}')}</td>"
+            f"<td>{_num(r.estimate, fmt)}</td>"
+            f"<td>[{_num(r.ci_lower, fmt)}, {_num(r.ci_upper, fmt)}]</td>"
+            f"<td>{margin}</td><td>{_num(r.p_harm, '{:.3g}')}</td>"
             f"<td>{_num(r.p_pass, '{:.3g}')}</td><td class='l'>{e(r.verdict)}</td></tr>"
         )
     rows.append("</table>")
     return "".join(rows)
+
+
+def _n_note(d: RolloutData, last: Any) -> str:
+    """Say why "Checks now" can count more samples than the decision did."""
+    if last is None or last.n is None or not last.check:
+        return ""
+    label = last.check.split(":")[0]
+    now = next((r for r in d.final if r.check == label and r.segment is None), None)
+    if now is None or now.n == last.n:
+        return ""
+    return (
+        f"<p class='muted'>Checks now replays the stored outcomes up to the decision's time "
+        f"({html.escape(label)}: n = {now.n}); the decision itself was taken on n = {last.n}, "
+        "what the judge had read when it decided. The two differ when outcomes reach the "
+        "store after the judge's last read, or were dropped or pruned; the tests are "
+        "anytime-valid, so each reading is valid at its own n.</p>"
+    )

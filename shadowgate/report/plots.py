@@ -45,6 +45,23 @@ def _reference(t: Trajectory) -> tuple[float, str] | None:
     return t.margin, f"margin +{t.margin:g}"
 
 
+def y_range(t: Trajectory) -> tuple[float, float] | None:
+    """The estimate panel's y-range: the later intervals (the first ones are very wide)
+    and always the reference line (margin or minimum), so the line a decision is taken
+    against is never off the plot."""
+    lows = [x for x in t.lower if math.isfinite(x)]
+    highs = [x for x in t.upper if math.isfinite(x)]
+    if not (lows and highs):
+        return None
+    k = len(lows) // 5
+    lo, hi = min(lows[k:]), max(highs[k:])
+    ref = _reference(t)
+    if ref is not None:
+        lo, hi = min(lo, ref[0]), max(hi, ref[0])
+    pad = 0.15 * max(hi - lo, 1e-3)
+    return lo - pad, hi + pad
+
+
 def check_figure(
     t: Trajectory, alpha_harm: float, alpha_pass: float, decisions: Sequence[float]
 ) -> str:
@@ -66,14 +83,9 @@ def check_figure(
     ax1.set_ylabel(_unit(t.metric))
     ax1.set_title(f"{t.check}: estimate and confidence sequence")
     ax1.legend(fontsize=8, loc="best")
-    lows = [x for x in t.lower if math.isfinite(x)]
-    highs = [x for x in t.upper if math.isfinite(x)]
-    if lows and highs:
-        # the first intervals are very wide; zoom on the later ones
-        k = len(lows) // 5
-        lo, hi = min(lows[k:]), max(highs[k:])
-        pad = 0.15 * max(hi - lo, 1e-3)
-        ax1.set_ylim(lo - pad, hi + pad)
+    ylim = y_range(t)
+    if ylim is not None:
+        ax1.set_ylim(*ylim)
     floor = 1e-12
     ax2.plot(n, np.maximum(t.p_harm, floor), color="#d62728", lw=1.4, label="p (harm)")
     ax2.plot(n, np.maximum(t.p_pass, floor), color="#2ca02c", lw=1.4, label="p (pass)")

@@ -186,6 +186,9 @@ async def test_the_documented_argo_and_flagger_snippets_work_against_the_api(
     web = metric["provider"]["web"]
     assert metric["successCondition"] == 'result == "promote"'
     assert metric["failureCondition"] == 'result == "rollback"'
+    # Argo passes a metric that reaches its count within its limits: one inconclusive
+    # ("continue") fewer than the count means at least one measurement said "promote"
+    assert metric["inconclusiveLimit"] == metric["count"] - 1 and metric["failureLimit"] == 0
     field = re.fullmatch(r"\{\$\.(\w+)\}", web["jsonPath"])
     assert field is not None
     hooks = {h["type"]: h for h in snippets["Canary"]["spec"]["analysis"]["webhooks"]}

@@ -18,8 +18,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from shadowgate.config.loader import load_config_warnings
-from shadowgate.config.types import split_listen
 from shadowgate.errors import ConfigError
 
 ACTIONS = ("promote", "rollback", "approve", "pause", "resume", "restart")
@@ -60,6 +58,9 @@ def register(sub: Any) -> None:
 
 def admin_from_config(path: str) -> tuple[str, str | None]:
     """The admin URL and token a config file gives its server (``ConfigError`` if invalid)."""
+    from shadowgate.config.loader import load_config_warnings  # only when a config is named
+    from shadowgate.config.types import split_listen
+
     cfg, _ = load_config_warnings(path)
     host, port = split_listen(cfg.server.admin_listen)
     host = _WILDCARDS.get(host, host)

@@ -160,6 +160,7 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps({**body, "routes": {r["name"]: r for r in routes}}, indent=2))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -167,7 +168,11 @@ def run_status(args: argparse.Namespace) -> int:
     if reload and not reload.get("ok", True):
         console.print("[red]last config reload rejected; the previous config keeps serving:[/]")
         for err in reload.get("errors", []):
-            console.print(f"  {err}")
+            console.print(f"  {escape(err)}")
+    for warning in reload.get("warnings") or []:
+        console.print(
+            f"[yellow]config warning:[/] {escape(warning)}", highlight=False, soft_wrap=True
+        )
     for r in routes:
         ro = r.get("rollout") or {}
         eff = ro.get("effective") or {}

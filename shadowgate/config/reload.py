@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shadowgate.config.loader import load_config
+from shadowgate.config.loader import load_config_warnings
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.errors import ConfigError
 
@@ -33,9 +33,17 @@ class ReloadResult:
     at: float
     errors: list[str] = field(default_factory=list)
     digest: str | None = None
+    #: located warnings of an applied config (e.g. a bare number with an ambiguous unit)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {"ok": self.ok, "at": self.at, "errors": self.errors, "digest": self.digest}
+        return {
+            "ok": self.ok,
+            "at": self.at,
+            "errors": self.errors,
+            "digest": self.digest,
+            "warnings": self.warnings,
+        }
 
 
 class ConfigHolder:
@@ -74,7 +82,7 @@ class ConfigHolder:
             raise RuntimeError("this config was not loaded from a file")
         self.file_digest = _digest(self.path)
         try:
-            new = load_config(self.path)
+            new, warned = load_config_warnings(self.path)
         except ConfigError as exc:
             self.reloads_error += 1
             result = ReloadResult(ok=False, at=time.time(), errors=[str(p) for p in exc.problems])
@@ -84,7 +92,11 @@ class ConfigHolder:
             )
         else:
             self.reloads_ok += 1
-            result = ReloadResult(ok=True, at=time.time(), digest=new.digest())
+            result = ReloadResult(
+                ok=True, at=time.time(), digest=new.digest(), warnings=[str(w) for w in warned]
+            )
+            for w in result.warnings:
+                log.warning("config warning: %s", w)
             if new != self._config:
                 self.swap(new)
                 log.info("config reloaded (%s)", result.digest)

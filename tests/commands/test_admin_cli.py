@@ -15,7 +15,7 @@ import yaml
 from gwhelpers import config, route, write_config
 from shadowgate.app import attach_control
 from shadowgate.cli import main
-from shadowgate.config import ConfigHolder, parse_config
+from shadowgate.config import ConfigHolder, load_config, parse_config
 from shadowgate.gateway import Gateway
 
 TOKEN = "cli-token-1"
@@ -120,3 +120,26 @@ def test_wildcard_hosts_are_dialled_on_loopback(tmp_path: Path) -> None:
         ("10.1.2.3:9191", "http://10.1.2.3:9191"),
     ):
         assert admin_from_config(str(client_config(tmp_path, listen)))[0] == url
+
+
+async def test_status_shows_the_warnings_of_the_last_reload(
+    tmp_path: Path, upstream_factory: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    up = await upstream_factory()
+    path = tmp_path / "served.yaml"
+    cfg = config(route("m", "/m", up.url, up.url))
+    cfg["store"] = f"sqlite:///{tmp_path}/w.db"
+    write_config(path, cfg)
+    gw = Gateway(ConfigHolder(load_config(path), path), watch_config=False)
+    attach_control(gw, judge_enabled=False)
+    await gw.start()
+    try:
+        cfg["routes"][0]["canary"] = {"weight": 0.2}
+        write_config(path, cfg)
+        assert gw.holder.reload().ok
+        assert await run("status", "--admin", gw.admin_url) == 0
+        lines = capsys.readouterr().out.splitlines()
+        [warning] = [line for line in lines if line.startswith("config warning:")]
+        assert f"{path}:" in warning and "routes[0].canary.weight: weight: 0.2 reads" in warning
+    finally:
+        await gw.stop()

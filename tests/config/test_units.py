@@ -107,7 +107,7 @@ def test_check_config_prints_warnings_and_exits_0(
     assert err == "" and "warning" not in out
 
 
-def test_a_reload_logs_the_warnings_located(
+def test_a_reload_logs_and_keeps_the_warnings_located(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "c.yaml"
@@ -117,7 +117,13 @@ def test_a_reload_logs_the_warnings_located(
     with caplog.at_level(logging.WARNING, logger="shadowgate.config"):
         assert holder.reload().ok
     assert holder.current.routes[0].canary.weight == 0.2  # a warning refuses nothing
-    assert [r.getMessage() for r in caplog.records if "config warning" in r.getMessage()] == [
-        f"config warning: {path}:6: routes[0].canary.weight: weight: 0.2 reads as 0.2 %; "
-        "write 20% if you meant 0.2 of the traffic (percent fields read a bare number as percent)"
-    ]
+    expected = (
+        f"{path}:6: routes[0].canary.weight: weight: 0.2 reads as 0.2 %; write 20% if you "
+        "meant 0.2 of the traffic (percent fields read a bare number as percent)"
+    )
+    logged = [r.getMessage() for r in caplog.records if "config warning" in r.getMessage()]
+    assert logged == [f"config warning: {expected}"]
+    # /api/status shows last_reload.to_dict() in its config section
+    assert holder.last_reload.to_dict()["warnings"] == [expected]
+    path.write_text(HEAD, encoding="utf-8")
+    assert holder.reload().ok and holder.last_reload.to_dict()["warnings"] == []

@@ -217,3 +217,18 @@ async def test_the_documented_argo_and_flagger_snippets_work_against_the_api(
             payload = {"name": "cancer", "namespace": "ml", "phase": "Progressing"}
             code, _ = await call("POST", gw.admin_url + hook_path, body=payload)
             assert code == flagger[state][kind], (state, kind)
+
+
+async def test_a_replica_that_does_not_judge_answers_from_the_committed_state(
+    start: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw, control = await start()
+    await look(control, monkeypatch, None)
+    code, _ = await call("POST", f"{gw.admin_url}/api/routes/m/rollback", TOKEN)
+    assert code == 200
+    control.judge.contexts.clear()  # as on a replica whose judge is not the leader
+    code, doc = await call("GET", f"{gw.admin_url}/api/routes/m/verdict")
+    assert code == 200 and (doc["state"], doc["decision"]) == ("rolled_back", "rollback")
+    assert "rollback by operator" in doc["reason"] and doc["samples"]["pairs"] == 0
+    code, _ = await call("POST", f"{gw.admin_url}/api/routes/m/verdict/rollback")
+    assert code == 200

@@ -57,12 +57,15 @@ class Snapshot:
         return c if isinstance(c, dict) else {}
 
 
-def fmt(x: Any, digits: int = 3) -> str:
-    """A number for the table: fixed width, '—' when missing."""
+def fmt(x: Any, digits: int = 3, signed: bool = True) -> str:
+    """A number for the table: fixed width, '—' when missing; differences carry a sign,
+    levels (agreement is a share of rows, not a difference) do not."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "—"
     if isinstance(x, float):
-        return f"{x:+.{digits}f}" if abs(x) < 1000 else f"{x:.3g}"
+        if abs(x) >= 1000:
+            return f"{x:.3g}"
+        return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
     return str(x)
 
 
@@ -72,10 +75,15 @@ def fmt_p(p: Any) -> str:
     return f"{p:.2g}" if p < 0.01 else f"{p:.3f}"
 
 
-def fmt_ci(ci: Any) -> str:
+def fmt_ci(ci: Any, signed: bool = True) -> str:
     if not isinstance(ci, list | tuple) or len(ci) != 2:
         return "—"
-    return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+    return f"[{fmt(ci[0], signed=signed)}, {fmt(ci[1], signed=signed)}]"
+
+
+def is_difference(check: dict[str, Any]) -> bool:
+    """Whether a check's estimate is candidate − production (agreement is a level)."""
+    return str(check.get("metric", check.get("check"))) != "agreement"
 
 
 def checks_of(snap: Snapshot) -> list[dict[str, Any]]:
@@ -135,8 +143,8 @@ def render(snap: Snapshot) -> Group:
         table.add_row(
             name,
             str(c.get("n", 0)),
-            fmt(c.get("estimate")),
-            fmt_ci(c.get("ci")),
+            fmt(c.get("estimate"), signed=is_difference(c)),
+            fmt_ci(c.get("ci"), signed=is_difference(c)),
             fmt_p(c.get("p_value")),
             Text(verdict, style=_VERDICT_STYLE.get(verdict, "white")),
         )
@@ -155,7 +163,8 @@ def plain_line(snap: Snapshot) -> str:
     ]
     for c in checks_of(snap):
         parts.append(
-            f"{c.get('check')}: {fmt(c.get('estimate'))} {fmt_ci(c.get('ci'))} "
+            f"{c.get('check')}: {fmt(c.get('estimate'), signed=is_difference(c))} "
+            f"{fmt_ci(c.get('ci'), signed=is_difference(c))} "
             f"p={fmt_p(c.get('p_value'))} {c.get('verdict')}"
         )
     return " | ".join(parts)

@@ -56,3 +56,14 @@ def test_plain_lines_when_not_a_terminal() -> None:
 def test_an_empty_status_renders_as_starting() -> None:
     assert snap({}).state == "starting"
     assert "starting" in plain_line(snap({}))
+
+
+def test_agreement_is_shown_as_a_share_and_differences_with_a_sign() -> None:
+    from shadowgate.demo.view import fmt, fmt_ci, is_difference
+
+    agreement = {"check": "agreement", "estimate": 0.954, "ci": [0.93, 0.97]}
+    latency = {"check": "latency", "estimate": 0.012, "ci": [-0.01, 0.03]}
+    assert not is_difference(agreement) and is_difference(latency)
+    assert fmt(agreement["estimate"], signed=is_difference(agreement)) == "0.954"
+    assert fmt_ci(agreement["ci"], signed=False) == "[0.930, 0.970]"
+    assert fmt(latency["estimate"], signed=is_difference(latency)) == "+0.012"

@@ -1,9 +1,11 @@
 """Store throughput per backend: outcome inserts, BatchWriter, cursor reads, feedback over HTTP.
 
 .venv/bin/python benchmarks/store_insert.py [--quick] [--backend sqlite|postgres|all]
-    [--n 100000] [--batch 500] [--json benchmarks/results/store_insert.json]
+    [--n 100000] [--batch 500] [--rows 4] [--probs 0] [--json benchmarks/results/store_insert.json]
 
-Outcomes look like real shadow pairs (a 4-row batch request: predictions, agreement).
+Outcomes look like real shadow pairs (a ``--rows``-row batch request: predictions,
+agreement; class labels, or with ``--probs K`` K probabilities per row: ``--rows 32
+--probs 2`` is the realistic batch of ``benchmarks/proxy.py``).
 Feedback is posted to the real ``POST /api/feedback`` handler on a loopback aiohttp server,
 both one label per request and 100 per request, by several concurrent clients.
 PostgreSQL runs in a throwaway schema and is skipped (with the reason) if unreachable.
@@ -36,7 +38,40 @@ from shadowgate.store.writer import BatchWriter
 PG_URL = os.environ.get("SHADOWGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def outcome(i: int) -> OutcomeRecord:
+def _probs(seed: int, k: int) -> list[float]:
+    """``k`` probabilities summing to 1, different per seed (full FP64 mantissas)."""
+    raw = [((seed * 2654435761 + j * 40503) % 1_000_003) / 1_000_003 + 1e-3 for j in range(k)]
+    total = sum(raw)
+    return [x / total for x in raw]
+
+
+def predictions(
+    i: int, rows: int, probs: int
+) -> tuple[list[bool], list[Any], list[Any], list[float]]:
+    """``agree, prod_pred, cand_pred, prob_gap`` of the ``i``-th ``rows``-row request:
+    class labels, or with ``probs`` > 0 a vector of that many probabilities per row."""
+    prod_pred: list[Any]
+    cand_pred: list[Any]
+    if probs:
+        prod_pred = [_probs(i * 31 + k, probs) for k in range(rows)]
+        cand_pred = [_probs(i * 37 + k, probs) for k in range(rows)]
+        gaps = [
+            max(abs(a - b) for a, b in zip(p, c, strict=True))
+            for p, c in zip(prod_pred, cand_pred, strict=True)
+        ]
+        agree = [
+            p.index(max(p)) == c.index(max(c)) for p, c in zip(prod_pred, cand_pred, strict=True)
+        ]
+    else:
+        prod_pred = [(i + k) % 2 for k in range(rows)]
+        cand_pred = [(i + k + (k == 2)) % 2 for k in range(rows)]
+        gaps = [(k % 4) * 0.13 for k in range(rows)]
+        agree = [p == c for p, c in zip(prod_pred, cand_pred, strict=True)]
+    return agree, prod_pred, cand_pred, gaps
+
+
+def outcome(i: int, rows: int = 4, probs: int = 0) -> OutcomeRecord:
+    agree, prod_pred, cand_pred, gaps = predictions(i, rows, probs)
     return OutcomeRecord(
         route="bench",
         rollout_id="bench-1",
@@ -48,28 +83,32 @@ def outcome(i: int) -> OutcomeRecord:
         prod_latency=0.012,
         cand_status=200,
         cand_latency=0.013,
-        rows=4,
-        agree=[True, True, False, True],
-        prod_pred=[0, 1, 1, 0],
-        cand_pred=[0, 1, 0, 0],
-        prob_gap=[0.01, 0.02, 0.4, 0.0],
+        rows=rows,
+        agree=agree,
+        prod_pred=prod_pred,
+        cand_pred=cand_pred,
+        prob_gap=gaps,
     )
 
 
-async def bench_backend(url: str, n: int, batch: int, feedback_n: int) -> dict[str, float]:
+async def bench_backend(
+    url: str, n: int, batch: int, feedback_n: int, shape: tuple[int, int] = (4, 0)
+) -> dict[str, float]:
     store = open_store(url)
     await store.open()
     out: dict[str, float] = {}
     try:
-        recs = [outcome(i) for i in range(n)]
+        recs = [outcome(i, *shape) for i in range(n)]
         t0 = time.perf_counter()
         for i in range(0, n, batch):
             await store.insert_outcomes(recs[i : i + batch])
-        out["insert_rows_per_s"] = n / (time.perf_counter() - t0)
+        dt = time.perf_counter() - t0
+        out["insert_rows_per_s"] = n / dt
+        out["insert_us_per_row"] = dt / n * 1e6
 
         writer = BatchWriter(store, queue_size=n, batch_size=batch, flush_interval=0.05)
         writer.start()
-        more = [outcome(n + i) for i in range(n)]
+        more = [outcome(n + i, *shape) for i in range(n)]
         t0 = time.perf_counter()
         for i in range(0, n, 100):  # the data plane hands over small groups
             writer.put(more[i : i + 100])
@@ -154,17 +193,21 @@ def pg_reachable() -> str | None:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"n": args.n, "batch": args.batch}
+    shape = (args.rows, args.probs)
+    results["shape"] = {"rows": args.rows, "probs": args.probs}
     if args.backend in ("sqlite", "all"):
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{tmp}/bench.db"
-            results["sqlite"] = await bench_backend(url, args.n, args.batch, args.feedback)
+            results["sqlite"] = await bench_backend(url, args.n, args.batch, args.feedback, shape)
     if args.backend in ("postgres", "all"):
         why = pg_reachable()
         if why:
             results["postgres"] = {"skipped": f"PostgreSQL unreachable: {why}"}
         else:
             async with temp_pg_schema("sgbench") as url:
-                results["postgres"] = await bench_backend(url, args.n, args.batch, args.feedback)
+                results["postgres"] = await bench_backend(
+                    url, args.n, args.batch, args.feedback, shape
+                )
     return results
 
 
@@ -175,6 +218,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=100_000, help="outcomes per insert phase")
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--feedback", type=int, default=20_000, help="labels per feedback phase")
+    p.add_argument("--rows", type=int, default=4, help="rows per request")
+    p.add_argument("--probs", type=int, default=0, help="probabilities per row (0: labels)")
     p.add_argument("--json", type=Path, help="also write the numbers here")
     args = p.parse_args()
     if args.quick:

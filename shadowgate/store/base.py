@@ -90,6 +90,14 @@ class SchemaTooNewError(StoreError):
     """The database was migrated by a newer shadowgate; upgrade this one to use it."""
 
 
+def stale_state(route: str, rollout_id: str, version: int) -> StaleStateError:
+    """The error of a commit fenced out: the stored state is no longer at ``version``."""
+    return StaleStateError(
+        f"judge state of {route}/{rollout_id} is no longer at version {version}: "
+        "another judge committed first; reload and retry"
+    )
+
+
 @dataclass(slots=True)
 class StoredOutcome:
     """An outcome as stored: its cursor ``id`` and the record."""

@@ -1,8 +1,10 @@
 """Turning ``OutcomeRecord`` into a database row and back, the same way for every backend.
 
-Known fields get their own column (JSON text for lists and dicts, so PostgreSQL can store
-them as JSONB); fields appended to ``OutcomeRecord`` after this codec was written are
-kept in the ``more`` JSON column, so a newer record shape is never silently truncated.
+Known fields get their own column: the per-row predictions (``PACKED``) as compact
+binary (``packed``: numeric arrays, JSON text for anything else, and JSON text of older
+rows still read), ``extra`` as JSON text (JSONB on PostgreSQL); fields appended to
+``OutcomeRecord`` after this codec was written are kept in the ``more`` JSON column, so a
+newer record shape is never silently truncated.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from shadowgate.model.outcome import OutcomeRecord
-from shadowgate.store.base import AuditRecord, LabeledOutcome, StoredOutcome
+from shadowgate.store import packed
+from shadowgate.store.base import (
+    AuditRecord,
+    JudgeState,
+    LabeledOutcome,
+    RolloutState,
+    StoredOutcome,
+)
 
 #: outcome columns in insert order (``id`` is assigned by the database)
 COLUMNS: tuple[str, ...] = (
@@ -44,7 +53,8 @@ COLUMNS: tuple[str, ...] = (
     "extra",
     "more",
 )
-JSON_COLUMNS = frozenset({"agree", "prod_pred", "cand_pred", "prob_gap", "extra", "more"})
+#: the per-row prediction columns, stored as ``packed`` binary
+PACKED: tuple[str, ...] = ("agree", "prod_pred", "cand_pred", "prob_gap")
 _KNOWN = frozenset(COLUMNS) - {"more"}
 #: audit columns in insert order (``id`` is assigned by the database)
 AUDIT_COLUMNS: tuple[str, ...] = (
@@ -115,10 +125,6 @@ def dumps(value: Any) -> str:
         return json.dumps(_finite(value), sort_keys=True, separators=(",", ":"), default=str)
 
 
-def dumps_or_none(value: Any) -> str | None:
-    return None if value is None else dumps(value)
-
-
 #: ``json``'s scanner of one value (typeshed wants a scanner as its context, which is not
 #: what ``json.decoder`` passes it: a decoder's parse options)
 _scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
@@ -146,6 +152,9 @@ def loads_or_none(text: Any) -> Any:
     return None if text is None else loads(text)
 
 
+_pack = packed.pack
+_unpack = packed.unpack
+
 _FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(OutcomeRecord))
 _NAMES = frozenset(_FIELDS)
 if _FIELDS[: len(COLUMNS) - 1] != COLUMNS[:-1]:  # from_row builds records by position
@@ -164,10 +173,10 @@ def _more_fields(cls: type) -> tuple[str, ...]:
 def to_row(rec: OutcomeRecord) -> tuple[Any, ...]:
     """One record as a tuple in ``COLUMNS`` order.
 
-    JSON columns hold canonical JSON text (``None`` stays NULL; an empty ``extra`` is
-    NULL too); fields of a record class that have no column go to ``more``.
+    ``PACKED`` columns hold ``packed`` bytes, ``extra`` and ``more`` canonical JSON text
+    (``None`` stays NULL; an empty ``extra`` is NULL too); fields of a record class that
+    have no column go to ``more``.
     """
-    agree, prod_pred, cand_pred, prob_gap = rec.agree, rec.prod_pred, rec.cand_pred, rec.prob_gap
     extra = rec.extra
     names = _more_fields(type(rec))
     more = {n: getattr(rec, n) for n in names} if names else None
@@ -185,10 +194,10 @@ def to_row(rec: OutcomeRecord) -> tuple[Any, ...]:
         rec.cand_latency,
         rec.cand_error,
         rec.rows,
-        None if agree is None else dumps(agree),
-        None if prod_pred is None else dumps(prod_pred),
-        None if cand_pred is None else dumps(cand_pred),
-        None if prob_gap is None else dumps(prob_gap),
+        _pack(rec.agree, dumps),
+        _pack(rec.prod_pred, dumps),
+        _pack(rec.cand_pred, dumps),
+        _pack(rec.prob_gap, dumps),
         rec.segment,
         rec.request_body,
         dumps(extra) if extra else None,
@@ -219,10 +228,10 @@ def from_row(values: Sequence[Any]) -> OutcomeRecord:
         v[10],
         v[11],
         v[12],
-        None if agree is None else loads(agree),
-        None if prod_pred is None else loads(prod_pred),
-        None if cand_pred is None else loads(cand_pred),
-        None if prob_gap is None else loads(prob_gap),
+        None if agree is None else _unpack(agree, loads),
+        None if prod_pred is None else _unpack(prod_pred, loads),
+        None if cand_pred is None else _unpack(cand_pred, loads),
+        None if prob_gap is None else _unpack(prob_gap, loads),
         v[17],
         None if body is None else bytes(body),
         {} if extra is None else extra,
@@ -312,3 +321,44 @@ async def sliced(fn: Callable[[A], B], items: Sequence[A]) -> list[B]:
 def audit_row(a: AuditRecord) -> tuple[Any, ...]:
     """An audit record as a tuple in ``AUDIT_COLUMNS`` order."""
     return tuple(getattr(a, c) for c in AUDIT_COLUMNS)
+
+
+def state_row(route: str, rollout_id: str, state: JudgeState) -> tuple[Any, ...]:
+    """A judge state as committed (``sql.Queries.insert_state``/``update_state``): its
+    version is the next one."""
+    return (
+        route,
+        rollout_id,
+        state.state,
+        dumps(state.data),
+        dumps(state.detail),
+        state.outcome_cursor,
+        state.label_cursor,
+        state.version + 1,
+        state.updated_at or time.time(),
+    )
+
+
+def judge_state(r: Sequence[Any]) -> JudgeState:
+    """A row of ``sql.Queries.load_state``."""
+    return JudgeState(r[0], loads_or_none(r[1]), loads_or_none(r[2]), *r[3:])
+
+
+def rollout_state(r: Sequence[Any]) -> RolloutState:
+    """A row of ``sql.Queries.rollout_states``."""
+    return RolloutState(r[0], r[1], r[2], loads_or_none(r[3]), r[4], r[5])
+
+
+def next_rollout(
+    route: str, latest: Sequence[Any] | None, identity: str, digest: str, now: float
+) -> tuple[str, tuple[Any, ...] | None]:
+    """The route's rollout id for a candidate ``identity``, and the row to insert if new.
+
+    ``latest`` is the route's newest rollout (``sql.Queries.latest_rollout``) or None:
+    the same identity keeps its rollout, another one starts the next number.
+    """
+    if latest is not None and latest[2] == identity:
+        return str(latest[0]), None
+    number = 1 if latest is None else int(latest[1]) + 1
+    rollout_id = f"{route}-{number}"
+    return rollout_id, (rollout_id, route, number, identity, digest, now)

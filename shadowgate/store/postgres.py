@@ -23,15 +23,11 @@ from shadowgate.store.base import (
     StoredLabel,
     StoredOutcome,
 )
-from shadowgate.store.postgres_base import count_rows
+from shadowgate.store.postgres_base import Q, count_rows
 from shadowgate.store.postgres_rollouts import PostgresRollouts
+from shadowgate.store.sql import read_params
 
-_JOIN_NEW_OUTCOMES = (
-    "INSERT INTO joins (outcome_id, route, request_id) "
-    "SELECT o.id, o.route, o.request_id FROM outcomes o "
-    "JOIN labels l ON l.request_id = o.request_id WHERE o.id > $1 ORDER BY o.id "
-    "ON CONFLICT (outcome_id) DO NOTHING"
-)
+# labels for a whole call at once, in arrays (SQLite does the same one id at a time)
 _UPSERT_LABELS = """
 WITH input AS (SELECT * FROM unnest($1::text[], $2::jsonb[]) AS t(request_id, label)),
 up AS (
@@ -65,9 +61,9 @@ class PostgresStore(PostgresRollouts):
             return
         rows = await codec.sliced(codec.to_row, records)
         async with self._tx(seq_lock=True) as conn:
-            before = await conn.fetchval("SELECT coalesce(max(id), 0) FROM outcomes")
+            before = await conn.fetchval(Q.max_id)
             await conn.copy_records_to_table("outcomes", records=rows, columns=codec.COLUMNS)
-            await conn.execute(_JOIN_NEW_OUTCOMES, before)
+            await conn.execute(Q.join_new_outcomes, before)
 
     async def read_outcomes(
         self,
@@ -78,27 +74,16 @@ class PostgresStore(PostgresRollouts):
         *,
         fields: Collection[str] | None = None,
     ) -> list[StoredOutcome]:
-        sql = (
-            f"SELECT o.id, {codec.select_list(fields)} FROM outcomes o "
-            "WHERE o.route = $1 AND o.id > $2"
-        )
-        params: list[Any] = [route, after_id]
-        if rollout_id is not None:
-            params.append(rollout_id)
-            sql += f" AND o.rollout_id = ${len(params)}"
-        params.append(limit)
-        sql += f" ORDER BY o.id LIMIT ${len(params)}"
+        sql = Q.read_outcomes(fields, rollout_id is not None)
         async with self._conn() as conn:
-            rows = await conn.fetch(sql, *params)
+            rows = await conn.fetch(sql, *read_params(route, after_id, rollout_id, limit))
         return await codec.sliced(codec.stored_from_row, rows)
 
     async def max_outcome_id(self, route: str | None = None) -> int:
         async with self._conn() as conn:
             if route is None:
-                value = await conn.fetchval("SELECT max(id) FROM outcomes")
-            else:
-                value = await conn.fetchval("SELECT max(id) FROM outcomes WHERE route = $1", route)
-        return int(value or 0)
+                return int(await conn.fetchval(Q.max_id))
+            return int(await conn.fetchval(Q.max_route_id, route))
 
     # -- labels -----------------------------------------------------------------------
 
@@ -144,20 +129,9 @@ class PostgresStore(PostgresRollouts):
         *,
         fields: Collection[str] | None = None,
     ) -> list[LabeledOutcome]:
-        sql = (
-            f"SELECT j.seq, l.label, l.revision, o.id, {codec.select_list(fields)} "
-            "FROM joins j JOIN outcomes o ON o.id = j.outcome_id "
-            "JOIN labels l ON l.request_id = j.request_id "
-            "WHERE j.route = $1 AND j.seq > $2"
-        )
-        params: list[Any] = [route, after_seq]
-        if rollout_id is not None:
-            params.append(rollout_id)
-            sql += f" AND o.rollout_id = ${len(params)}"
-        params.append(limit)
-        sql += f" ORDER BY j.seq LIMIT ${len(params)}"
+        sql = Q.read_labeled(fields, rollout_id is not None)
         async with self._conn() as conn:
-            rows = await conn.fetch(sql, *params)
+            rows = await conn.fetch(sql, *read_params(route, after_seq, rollout_id, limit))
         return await codec.sliced(codec.labeled_from_row, rows)
 
     # -- retention --------------------------------------------------------------------
@@ -167,31 +141,14 @@ class PostgresStore(PostgresRollouts):
         async with self._tx() as conn:
             if self.retention > 0:
                 cutoff = now - self.retention
-                res.outcomes += count_rows(
-                    await conn.execute("DELETE FROM outcomes WHERE ts < $1", cutoff)
-                )
-                res.labels += count_rows(
-                    await conn.execute("DELETE FROM labels WHERE updated_at < $1", cutoff)
-                )
+                res.outcomes += count_rows(await conn.execute(Q.prune_outcomes_before, cutoff))
+                res.labels += count_rows(await conn.execute(Q.prune_labels_before, cutoff))
             if self.max_rows > 0:
-                for (route,) in await conn.fetch("SELECT DISTINCT route FROM outcomes"):
-                    keep_from = await conn.fetchval(
-                        "SELECT id FROM outcomes WHERE route = $1 ORDER BY id DESC "
-                        "LIMIT 1 OFFSET $2",
-                        route,
-                        self.max_rows - 1,
-                    )
-                    if keep_from is not None:
-                        res.outcomes += count_rows(
-                            await conn.execute(
-                                "DELETE FROM outcomes WHERE route = $1 AND id < $2",
-                                route,
-                                keep_from,
-                            )
-                        )
+                for (route,) in await conn.fetch(Q.routes):
+                    row = await conn.fetchrow(Q.keep_from, route, self.max_rows - 1)
+                    if row is not None:
+                        status = await conn.execute(Q.prune_route_before, route, row[0])
+                        res.outcomes += count_rows(status)
             if res.outcomes:
-                await conn.execute(
-                    "DELETE FROM joins j WHERE NOT EXISTS "
-                    "(SELECT 1 FROM outcomes o WHERE o.id = j.outcome_id)"
-                )
+                await conn.execute(Q.prune_joins)
         return res

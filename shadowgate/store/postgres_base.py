@@ -13,9 +13,13 @@ import asyncpg
 
 from shadowgate.errors import StoreError
 from shadowgate.store.base import SchemaTooNewError
-from shadowgate.store.postgres_schema import MIGRATIONS
+from shadowgate.store.schema import migrations
+from shadowgate.store.sql import POSTGRES, Queries
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: every statement, in PostgreSQL's dialect
+Q = Queries(POSTGRES)
+MIGRATIONS = migrations(POSTGRES)
 DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
@@ -102,10 +106,8 @@ class PostgresBase:
             if self.schema:
                 await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
-            current = int(
-                await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-            )
+            await conn.execute(Q.create_schema_version)
+            current = int(await conn.fetchval(Q.schema_version))
             if current > len(MIGRATIONS):
                 raise SchemaTooNewError(
                     f"PostgreSQL store {self.where} has schema version {current}, newer than "
@@ -114,7 +116,7 @@ class PostgresBase:
             for version in range(current, len(MIGRATIONS)):
                 for stmt in MIGRATIONS[version]:
                     await conn.execute(stmt)
-                await conn.execute("INSERT INTO schema_version VALUES ($1)", version + 1)
+                await conn.execute(Q.add_schema_version, version + 1)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -127,4 +129,4 @@ class PostgresBase:
 
     async def schema_version(self) -> int:
         async with self._conn() as conn:
-            return int(await conn.fetchval("SELECT max(version) FROM schema_version"))
+            return int(await conn.fetchval(Q.schema_version))

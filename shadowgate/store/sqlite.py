@@ -24,22 +24,23 @@ from shadowgate.store.base import (
     StoredLabel,
     StoredOutcome,
 )
-from shadowgate.store.sqlite_base import ROWS_PER_STEP, fetch_in_steps
+from shadowgate.store.sql import read_params
+from shadowgate.store.sqlite_base import ROWS_PER_STEP, Q, fetch_in_steps
 from shadowgate.store.sqlite_rollouts import SqliteRollouts
 
-_INSERT = (
-    f"INSERT INTO outcomes ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in codec.COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in codec.COLUMNS)})"
-)
-_JOIN_NEW_OUTCOMES = (
-    "INSERT OR IGNORE INTO joins (outcome_id, route, request_id) "
-    "SELECT o.id, o.route, o.request_id FROM outcomes o "
-    "JOIN labels l ON l.request_id = o.request_id WHERE o.id > ? ORDER BY o.id"
+# labels one id at a time (PostgreSQL does the same for a whole call with arrays)
+_LABEL = "SELECT label FROM labels WHERE request_id = ?"
+_NEW_LABEL = "INSERT INTO labels VALUES (?, ?, 1, ?, ?)"
+_REVISE_LABEL = (
+    "UPDATE labels SET label = ?, revision = revision + 1, updated_at = ? WHERE request_id = ?"
 )
 _JOIN_LABEL = (
-    "INSERT OR IGNORE INTO joins (outcome_id, route, request_id) "
-    "SELECT o.id, o.route, o.request_id FROM outcomes o WHERE o.request_id = ? ORDER BY o.id"
+    "INSERT INTO joins (outcome_id, route, request_id) "
+    "SELECT o.id, o.route, o.request_id FROM outcomes o WHERE o.request_id = ? ORDER BY o.id "
+    "ON CONFLICT (outcome_id) DO NOTHING"
 )
+_HAS_OUTCOME = "SELECT 1 FROM outcomes WHERE request_id = ? LIMIT 1"
+_READ_LABEL = "SELECT label, revision, updated_at FROM labels WHERE request_id = ?"
 
 
 #: an insert that starts within this long of the previous one's end means a backlog (s)
@@ -66,14 +67,13 @@ class SqliteStore(SqliteRollouts):
             behind = time.monotonic() - self._last_insert_end < BEHIND_GAP
             try:
                 with self._tx() as db:
-                    row = db.execute("SELECT coalesce(max(id), 0) FROM outcomes").fetchone()
-                    before = int(row[0])
+                    before = int(db.execute(Q.max_id).fetchone()[0])
                     for i in range(0, len(records), ROWS_PER_STEP):
                         step = [codec.to_row(r) for r in records[i : i + ROWS_PER_STEP]]
-                        db.executemany(_INSERT, step)
+                        db.executemany(Q.insert_outcome, step)
                         if not behind:
                             sqlite_base.offer_core()
-                    db.execute(_JOIN_NEW_OUTCOMES, (before,))
+                    db.execute(Q.join_new_outcomes, (before,))
             finally:
                 self._last_insert_end = time.monotonic()
 
@@ -88,16 +88,8 @@ class SqliteStore(SqliteRollouts):
         *,
         fields: Collection[str] | None = None,
     ) -> list[StoredOutcome]:
-        sql = (
-            f"SELECT o.id, {codec.select_list(fields)} FROM outcomes o "
-            "WHERE o.route = ? AND o.id > ?"
-        )
-        params: list[Any] = [route, after_id]
-        if rollout_id is not None:
-            sql += " AND o.rollout_id = ?"
-            params.append(rollout_id)
-        sql += " ORDER BY o.id LIMIT ?"
-        params.append(limit)
+        sql = Q.read_outcomes(fields, rollout_id is not None)
+        params = read_params(route, after_id, rollout_id, limit)
 
         def q() -> list[StoredOutcome]:
             return fetch_in_steps(self._db.execute(sql, params), codec.stored_from_row)
@@ -107,12 +99,8 @@ class SqliteStore(SqliteRollouts):
     async def max_outcome_id(self, route: str | None = None) -> int:
         def q() -> int:
             if route is None:
-                row = self._db.execute("SELECT max(id) FROM outcomes").fetchone()
-            else:
-                row = self._db.execute(
-                    "SELECT max(id) FROM outcomes WHERE route = ?", (route,)
-                ).fetchone()
-            return int(row[0] or 0)
+                return int(self._db.execute(Q.max_id).fetchone()[0])
+            return int(self._db.execute(Q.max_route_id, (route,)).fetchone()[0])
 
         return await self._run(q)
 
@@ -130,24 +118,16 @@ class SqliteStore(SqliteRollouts):
             res = LabelResult(accepted=list(latest))
             with self._tx() as db:
                 for rid, text in latest.items():
-                    row = db.execute(
-                        "SELECT label FROM labels WHERE request_id = ?", (rid,)
-                    ).fetchone()
+                    row = db.execute(_LABEL, (rid,)).fetchone()
                     if row is None:
-                        db.execute("INSERT INTO labels VALUES (?, ?, 1, ?, ?)", (rid, text, ts, ts))
+                        db.execute(_NEW_LABEL, (rid, text, ts, ts))
                     elif row[0] == text:
                         res.unchanged.append(rid)
                     else:
-                        db.execute(
-                            "UPDATE labels SET label = ?, revision = revision + 1, "
-                            "updated_at = ? WHERE request_id = ?",
-                            (text, ts, rid),
-                        )
+                        db.execute(_REVISE_LABEL, (text, ts, rid))
                         res.revised.append(rid)
                     db.execute(_JOIN_LABEL, (rid,))
-                    found = db.execute(
-                        "SELECT 1 FROM outcomes WHERE request_id = ? LIMIT 1", (rid,)
-                    ).fetchone()
+                    found = db.execute(_HAS_OUTCOME, (rid,)).fetchone()
                     (res.joined if found else res.unknown).append(rid)
             return res
 
@@ -157,9 +137,7 @@ class SqliteStore(SqliteRollouts):
         def q() -> dict[str, StoredLabel]:
             out: dict[str, StoredLabel] = {}
             for rid in dict.fromkeys(request_ids):
-                row = self._db.execute(
-                    "SELECT label, revision, updated_at FROM labels WHERE request_id = ?", (rid,)
-                ).fetchone()
+                row = self._db.execute(_READ_LABEL, (rid,)).fetchone()
                 if row is not None:
                     out[rid] = StoredLabel(rid, codec.loads_or_none(row[0]), row[1], row[2])
             return out
@@ -175,18 +153,8 @@ class SqliteStore(SqliteRollouts):
         *,
         fields: Collection[str] | None = None,
     ) -> list[LabeledOutcome]:
-        sql = (
-            f"SELECT j.seq, l.label, l.revision, o.id, {codec.select_list(fields)} "
-            "FROM joins j JOIN outcomes o ON o.id = j.outcome_id "
-            "JOIN labels l ON l.request_id = j.request_id "
-            "WHERE j.route = ? AND j.seq > ?"
-        )
-        params: list[Any] = [route, after_seq]
-        if rollout_id is not None:
-            sql += " AND o.rollout_id = ?"
-            params.append(rollout_id)
-        sql += " ORDER BY j.seq LIMIT ?"
-        params.append(limit)
+        sql = Q.read_labeled(fields, rollout_id is not None)
+        params = read_params(route, after_seq, rollout_id, limit)
 
         def q() -> list[LabeledOutcome]:
             return fetch_in_steps(self._db.execute(sql, params), codec.labeled_from_row)
@@ -201,28 +169,18 @@ class SqliteStore(SqliteRollouts):
             with self._tx() as db:
                 if self.retention > 0:
                     cutoff = now - self.retention
-                    res.outcomes += db.execute(
-                        "DELETE FROM outcomes WHERE ts < ?", (cutoff,)
-                    ).rowcount
-                    res.labels += db.execute(
-                        "DELETE FROM labels WHERE updated_at < ?", (cutoff,)
-                    ).rowcount
+                    res.outcomes += db.execute(Q.prune_outcomes_before, (cutoff,)).rowcount
+                    res.labels += db.execute(Q.prune_labels_before, (cutoff,)).rowcount
                 if self.max_rows > 0:
-                    routes = [r[0] for r in db.execute("SELECT DISTINCT route FROM outcomes")]
-                    for route in routes:
-                        row = db.execute(
-                            "SELECT id FROM outcomes WHERE route = ? ORDER BY id DESC "
-                            "LIMIT 1 OFFSET ?",
-                            (route, self.max_rows - 1),
-                        ).fetchone()
+                    for (route,) in db.execute(Q.routes).fetchall():
+                        keep = (route, self.max_rows - 1)
+                        row = db.execute(Q.keep_from, keep).fetchone()
                         if row is not None:
                             res.outcomes += db.execute(
-                                "DELETE FROM outcomes WHERE route = ? AND id < ?", (route, row[0])
+                                Q.prune_route_before, (route, row[0])
                             ).rowcount
                 if res.outcomes:
-                    db.execute(
-                        "DELETE FROM joins WHERE outcome_id NOT IN (SELECT id FROM outcomes)"
-                    )
+                    db.execute(Q.prune_joins)
             return res
 
         return await self._run(run)

@@ -20,9 +20,14 @@ from typing import Any, TypeVar
 
 from shadowgate.errors import StoreError
 from shadowgate.store.base import SchemaTooNewError
-from shadowgate.store.sqlite_schema import MIGRATIONS
+from shadowgate.store.schema import migrations
+from shadowgate.store.sql import SQLITE, Queries
 
 T = TypeVar("T")
+
+#: every statement, in SQLite's dialect
+Q = Queries(SQLITE)
+MIGRATIONS = migrations(SQLITE)
 
 #: nice value of the store's thread (Linux); the event loop keeps the default 0
 STORE_THREAD_NICE = 10
@@ -146,9 +151,8 @@ class SqliteBase:
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         with self._tx():
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-            current = int(row[0] or 0)
+            db.execute(Q.create_schema_version)
+            current = int(db.execute(Q.schema_version).fetchone()[0])
             if current > len(MIGRATIONS):
                 raise SchemaTooNewError(
                     f"SQLite store {self.path} has schema version {current}, newer than this "
@@ -157,7 +161,7 @@ class SqliteBase:
             for version in range(current, len(MIGRATIONS)):
                 for stmt in MIGRATIONS[version]:
                     db.execute(stmt)
-                db.execute("INSERT INTO schema_version VALUES (?)", (version + 1,))
+                db.execute(Q.add_schema_version, (version + 1,))
 
     async def close(self) -> None:
         if self._conn is None or self._executor is None:
@@ -170,7 +174,7 @@ class SqliteBase:
 
     async def schema_version(self) -> int:
         def q() -> int:
-            return int(self._db.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+            return int(self._db.execute(Q.schema_version).fetchone()[0])
 
         return await self._run(q)
 

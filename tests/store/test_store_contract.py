@@ -18,7 +18,7 @@ from shadowgate.store import (
     Store,
     StoredOutcome,
 )
-from shadowgate.store.sqlite_schema import MIGRATIONS
+from shadowgate.store.sqlite_base import MIGRATIONS
 
 from .conftest import MakeStore
 

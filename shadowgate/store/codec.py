@@ -318,6 +318,11 @@ async def sliced(fn: Callable[[A], B], items: Sequence[A]) -> list[B]:
     return out
 
 
+def latest_labels(items: Sequence[tuple[str, Any]]) -> dict[str, str]:
+    """``(request_id, label)`` pairs as JSON text per id; within one call the last wins."""
+    return {request_id: dumps(label) for request_id, label in items}
+
+
 def audit_row(a: AuditRecord) -> tuple[Any, ...]:
     """An audit record as a tuple in ``AUDIT_COLUMNS`` order."""
     return tuple(getattr(a, c) for c in AUDIT_COLUMNS)

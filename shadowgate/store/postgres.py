@@ -10,22 +10,18 @@ tables in their own schema (created on open), e.g. one per test run.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import codec
 from shadowgate.store.base import (
-    DEFAULT_PAGE,
-    LabeledOutcome,
     LabelResult,
     PruneResult,
     StoredLabel,
-    StoredOutcome,
 )
 from shadowgate.store.postgres_base import Q, count_rows
 from shadowgate.store.postgres_rollouts import PostgresRollouts
-from shadowgate.store.sql import read_params
 
 # labels for a whole call at once, in arrays (SQLite does the same one id at a time)
 _UPSERT_LABELS = """
@@ -65,35 +61,13 @@ class PostgresStore(PostgresRollouts):
             await conn.copy_records_to_table("outcomes", records=rows, columns=codec.COLUMNS)
             await conn.execute(Q.join_new_outcomes, before)
 
-    async def read_outcomes(
-        self,
-        route: str,
-        after_id: int = 0,
-        limit: int = DEFAULT_PAGE,
-        rollout_id: str | None = None,
-        *,
-        fields: Collection[str] | None = None,
-    ) -> list[StoredOutcome]:
-        sql = Q.read_outcomes(fields, rollout_id is not None)
-        async with self._conn() as conn:
-            rows = await conn.fetch(sql, *read_params(route, after_id, rollout_id, limit))
-        return await codec.sliced(codec.stored_from_row, rows)
-
-    async def max_outcome_id(self, route: str | None = None) -> int:
-        async with self._conn() as conn:
-            if route is None:
-                return int(await conn.fetchval(Q.max_id))
-            return int(await conn.fetchval(Q.max_route_id, route))
-
     # -- labels -----------------------------------------------------------------------
 
     async def add_labels(
         self, items: Sequence[tuple[str, Any]], now: float | None = None
     ) -> LabelResult:
         ts = time.time() if now is None else now
-        latest: dict[str, str] = {}
-        for request_id, label in items:  # within one call, the last label of an id wins
-            latest[request_id] = codec.dumps(label)
+        latest = codec.latest_labels(items)
         res = LabelResult(accepted=list(latest))
         if not latest:
             return res
@@ -119,20 +93,6 @@ class PostgresStore(PostgresRollouts):
                 list(dict.fromkeys(request_ids)),
             )
         return {r[0]: StoredLabel(r[0], codec.loads_or_none(r[1]), r[2], r[3]) for r in rows}
-
-    async def read_labeled(
-        self,
-        route: str,
-        after_seq: int = 0,
-        limit: int = DEFAULT_PAGE,
-        rollout_id: str | None = None,
-        *,
-        fields: Collection[str] | None = None,
-    ) -> list[LabeledOutcome]:
-        sql = Q.read_labeled(fields, rollout_id is not None)
-        async with self._conn() as conn:
-            rows = await conn.fetch(sql, *read_params(route, after_seq, rollout_id, limit))
-        return await codec.sliced(codec.labeled_from_row, rows)
 
     # -- retention --------------------------------------------------------------------
 

@@ -6,17 +6,20 @@ import contextlib
 import hashlib
 import re
 import urllib.parse
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 
 from shadowgate.errors import StoreError
-from shadowgate.store.base import SchemaTooNewError
-from shadowgate.store.schema import migrations
+from shadowgate.store import codec
+from shadowgate.store.reads import SqlReads
+from shadowgate.store.schema import migrations, pending
 from shadowgate.store.sql import POSTGRES, Queries
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+T = TypeVar("T")
+
 #: every statement, in PostgreSQL's dialect
 Q = Queries(POSTGRES)
 MIGRATIONS = migrations(POSTGRES)
@@ -33,8 +36,10 @@ def count_rows(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1]) if status and status[-1].isdigit() else 0
 
 
-class PostgresBase:
+class PostgresBase(SqlReads):
     """Connection handling shared by the parts of ``PostgresStore``."""
+
+    Q = Q
 
     def __init__(self, url: str, *, retention: float = 0.0, max_rows: int = 0) -> None:
         parts = urllib.parse.urlsplit(url)
@@ -63,6 +68,15 @@ class PostgresBase:
 
     def _error(self, exc: BaseException) -> StoreError:
         return StoreError(f"PostgreSQL store {self.where}: {exc}")
+
+    async def _select(self, sql: str, params: Sequence[Any], decode: Callable[[Any], T]) -> list[T]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *params)
+        return await codec.sliced(decode, rows)
+
+    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with self._conn() as conn:
+            return await conn.fetchval(sql, *params)
 
     @contextlib.asynccontextmanager
     async def _conn(self) -> AsyncIterator[Any]:
@@ -108,15 +122,10 @@ class PostgresBase:
                 await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
             await conn.execute(Q.create_schema_version)
             current = int(await conn.fetchval(Q.schema_version))
-            if current > len(MIGRATIONS):
-                raise SchemaTooNewError(
-                    f"PostgreSQL store {self.where} has schema version {current}, newer than "
-                    f"this shadowgate understands ({len(MIGRATIONS)}): upgrade shadowgate"
-                )
-            for version in range(current, len(MIGRATIONS)):
-                for stmt in MIGRATIONS[version]:
+            for version, stmts in pending(MIGRATIONS, current, f"PostgreSQL store {self.where}"):
+                for stmt in stmts:
                     await conn.execute(stmt)
-                await conn.execute(Q.add_schema_version, version + 1)
+                await conn.execute(Q.add_schema_version, version)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -126,7 +135,3 @@ class PostgresBase:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
-
-    async def schema_version(self) -> int:
-        async with self._conn() as conn:
-            return int(await conn.fetchval(Q.schema_version))

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from shadowgate.store import codec
-from shadowgate.store.base import AuditRecord, JudgeState, Rollout, RolloutState, stale_state
+from shadowgate.store.base import AuditRecord, JudgeState, stale_state
 from shadowgate.store.postgres_base import DB_ERRORS, PostgresBase, Q, count_rows, lock_key
 
 
@@ -30,20 +30,6 @@ class PostgresRollouts(PostgresBase):
                 await conn.execute(Q.insert_rollout, *new)
             return current
 
-    async def current_rollout(self, route: str) -> Rollout | None:
-        rollouts = await self.list_rollouts(route)
-        return rollouts[-1] if rollouts else None
-
-    async def list_rollouts(self, route: str) -> list[Rollout]:
-        async with self._conn() as conn:
-            rows = await conn.fetch(Q.list_rollouts, route)
-        return [Rollout(*r) for r in rows]
-
-    async def load_judge_state(self, route: str, rollout_id: str) -> JudgeState | None:
-        async with self._conn() as conn:
-            r = await conn.fetchrow(Q.load_state, route, rollout_id)
-        return None if r is None else codec.judge_state(r)
-
     async def commit_decision(
         self, route: str, rollout_id: str, state: JudgeState, audit: Sequence[AuditRecord]
     ) -> int:
@@ -57,23 +43,6 @@ class PostgresRollouts(PostgresBase):
             clock = await conn.fetchval(Q.tick_clock)
             await conn.execute("SELECT pg_notify($1, $2)", self.channel, str(clock))
         return state.version + 1
-
-    async def read_audit(self, route: str, rollout_id: str | None = None) -> list[AuditRecord]:
-        async with self._conn() as conn:
-            if rollout_id is None:
-                rows = await conn.fetch(Q.read_audit, route)
-            else:
-                rows = await conn.fetch(Q.read_rollout_audit, route, rollout_id)
-        return [AuditRecord(*r) for r in rows]
-
-    async def state_version(self) -> int:
-        async with self._conn() as conn:
-            return int(await conn.fetchval(Q.state_version))
-
-    async def read_rollout_states(self) -> list[RolloutState]:
-        async with self._conn() as conn:
-            rows = await conn.fetch(Q.rollout_states)
-        return [codec.rollout_state(r) for r in rows]
 
     async def listen_states(self, callback: Callable[[int], None]) -> None:
         """Call ``callback(state_version)`` after every commit, from any replica.

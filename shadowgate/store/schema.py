@@ -18,6 +18,7 @@ old rows read back as JSON text, new ones as binary.
 
 from __future__ import annotations
 
+from shadowgate.store.base import SchemaTooNewError
 from shadowgate.store.sql import Dialect
 
 PREDICTION_COLUMNS: tuple[str, ...] = ("agree", "prod_pred", "cand_pred", "prob_gap")
@@ -78,3 +79,17 @@ def _compact_predictions(d: Dialect) -> list[str]:
 def migrations(d: Dialect) -> list[list[str]]:
     """Every migration, in ``d``'s dialect."""
     return [[d(s) for s in step] for step in (_V1, _compact_predictions(d))]
+
+
+def pending(steps: list[list[str]], current: int, where: str) -> list[tuple[int, list[str]]]:
+    """``(version, statements)`` of each migration a database at ``current`` has not seen.
+
+    A database newer than ``steps`` is refused (``SchemaTooNewError``): this code would
+    misread it.
+    """
+    if current > len(steps):
+        raise SchemaTooNewError(
+            f"{where} has schema version {current}, newer than this shadowgate understands "
+            f"({len(steps)}): upgrade shadowgate"
+        )
+    return [(v + 1, steps[v]) for v in range(current, len(steps))]

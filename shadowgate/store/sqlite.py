@@ -11,21 +11,17 @@ power loss can lose the last transactions.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import codec, sqlite_base
 from shadowgate.store.base import (
-    DEFAULT_PAGE,
-    LabeledOutcome,
     LabelResult,
     PruneResult,
     StoredLabel,
-    StoredOutcome,
 )
-from shadowgate.store.sql import read_params
-from shadowgate.store.sqlite_base import ROWS_PER_STEP, Q, fetch_in_steps
+from shadowgate.store.sqlite_base import ROWS_PER_STEP, Q
 from shadowgate.store.sqlite_rollouts import SqliteRollouts
 
 # labels one id at a time (PostgreSQL does the same for a whole call with arrays)
@@ -79,40 +75,13 @@ class SqliteStore(SqliteRollouts):
 
         await self._run(ins)
 
-    async def read_outcomes(
-        self,
-        route: str,
-        after_id: int = 0,
-        limit: int = DEFAULT_PAGE,
-        rollout_id: str | None = None,
-        *,
-        fields: Collection[str] | None = None,
-    ) -> list[StoredOutcome]:
-        sql = Q.read_outcomes(fields, rollout_id is not None)
-        params = read_params(route, after_id, rollout_id, limit)
-
-        def q() -> list[StoredOutcome]:
-            return fetch_in_steps(self._db.execute(sql, params), codec.stored_from_row)
-
-        return await self._run(q)
-
-    async def max_outcome_id(self, route: str | None = None) -> int:
-        def q() -> int:
-            if route is None:
-                return int(self._db.execute(Q.max_id).fetchone()[0])
-            return int(self._db.execute(Q.max_route_id, (route,)).fetchone()[0])
-
-        return await self._run(q)
-
     # -- labels -----------------------------------------------------------------------
 
     async def add_labels(
         self, items: Sequence[tuple[str, Any]], now: float | None = None
     ) -> LabelResult:
         ts = time.time() if now is None else now
-        latest: dict[str, str] = {}
-        for request_id, label in items:  # within one call, the last label of an id wins
-            latest[request_id] = codec.dumps(label)
+        latest = codec.latest_labels(items)
 
         def add() -> LabelResult:
             res = LabelResult(accepted=list(latest))
@@ -141,23 +110,6 @@ class SqliteStore(SqliteRollouts):
                 if row is not None:
                     out[rid] = StoredLabel(rid, codec.loads_or_none(row[0]), row[1], row[2])
             return out
-
-        return await self._run(q)
-
-    async def read_labeled(
-        self,
-        route: str,
-        after_seq: int = 0,
-        limit: int = DEFAULT_PAGE,
-        rollout_id: str | None = None,
-        *,
-        fields: Collection[str] | None = None,
-    ) -> list[LabeledOutcome]:
-        sql = Q.read_labeled(fields, rollout_id is not None)
-        params = read_params(route, after_seq, rollout_id, limit)
-
-        def q() -> list[LabeledOutcome]:
-            return fetch_in_steps(self._db.execute(sql, params), codec.labeled_from_row)
 
         return await self._run(q)
 

@@ -14,13 +14,13 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from shadowgate.errors import StoreError
-from shadowgate.store.base import SchemaTooNewError
-from shadowgate.store.schema import migrations
+from shadowgate.store.reads import SqlReads
+from shadowgate.store.schema import migrations, pending
 from shadowgate.store.sql import SQLITE, Queries
 
 T = TypeVar("T")
@@ -78,8 +78,10 @@ def fetch_in_steps(cursor: sqlite3.Cursor, decode: Callable[[Any], T]) -> list[T
     return out
 
 
-class SqliteBase:
+class SqliteBase(SqlReads):
     """Connection handling shared by the parts of ``SqliteStore``."""
+
+    Q = Q
 
     def __init__(self, path: str, *, retention: float = 0.0, max_rows: int = 0) -> None:
         self.path = path
@@ -98,6 +100,12 @@ class SqliteBase:
             return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
+    async def _select(self, sql: str, params: Sequence[Any], decode: Callable[[Any], T]) -> list[T]:
+        return await self._run(lambda: fetch_in_steps(self._db.execute(sql, params), decode))
+
+    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return await self._run(lambda: self._db.execute(sql, params).fetchone()[0])
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -153,15 +161,10 @@ class SqliteBase:
         with self._tx():
             db.execute(Q.create_schema_version)
             current = int(db.execute(Q.schema_version).fetchone()[0])
-            if current > len(MIGRATIONS):
-                raise SchemaTooNewError(
-                    f"SQLite store {self.path} has schema version {current}, newer than this "
-                    f"shadowgate understands ({len(MIGRATIONS)}): upgrade shadowgate"
-                )
-            for version in range(current, len(MIGRATIONS)):
-                for stmt in MIGRATIONS[version]:
+            for version, stmts in pending(MIGRATIONS, current, f"SQLite store {self.path}"):
+                for stmt in stmts:
                     db.execute(stmt)
-                db.execute(Q.add_schema_version, (version + 1,))
+                db.execute(Q.add_schema_version, (version,))
 
     async def close(self) -> None:
         if self._conn is None or self._executor is None:
@@ -171,12 +174,6 @@ class SqliteBase:
         executor.shutdown(wait=True)
         self._conn = None
         self._executor = None
-
-    async def schema_version(self) -> int:
-        def q() -> int:
-            return int(self._db.execute(Q.schema_version).fetchone()[0])
-
-        return await self._run(q)
 
     async def integrity_check(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` for a healthy file."""

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from shadowgate.errors import ConfigError, StoreError
 from shadowgate.store import OutcomeRecord, Store, open_store
+from shadowgate.store.pages import pages
 
 #: columns of every row, in order: the outcome id, the record's fields, then the label
 COLUMNS: list[str] = [
@@ -122,13 +123,10 @@ async def export_rows(
     writer = csv.DictWriter(out, fieldnames=COLUMNS) if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
-    after = n = labeled = 0
-    while after < end:
-        page = await store.read_outcomes(route, after, page_size, rollout_id)
-        page = [o for o in page if o.id <= end]
-        if not page:
-            break
-        after = page[-1].id
+    n = labeled = 0
+    async for page in pages(
+        store.read_outcomes, route, page=page_size, rollout_id=rollout_id, upto=end
+    ):
         labels = await store.read_labels([o.record.request_id for o in page])
         for o in page:
             lab = labels.get(o.record.request_id)

@@ -33,6 +33,7 @@ from shadowgate.rollout.machine import (
 )
 from shadowgate.rollout.policy import Decision, decide
 from shadowgate.store.base import AuditRecord, JudgeState, StaleStateError, Store
+from shadowgate.store.pages import pages
 
 log = logging.getLogger("shadowgate.judge")
 
@@ -264,16 +265,15 @@ class Judge:
 
     async def _read(self, route: RouteConfig, ctx: RouteContext) -> int:
         total = 0
-        for _ in range(MAX_PAGES):
-            rows = await self.store.read_outcomes(
-                route.name,
-                ctx.outcome_cursor,
-                PAGE,
-                rollout_id=ctx.rollout_id,
-                fields=evidence.OUTCOME_FIELDS,
-            )
-            if not rows:
-                break
+        async for rows in pages(
+            self.store.read_outcomes,
+            route.name,
+            ctx.outcome_cursor,
+            page=PAGE,
+            rollout_id=ctx.rollout_id,
+            fields=evidence.OUTCOME_FIELDS,
+            max_pages=MAX_PAGES,
+        ):
             ctx.outcome_cursor = rows[-1].id
             total += len(rows)
             # in chunks, yielding in between: a page of thousands of outcomes is
@@ -284,18 +284,15 @@ class Judge:
                 ctx.noise.update(o.record for o in chunk)
                 ctx.analysis.add_canary(evidence.canary_from(chunk))
                 await asyncio.sleep(0)
-            if len(rows) < PAGE:
-                break
-        for _ in range(MAX_PAGES):
-            labeled = await self.store.read_labeled(
-                route.name,
-                ctx.label_cursor,
-                PAGE,
-                rollout_id=ctx.rollout_id,
-                fields=evidence.LABEL_FIELDS,
-            )
-            if not labeled:
-                break
+        async for labeled in pages(
+            self.store.read_labeled,
+            route.name,
+            ctx.label_cursor,
+            page=PAGE,
+            rollout_id=ctx.rollout_id,
+            fields=evidence.LABEL_FIELDS,
+            max_pages=MAX_PAGES,
+        ):
             ctx.label_cursor = labeled[-1].seq
             total += len(labeled)
             for i in range(0, len(labeled), CHUNK):
@@ -303,8 +300,6 @@ class Judge:
                 ctx.analysis.add_labels(evidence.labels_from(route, part))
                 ctx.analysis.add_canary_labels(evidence.canary_labels_from(route, part))
                 await asyncio.sleep(0)
-            if len(labeled) < PAGE:
-                break
         return total
 
     async def _apply(

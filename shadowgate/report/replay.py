@@ -21,6 +21,7 @@ from shadowgate.judge import evidence
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.checks import CheckResult
 from shadowgate.store.base import AuditRecord, LabeledOutcome, Rollout, Store, StoredOutcome
+from shadowgate.store.pages import pages
 
 PAGE = 5000
 #: audit decisions (``event:state``) after which the judge reads no more evidence
@@ -76,25 +77,13 @@ class RolloutData:
 
 
 async def read_all_outcomes(store: Store, route: str, rollout_id: str) -> list[StoredOutcome]:
-    out: list[StoredOutcome] = []
-    cursor = 0
-    while True:
-        rows = await store.read_outcomes(route, cursor, PAGE, rollout_id=rollout_id)
-        out.extend(rows)
-        if len(rows) < PAGE:
-            return out
-        cursor = rows[-1].id
+    pages_ = pages(store.read_outcomes, route, page=PAGE, rollout_id=rollout_id)
+    return [o async for rows in pages_ for o in rows]
 
 
 async def read_all_labeled(store: Store, route: str, rollout_id: str) -> list[LabeledOutcome]:
-    out: list[LabeledOutcome] = []
-    cursor = 0
-    while True:
-        rows = await store.read_labeled(route, cursor, PAGE, rollout_id=rollout_id)
-        out.extend(rows)
-        if len(rows) < PAGE:
-            return out
-        cursor = rows[-1].seq
+    pages_ = pages(store.read_labeled, route, page=PAGE, rollout_id=rollout_id)
+    return [x async for rows in pages_ for x in rows]
 
 
 def _name(r: CheckResult) -> str:

@@ -12,12 +12,14 @@ from shadowgate.compare.loss import LabelError, paired_loss
 from shadowgate.config.model import RouteConfig
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
+from shadowgate.store import codec
 from shadowgate.store.base import LabeledOutcome, StoredOutcome
 
 #: the outcome fields read by ``pairs_from``, ``canary_from`` and ``NoiseFloor.add``: all the
 #: judge asks the store for (``read_outcomes(fields=...)``); a field used there and not
-#: listed here would reach them as its default
-OUTCOME_FIELDS: tuple[str, ...] = (
+#: listed here would reach them as its default. Checked against the codec's columns here
+#: and against what those functions read by ``tests/judge/test_evidence_fields.py``
+OUTCOME_FIELDS: tuple[str, ...] = codec.columns(
     "kind",
     "variant",
     "prod_status",
@@ -31,7 +33,9 @@ OUTCOME_FIELDS: tuple[str, ...] = (
     "extra",
 )
 #: the outcome fields read by ``labels_from`` and ``canary_labels_from``
-LABEL_FIELDS: tuple[str, ...] = ("kind", "variant", "prod_pred", "cand_pred", "segment")
+LABEL_FIELDS: tuple[str, ...] = codec.columns(
+    "kind", "variant", "prod_pred", "cand_pred", "segment"
+)
 
 #: error classes that are the client's doing, not a model's: never counted against either
 _NOT_A_FAILURE = frozenset({"client_closed"})

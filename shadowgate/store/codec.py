@@ -259,6 +259,20 @@ def labeled_from_row(r: Sequence[Any]) -> LabeledOutcome:
 
 #: the fields every read returns, whatever the caller asks for: a record needs them
 ALWAYS_READ: tuple[str, ...] = COLUMNS[:6]
+
+
+def columns(*names: str) -> tuple[str, ...]:
+    """``names``, checked to be columns of this codec: a reader's ``fields=`` list.
+
+    A name that is not a column (a typo, or a field that was renamed) is a ``ValueError``
+    where the list is made, rather than a field that silently reads as its default.
+    """
+    unknown = [n for n in names if n not in _KNOWN]
+    if unknown:
+        raise ValueError(f"not outcome columns: {', '.join(unknown)}")
+    return names
+
+
 #: the value selected in place of a column that a read leaves out: its field's default
 _LEFT_OUT = {c: "0" if c == "rows" else "NULL" for c in COLUMNS}
 _SELECT_LISTS: dict[frozenset[str] | None, str] = {}

@@ -4,23 +4,31 @@
 A value that is a flat list, or a rectangular list of lists, of one Python type (all
 ``bool``, all ``int`` within int64, or all finite ``float``) is stored as an array:
 
-    0x00 | dtype code (1 byte: ``?`` bool, ``q`` int64, ``d`` float64) | ndim (1 byte)
-         | ndim × uint32 shape | the elements, little-endian (bools packed 8 to a byte)
+    0x00 | type code (1 byte) | ndim (1 byte, 1 or 2) | ndim × uint32 shape
+         | the elements, little-endian
 
-so 32 rows of two FP64 probabilities take 523 bytes instead of about 1 300 of JSON text,
-and decode with one ``numpy.frombuffer``. Anything else (strings, ``None`` among the
-values, ragged or deeper nesting, NaN or ±inf, integers beyond int64, empty lists) is
-stored as its canonical JSON text (``codec.dumps``), encoded as UTF-8: exactly what was
-stored before, NaN and ±inf still becoming ``null``. JSON text never begins with a zero
-byte, so ``unpack`` tells the two apart by the first byte; it also reads ``str`` (SQLite
-rows written before version 2 of the schema). Every value round-trips exactly: the same
-types, the same numbers (``tests/store/test_store_packed.py``). A numpy array of bools,
-integers or floats is packed as is and reads back as the equal list.
+with the type code one of ``?`` (bool, one byte each), ``b``/``h``/``i``/``q`` (the
+narrowest signed integer of 1, 2, 4 or 8 bytes that holds every value) or ``d`` (FP64).
+32 rows of two FP64 probabilities take 523 bytes instead of about 1 300 of JSON text.
+Encoding and decoding go through the stdlib ``array`` module, whose per-call cost is a
+fraction of numpy's for the short lists most requests have.
+
+Anything else (strings, ``None`` among the values, ragged or deeper nesting, NaN or
+±inf, integers beyond int64, empty lists) is stored as its canonical JSON text
+(``codec.dumps``), encoded as UTF-8: exactly what was stored before, NaN and ±inf still
+becoming ``null``. JSON text never begins with a zero byte, so ``unpack`` tells the two
+apart by the first byte; it also reads ``str`` (SQLite rows written before version 2 of
+the schema). Every value round-trips exactly: the same types, the same numbers
+(``tests/store/test_store_packed.py``). A numpy array (a vectorised compare's output) is
+packed by the same rules as its ``tolist()`` and reads back as that list.
 """
 
 from __future__ import annotations
 
+import math
 import struct
+import sys
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -28,8 +36,17 @@ import numpy as np
 
 MAGIC = 0x00
 _HEAD = struct.Struct("<BcB")
-_INT64 = (-(2**63), 2**63 - 1)
-_DTYPES = {b"q": np.dtype("<i8"), b"d": np.dtype("<f8")}
+_SHAPE = {1: struct.Struct("<I"), 2: struct.Struct("<II")}
+#: integer type codes, narrowest first, with the range each holds
+_INTS = [(b"b", 2**7), (b"h", 2**15), (b"i", 2**31), (b"q", 2**63)]
+#: ``array`` typecodes of our type codes (``i`` and ``q`` checked to be 4 and 8 bytes)
+_TYPECODES = {b"b": "b", b"h": "h", b"i": "i", b"q": "q", b"d": "d"}
+_SIZES = {b"?": 1, b"b": 1, b"h": 2, b"i": 4, b"q": 8, b"d": 8}
+#: numpy dtypes of the type codes, for two-dimensional values
+_DTYPES = {c: np.dtype(f"<{c.decode()}") for c in (b"b", b"h", b"i", b"q", b"d")}
+_BIG_ENDIAN = sys.byteorder == "big"
+if array("i").itemsize != 4 or array("q").itemsize != 8:  # pragma: no cover - exotic ABI
+    raise RuntimeError("shadowgate.store.packed needs 4-byte int and 8-byte long long")
 
 
 def _flat(value: list[Any]) -> tuple[list[Any], tuple[int, ...]] | None:
@@ -43,25 +60,19 @@ def _flat(value: list[Any]) -> tuple[list[Any], tuple[int, ...]] | None:
     return [x for r in value for x in r], (len(value), width)
 
 
-_CODES = {"b": b"?", "i": b"q", "u": b"q", "f": b"d"}
+def _int_code(items: list[int]) -> bytes | None:
+    lo, hi = min(items), max(items)
+    for code, bound in _INTS:
+        if -bound <= lo and hi < bound:
+            return code
+    return None  # beyond int64: JSON keeps it
 
 
-def _ndarray(value: np.ndarray) -> tuple[bytes, np.ndarray] | None:
-    """A numpy array of bools, integers or floats (a vectorised compare's output)."""
-    code = _CODES.get(value.dtype.kind)
-    if code is None or value.ndim > 2 or value.size == 0 or value.dtype.itemsize > 8:
-        return None
-    if code == b"d" and not np.isfinite(value).all():
-        return None
-    if value.dtype.kind == "u" and value.dtype.itemsize == 8 and value.max() > _INT64[1]:
-        return None
-    return code, value
-
-
-def _array(value: Any) -> tuple[bytes, np.ndarray] | None:
-    """``value`` as (dtype code, array), or None when it is not a plain numeric array."""
+def _elements(value: Any) -> tuple[bytes, tuple[int, ...], bytes] | None:
+    """``value`` as (type code, shape, little-endian elements), or None when it is not
+    a plain array of one type."""
     if isinstance(value, np.ndarray):
-        return _ndarray(value)
+        value = value.tolist()  # a vectorised compare's output: the same rules apply
     if type(value) is not list or not value:
         return None
     flat = _flat(value)
@@ -72,34 +83,36 @@ def _array(value: Any) -> tuple[bytes, np.ndarray] | None:
     if len(kinds) != 1:
         return None
     kind = kinds.pop()
-    if kind is float:
-        arr = np.array(items, dtype=np.float64)
-        if not np.isfinite(arr).all():  # JSON keeps them as null, as it always did
-            return None
-        return b"d", arr.reshape(shape)
     if kind is bool:
-        return b"?", np.array(items, dtype=np.bool_).reshape(shape)
-    if kind is int:
-        if min(items) < _INT64[0] or max(items) > _INT64[1]:
-            return None
-        return b"q", np.array(items, dtype=np.int64).reshape(shape)
-    return None
+        return b"?", shape, bytes(items)
+    code: bytes | None
+    if kind is float:
+        # a NaN or an infinity anywhere makes the sum non-finite (so does an overflow of
+        # the sum, which only costs this value its packing)
+        code = b"d" if math.isfinite(sum(items)) else None
+    elif kind is int:
+        code = _int_code(items)
+    else:
+        code = None
+    if code is None:
+        return None
+    arr = array(_TYPECODES[code], items)
+    if _BIG_ENDIAN:  # pragma: no cover - no such CI machine
+        arr.byteswap()
+    return code, shape, arr.tobytes()
 
 
 def pack(value: Any, dumps: Callable[[Any], str]) -> bytes | None:
     """``value`` (None stays NULL) as compact binary, or as UTF-8 ``dumps(value)``."""
     if value is None:
         return None
-    found = _array(value)
+    found = _elements(value)
     if found is None:
         if isinstance(value, np.ndarray):
             value = value.tolist()
         return dumps(value).encode()
-    code, arr = found
-    head = _HEAD.pack(MAGIC, code, arr.ndim) + struct.pack(f"<{arr.ndim}I", *arr.shape)
-    if code == b"?":
-        return head + np.packbits(arr.ravel()).tobytes()
-    return head + arr.astype(_DTYPES[code], copy=False).tobytes()
+    code, shape, data = found
+    return _HEAD.pack(MAGIC, code, len(shape)) + _SHAPE[len(shape)].pack(*shape) + data
 
 
 def unpack(stored: Any, loads: Callable[[Any], Any]) -> Any:
@@ -113,13 +126,24 @@ def unpack(stored: Any, loads: Callable[[Any], Any]) -> Any:
     if not data or data[0] != MAGIC:
         return loads(data.decode())
     _, code, ndim = _HEAD.unpack_from(data)
-    shape = struct.unpack_from(f"<{ndim}I", data, _HEAD.size)
-    offset = _HEAD.size + 4 * ndim
-    count = int(np.prod(shape))
+    shape_of = _SHAPE.get(ndim)
+    if shape_of is None:
+        raise ValueError(f"a packed value has 1 or 2 dimensions, not {ndim}")
+    shape = shape_of.unpack_from(data, _HEAD.size)
+    body = memoryview(data)[_HEAD.size + shape_of.size :]
+    size = _SIZES.get(code)
+    if size is None:
+        raise ValueError(f"unknown packed type code {code!r}")
+    if len(body) != math.prod(shape) * size:
+        raise ValueError(f"a packed value of shape {shape} holds {len(body) // size} elements")
+    if ndim == 2:  # numpy builds the nested lists in C: twice as fast as slicing here
+        if code == b"?":
+            return np.frombuffer(body, np.uint8).astype(np.bool_).reshape(shape).tolist()
+        return np.frombuffer(body, _DTYPES[code]).reshape(shape).tolist()
     if code == b"?":
-        bits = np.unpackbits(np.frombuffer(data, np.uint8, offset=offset), count=count)
-        return bits.astype(np.bool_).reshape(shape).tolist()
-    dtype = _DTYPES.get(code)
-    if dtype is None:
-        raise ValueError(f"unknown packed dtype code {code!r}")
-    return np.frombuffer(data, dtype, count=count, offset=offset).reshape(shape).tolist()
+        return list(map(bool, body))
+    arr = array(_TYPECODES[code])
+    arr.frombytes(body)
+    if _BIG_ENDIAN:  # pragma: no cover - no such CI machine
+        arr.byteswap()
+    return arr.tolist()

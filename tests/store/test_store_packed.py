@@ -93,8 +93,18 @@ def test_numeric_arrays_are_binary_and_compact() -> None:
     assert len(data) == 3 + 2 * 4 + 32 * 2 * 8  # header, shape, the FP64 values
     assert len(data) < len(codec.dumps(probs)) / 2
     agree = packed.pack([True, False] * 16, codec.dumps)
-    assert agree is not None and len(agree) == 3 + 4 + 4  # 32 bools in 4 bytes
+    assert agree is not None and len(agree) == 3 + 4 + 32  # a byte per bool
     assert same(packed.unpack(data, codec.loads), probs)
+
+
+@pytest.mark.parametrize(
+    ("values", "size"),
+    [([0, 1, -128, 127], 1), ([0, 128], 2), ([-(2**31), 7], 4), ([2**40, 0], 8)],
+)
+def test_integers_take_the_narrowest_type_that_holds_them(values: list[int], size: int) -> None:
+    data = packed.pack(values, codec.dumps)
+    assert data is not None and len(data) == 3 + 4 + size * len(values)
+    assert same(packed.unpack(data, codec.loads), values)
 
 
 def test_what_is_not_a_numeric_array_is_stored_as_its_json_text() -> None:
@@ -121,9 +131,13 @@ def test_older_json_text_still_reads() -> None:
         assert same(packed.unpack(text.encode(), codec.loads), value)  # PostgreSQL: BYTEA
 
 
-def test_a_corrupt_dtype_code_is_an_error() -> None:
-    with pytest.raises(ValueError, match="dtype code"):
+def test_corrupt_packed_values_are_errors() -> None:
+    with pytest.raises(ValueError, match="type code"):
         packed.unpack(b"\x00x\x01\x01\x00\x00\x00\x00", codec.loads)
+    with pytest.raises(ValueError, match="holds 1 elements"):
+        packed.unpack(b"\x00b\x01\x02\x00\x00\x00\x05", codec.loads)
+    with pytest.raises(ValueError, match="dimensions"):
+        packed.unpack(b"\x00b\x03", codec.loads)
 
 
 # -- databases written before predictions were packed ----------------------------------

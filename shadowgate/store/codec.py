@@ -275,7 +275,7 @@ def columns(*names: str) -> tuple[str, ...]:
 
 #: the value selected in place of a column that a read leaves out: its field's default
 _LEFT_OUT = {c: "0" if c == "rows" else "NULL" for c in COLUMNS}
-_SELECT_LISTS: dict[frozenset[str] | None, str] = {}
+_SELECT_LISTS: dict[tuple[frozenset[str] | None, str], str] = {}
 
 
 def select_list(fields: Collection[str] | None, alias: str = "o") -> str:
@@ -288,7 +288,7 @@ def select_list(fields: Collection[str] | None, alias: str = "o") -> str:
     read. ``more`` is read when a field without a column of its own is asked for.
     """
     key = None if fields is None else frozenset(fields)
-    sql = _SELECT_LISTS.get(key)
+    sql = _SELECT_LISTS.get((key, alias))
     if sql is not None:
         return sql
     if key is None:
@@ -302,7 +302,7 @@ def select_list(fields: Collection[str] | None, alias: str = "o") -> str:
             wanted.add("more")
     sql = ", ".join(f'{alias}."{c}"' if c in wanted else _LEFT_OUT[c] for c in COLUMNS)
     if len(_SELECT_LISTS) < 64:  # callers use a few fixed sets; never grow without bound
-        _SELECT_LISTS[key] = sql
+        _SELECT_LISTS[key, alias] = sql
     return sql
 
 

@@ -149,6 +149,7 @@ def test_select_list_keeps_every_column_in_place() -> None:
     full = codec.select_list(None).split(", ")
     assert full == [f'o."{c}"' for c in codec.COLUMNS]
     lean = codec.select_list(["agree"], alias="x").split(", ")
+    assert codec.select_list(["agree"]).split(", ")[0] == 'o."route"'  # each alias its own
     assert len(lean) == len(codec.COLUMNS)
     read = {c for c, sql in zip(codec.COLUMNS, lean, strict=True) if sql == f'x."{c}"'}
     assert read == {*codec.ALWAYS_READ, "agree"}

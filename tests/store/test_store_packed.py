@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pghelpers import PG_URL
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import codec, open_store, packed, sqlite_path
 from shadowgate.store.schema import migrations
 from shadowgate.store.sql import POSTGRES, SQLITE
-from tests.store.conftest import PG_URL
 
 ints = st.integers(-(2**64), 2**64)  # beyond int64 too: those stay JSON
 floats = st.floats(allow_nan=False, allow_infinity=False)

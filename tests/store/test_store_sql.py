@@ -9,9 +9,9 @@ import sqlite3
 import asyncpg
 import pytest
 
+from pghelpers import PG_URL, drop_pg_schema, new_pg_schema, pg_unreachable
 from shadowgate.store.schema import migrations
 from shadowgate.store.sql import POSTGRES, SQLITE, Queries
-from tests.store.conftest import PG_URL, drop_pg_schema, new_pg_schema, pg_unreachable
 
 
 def statements(q: Queries) -> dict[str, str]:

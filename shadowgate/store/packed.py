@@ -1,8 +1,9 @@
 """Compact binary for the per-row prediction columns (``agree``, ``prod_pred``,
 ``cand_pred``, ``prob_gap``), with the JSON text of older rows still readable.
 
-A value that is a flat list, or a rectangular list of lists, of one Python type (all
-``bool``, all ``int`` within int64, or all finite ``float``) is stored as an array:
+A flat list of at least ``MIN_PACKED`` values, or a rectangular list of lists, of one
+Python type (all ``bool``, all ``int`` within int64, or all finite ``float``) is stored
+as an array:
 
     0x00 | type code (1 byte) | ndim (1 byte, 1 or 2) | ndim × uint32 shape
          | the elements, little-endian
@@ -10,8 +11,11 @@ A value that is a flat list, or a rectangular list of lists, of one Python type 
 with the type code one of ``?`` (bool, one byte each), ``b``/``h``/``i``/``q`` (the
 narrowest signed integer of 1, 2, 4 or 8 bytes that holds every value) or ``d`` (FP64).
 32 rows of two FP64 probabilities take 523 bytes instead of about 1 300 of JSON text.
-Encoding and decoding go through the stdlib ``array`` module, whose per-call cost is a
-fraction of numpy's for the short lists most requests have.
+Flat values go through the stdlib ``array`` module (its per-call cost is a fraction of
+numpy's), two-dimensional ones through numpy, which builds the nested lists in C. A flat
+list shorter than ``MIN_PACKED`` stays JSON text: for a few labels or verdicts ``json``'s
+C encoder is faster than any packing and the text is about as short
+(``benchmarks/store_read.py`` with 4-row requests).
 
 Anything else (strings, ``None`` among the values, ragged or deeper nesting, NaN or
 ±inf, integers beyond int64, empty lists) is stored as its canonical JSON text
@@ -68,6 +72,21 @@ def _int_code(items: list[int]) -> bytes | None:
     return None  # beyond int64: JSON keeps it
 
 
+#: flat lists shorter than this stay JSON text (see the module doc)
+MIN_PACKED = 8
+#: the header of each (type code, shape) met so far (a few hundred at most: row counts)
+_HEADERS: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+
+
+def _header(code: bytes, shape: tuple[int, ...]) -> bytes:
+    head = _HEADERS.get((code, shape))
+    if head is None:
+        head = _HEAD.pack(MAGIC, code, len(shape)) + _SHAPE[len(shape)].pack(*shape)
+        if len(_HEADERS) < 4096:
+            _HEADERS[code, shape] = head
+    return head
+
+
 def _elements(value: Any) -> tuple[bytes, tuple[int, ...], bytes] | None:
     """``value`` as (type code, shape, little-endian elements), or None when it is not
     a plain array of one type."""
@@ -106,25 +125,35 @@ def pack(value: Any, dumps: Callable[[Any], str]) -> bytes | None:
     """``value`` (None stays NULL) as compact binary, or as UTF-8 ``dumps(value)``."""
     if value is None:
         return None
+    if type(value) is list and len(value) < MIN_PACKED and not (value and type(value[0]) is list):
+        return dumps(value).encode()
     found = _elements(value)
     if found is None:
         if isinstance(value, np.ndarray):
             value = value.tolist()
         return dumps(value).encode()
     code, shape, data = found
-    return _HEAD.pack(MAGIC, code, len(shape)) + _SHAPE[len(shape)].pack(*shape) + data
+    return _header(code, shape) + data
 
 
 def unpack(stored: Any, loads: Callable[[Any], Any]) -> Any:
     """The value ``pack`` stored (None for NULL); JSON text (``str`` or UTF-8 bytes) goes
     to ``loads``."""
+    if type(stored) is bytes:  # what both drivers return: the common case first
+        if stored[:1] == _ZERO:
+            return _array_of(stored)
+        return loads(stored.decode())
     if stored is None:
         return None
     if isinstance(stored, str):
         return loads(stored)
-    data = bytes(stored)
-    if not data or data[0] != MAGIC:
-        return loads(data.decode())
+    return unpack(bytes(stored), loads)
+
+
+_ZERO = bytes([MAGIC])
+
+
+def _array_of(data: bytes) -> Any:
     _, code, ndim = _HEAD.unpack_from(data)
     shape_of = _SHAPE.get(ndim)
     if shape_of is None:

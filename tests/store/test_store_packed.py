@@ -102,17 +102,27 @@ def test_numeric_arrays_are_binary_and_compact() -> None:
     [([0, 1, -128, 127], 1), ([0, 128], 2), ([-(2**31), 7], 4), ([2**40, 0], 8)],
 )
 def test_integers_take_the_narrowest_type_that_holds_them(values: list[int], size: int) -> None:
+    values = values * 4  # long enough to be packed
     data = packed.pack(values, codec.dumps)
     assert data is not None and len(data) == 3 + 4 + size * len(values)
     assert same(packed.unpack(data, codec.loads), values)
 
 
 def test_what_is_not_a_numeric_array_is_stored_as_its_json_text() -> None:
-    for value in (["cat", "dog"], [1, None], [[1.0], [2.0, 3.0]], [], [2**63]):
+    long = packed.MIN_PACKED
+    for value in (["cat"] * long, [1, None] * long, [[1.0], [2.0, 3.0]], [], [2**63] * long):
         assert packed.pack(value, codec.dumps) == codec.dumps(value).encode()
     # non-finite floats stay what they always were: JSON null
-    assert packed.pack([1.0, float("nan")], codec.dumps) == b"[1.0,null]"
-    assert round_trip([float("inf"), 0.5]) == [None, 0.5]
+    nan = [1.0, float("nan")] * long
+    assert packed.pack(nan, codec.dumps) == codec.dumps([1.0, None] * long).encode()
+    assert round_trip([float("inf"), 0.5] * long) == [None, 0.5] * long
+
+
+def test_short_flat_lists_stay_json_text() -> None:
+    short = [True, False, True, True]
+    assert packed.pack(short, codec.dumps) == b"[true,false,true,true]"
+    assert packed.pack([0.5] * packed.MIN_PACKED, codec.dumps)[0] == packed.MAGIC  # type: ignore[index]
+    assert packed.pack([[0.5, 0.5]], codec.dumps)[0] == packed.MAGIC  # type: ignore[index]
 
 
 def test_numpy_arrays_are_packed_as_they_are() -> None:
@@ -120,8 +130,9 @@ def test_numpy_arrays_are_packed_as_they_are() -> None:
     data = packed.pack(arr, codec.dumps)
     assert data is not None and data[0] == packed.MAGIC
     assert same(packed.unpack(data, codec.loads), [[0.25, 0.75], [0.5, 0.5]])
-    assert same(round_trip(np.array([1, 2], dtype=np.int32)), [1, 2])
-    assert round_trip(np.array([np.nan])) == [None]
+    assert same(round_trip(np.arange(10, dtype=np.int32)), list(range(10)))
+    assert packed.pack(np.arange(10), codec.dumps)[0] == packed.MAGIC  # type: ignore[index]
+    assert round_trip(np.array([np.nan] * 10)) == [None] * 10
 
 
 def test_older_json_text_still_reads() -> None:

@@ -16,8 +16,14 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from shadowgate.compare.compare import compare_rows
-from shadowgate.compare.protocols import CompareError, decode_json, predictions, request_rows
+from shadowgate.compare.batch import compare_batch
+from shadowgate.compare.protocols import (
+    CompareError,
+    decode_json,
+    loads,
+    predictions,
+    request_rows,
+)
 from shadowgate.config.model import RouteConfig
 from shadowgate.model.exchange import Exchange, Side
 from shadowgate.model.outcome import OutcomeRecord
@@ -60,7 +66,7 @@ def _request_json(exchange: Exchange) -> Any:
     if not exchange.request_body:
         return None
     try:
-        return json.loads(exchange.request_body)
+        return loads(exchange.request_body)
     except (ValueError, RecursionError):
         return None
 
@@ -157,8 +163,8 @@ def _fill(rec: OutcomeRecord, exchange: Exchange, route: RouteConfig) -> None:
     counts = [len(r.predictions) for r in results.values() if r.predictions is not None]
     rec.rows = rows if rows is not None else max(counts, default=0)
     if prod and cand and prod.predictions is not None and cand.predictions is not None:
-        verdicts = compare_rows(prod.predictions, cand.predictions, route.prediction)
-        rec.agree = [v.agree for v in verdicts]
-        gaps = [v.prob_gap for v in verdicts]
+        verdicts = compare_batch(prod.predictions, cand.predictions, route.prediction)
+        rec.agree = verdicts.agree
+        gaps = verdicts.prob_gap
         # rows without probabilities (labels, unpaired rows) get a gap of 0.0
         rec.prob_gap = None if all(g is None for g in gaps) else [g or 0.0 for g in gaps]

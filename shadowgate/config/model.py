@@ -176,6 +176,9 @@ class PredictionConfig(Strict):
     output: str | None = None
     #: response fields that differ by nature and are never compared
     ignore_fields: tuple[str, ...] = ("id", "model_version", "model_name", "timestamp", "created")
+    #: when the sides answer different kinds (labels vs probabilities), compare the class
+    #: each names (argmax) where that is unambiguous; the mismatch is recorded either way
+    map_kinds: bool = True
 
     @field_validator("path")
     @classmethod

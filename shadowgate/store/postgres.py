@@ -92,6 +92,17 @@ class PostgresStore(PostgresRollouts):
             rows = await conn.fetch(sql, *params)
         return await codec.sliced(codec.stored_from_row, rows)
 
+    async def read_outcomes_by_request(
+        self, request_ids: Sequence[str], *, fields: Collection[str] | None = None
+    ) -> list[StoredOutcome]:
+        sql = (
+            f"SELECT o.id, {codec.select_list(fields)} FROM outcomes o "
+            "WHERE o.request_id = ANY($1::text[]) ORDER BY o.id"
+        )
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, list(dict.fromkeys(request_ids)))
+        return await codec.sliced(codec.stored_from_row, rows)
+
     async def max_outcome_id(self, route: str | None = None) -> int:
         async with self._conn() as conn:
             if route is None:

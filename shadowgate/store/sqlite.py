@@ -104,6 +104,19 @@ class SqliteStore(SqliteRollouts):
 
         return await self._run(q)
 
+    async def read_outcomes_by_request(
+        self, request_ids: Sequence[str], *, fields: Collection[str] | None = None
+    ) -> list[StoredOutcome]:
+        sql = f"SELECT o.id, {codec.select_list(fields)} FROM outcomes o WHERE o.request_id = ?"
+
+        def q() -> list[StoredOutcome]:
+            out: list[StoredOutcome] = []
+            for rid in dict.fromkeys(request_ids):
+                out += fetch_in_steps(self._db.execute(sql, (rid,)), codec.stored_from_row)
+            return sorted(out, key=lambda o: o.id)
+
+        return await self._run(q)
+
     async def max_outcome_id(self, route: str | None = None) -> int:
         def q() -> int:
             if route is None:

@@ -4,15 +4,12 @@ Only inference calls are evidence about a model: they are mirrored, recorded and
 Everything else a client sends on a model's path (metadata, readiness, model control)
 is passed to production alone and answered as production answers it:
 
-========================  ==================================================  ===================
-protocol                  inference (``POST``)                                 server-wide calls
-========================  ==================================================  ===================
-``open-inference-v2``     ``…/infer``, ``…/generate``, ``…/generate_stream``  ``/v2``, ``/v2/health/live``, ``/v2/health/ready``
-``kserve-v1``             ``…:predict``
-``tfserving``             ``…:predict``, ``…:classify``, ``…:regress``
-``mlflow``                ``/invocations``                                     ``/ping``, ``/health``, ``/version``
-``json``                  every call (the protocol says nothing about paths)
-========================  ==================================================  ===================
+- ``open-inference-v2``: inference ``POST …/infer``, ``…/generate``, ``…/generate_stream``;
+  server-wide ``/v2``, ``/v2/health/live``, ``/v2/health/ready``
+- ``kserve-v1``: ``POST …:predict``
+- ``tfserving``: ``POST …:predict``, ``…:classify``, ``…:regress``
+- ``mlflow``: ``POST /invocations``; server-wide ``/ping``, ``/health``, ``/version``
+- ``json``: every call (the protocol says nothing about paths)
 
 Server-wide calls name no model, so no route's prefix matches them; the data plane sends
 them to the production of the route marked ``match: {server_calls: true}``, else of the

@@ -17,10 +17,12 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 
 from shadowgate.compare.batch import compare_batch
+from shadowgate.compare.kinds import map_kinds, mismatch, output_kind
 from shadowgate.compare.protocols import (
     CompareError,
     decode_json,
     loads,
+    output_datatype,
     predictions,
     request_rows,
 )
@@ -39,6 +41,7 @@ class SideResult:
     error: str | None
     predictions: list[Any] | None
     detail: str | None = None  # why it is invalid, for people reading the record
+    datatype: str | None = None  # the OIP v2 output's datatype, to tell kinds apart
 
 
 def classify_side(side: Side, route: RouteConfig) -> SideResult:
@@ -54,12 +57,13 @@ def classify_side(side: Side, route: RouteConfig) -> SideResult:
     if side.body is None:
         return SideResult(None, None)  # answered fine, but the body was not captured
     try:
-        preds = predictions(route.protocol, decode_json(side.body), route.prediction)
+        body = decode_json(side.body)
+        preds = predictions(route.protocol, body, route.prediction)
     except CompareError as exc:
         return SideResult("invalid", None, str(exc))
     except RecursionError:
         return SideResult("invalid", None, "response nested too deeply")
-    return SideResult(None, preds)
+    return SideResult(None, preds, datatype=output_datatype(route.protocol, body, route.prediction))
 
 
 def _request_json(exchange: Exchange) -> Any:
@@ -163,8 +167,26 @@ def _fill(rec: OutcomeRecord, exchange: Exchange, route: RouteConfig) -> None:
     counts = [len(r.predictions) for r in results.values() if r.predictions is not None]
     rec.rows = rows if rows is not None else max(counts, default=0)
     if prod and cand and prod.predictions is not None and cand.predictions is not None:
-        verdicts = compare_batch(prod.predictions, cand.predictions, route.prediction)
+        p_rows, c_rows = _comparable(rec, prod, cand, route)
+        verdicts = compare_batch(p_rows, c_rows, route.prediction)
         rec.agree = verdicts.agree
         gaps = verdicts.prob_gap
         # rows without probabilities (labels, unpaired rows) get a gap of 0.0
         rec.prob_gap = None if all(g is None for g in gaps) else [g or 0.0 for g in gaps]
+
+
+def _comparable(
+    rec: OutcomeRecord, prod: SideResult, cand: SideResult, route: RouteConfig
+) -> tuple[list[Any], list[Any]]:
+    """Both sides' rows as compared: recorded kind mismatch, mapped where unambiguous."""
+    p_rows, c_rows = prod.predictions or [], cand.predictions or []
+    pk, ck = output_kind(p_rows, prod.datatype), output_kind(c_rows, cand.datatype)
+    differ = mismatch(pk, ck)
+    if differ is None:
+        return p_rows, c_rows
+    rec.extra["kind_mismatch"] = differ
+    mapped = map_kinds(p_rows, c_rows, pk, ck) if route.prediction.map_kinds else None
+    if mapped is None:
+        return p_rows, c_rows
+    rec.extra["kind_mapped"] = "argmax of the score vectors compared with the class labels"
+    return mapped

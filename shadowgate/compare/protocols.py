@@ -278,6 +278,22 @@ def request_rows(protocol: Protocol, body: Any) -> int | None:
     return None if rows is None else rows(body)
 
 
+def output_datatype(protocol: Protocol, body: Any, cfg: PredictionConfig) -> str | None:
+    """The OIP v2 ``datatype`` of the output compared (None for other protocols)."""
+    if protocol != "open-inference-v2" or cfg.path or not isinstance(body, dict):
+        return None
+    outputs = body.get("outputs")
+    if not isinstance(outputs, list) or not outputs:
+        return None
+    chosen = outputs[0]
+    if cfg.output is not None:
+        chosen = next(
+            (o for o in outputs if isinstance(o, dict) and o.get("name") == cfg.output), None
+        )
+    dtype = chosen.get("datatype") if isinstance(chosen, dict) else None
+    return dtype if isinstance(dtype, str) else None
+
+
 def predictions(protocol: Protocol, body: Any, cfg: PredictionConfig) -> list[Any]:
     """One prediction per row of a decoded response; raises :class:`InvalidResponse`."""
     if cfg.path:

@@ -220,6 +220,11 @@ ROUTE = RouteConfig.model_validate(
 )
 
 
+MAPPING_ROUTE = ROUTE.model_copy(
+    update={"prediction": ROUTE.prediction.model_copy(update={"map_kinds": True})}
+)
+
+
 @st.composite
 def oip_body(draw: st.DrawFn, rows: int) -> bytes:
     width = draw(st.sampled_from([None, 1, 2, 3]))
@@ -252,8 +257,15 @@ def test_whole_outcomes_match_the_reference(data: st.DataObject, rows: int) -> N
     ]
     ex = Exchange("r", "q", 0.0, "shadow", "production", "POST", "/v2/models/m/infer", request,
                   "application/json", None, sides[0], sides[1])  # fmt: skip
-    got, want = build_outcome(ex, ROUTE, "x"), ref.build_outcome(ex, ROUTE, "x")
-    for field in ("agree", "prob_gap", "prod_pred", "cand_pred", "prod_error", "cand_error"):
-        assert _same(getattr(got, field), getattr(want, field)), field
-    assert got.rows == want.rows
-    assert got.extra == want.extra
+    want = ref.build_outcome(ex, ROUTE, "x")
+    for route in (ROUTE, MAPPING_ROUTE):
+        got = build_outcome(ex, route, "x")
+        mapped = got.extra.pop("kind_mapped", None)
+        got.extra.pop("kind_mismatch", None)  # recorded now; the reference had no such note
+        if mapped is not None:
+            assert route is MAPPING_ROUTE
+            continue  # compared as classes: test_kinds covers it
+        for field in ("agree", "prob_gap", "prod_pred", "cand_pred", "prod_error", "cand_error"):
+            assert _same(getattr(got, field), getattr(want, field)), field
+        assert got.rows == want.rows
+        assert got.extra == want.extra

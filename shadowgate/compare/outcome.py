@@ -17,6 +17,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 
 from shadowgate.compare.batch import compare_batch
+from shadowgate.compare.binary import decode_binary
 from shadowgate.compare.kinds import map_kinds, mismatch, output_kind
 from shadowgate.compare.protocols import (
     CompareError,
@@ -57,7 +58,7 @@ def classify_side(side: Side, route: RouteConfig) -> SideResult:
     if side.body is None:
         return SideResult(None, None)  # answered fine, but the body was not captured
     try:
-        body = decode_json(side.body)
+        body = _decode(route, side.body)
         preds = predictions(route.protocol, body, route.prediction)
     except CompareError as exc:
         return SideResult("invalid", None, str(exc))
@@ -66,12 +67,32 @@ def classify_side(side: Side, route: RouteConfig) -> SideResult:
     return SideResult(None, preds, datatype=output_datatype(route.protocol, body, route.prediction))
 
 
-def _request_json(exchange: Exchange) -> Any:
-    if not exchange.request_body:
+def _decode(route: RouteConfig, body: bytes) -> Any:
+    """A response body as JSON, Triton's binary tensor form included (OIP v2 routes)."""
+    try:
+        return decode_json(body)
+    except CompareError:
+        if route.protocol != "open-inference-v2":
+            raise
+        doc = decode_binary(body)
+        if doc is None:
+            raise
+        return doc
+
+
+def _request_json(exchange: Exchange, route: RouteConfig) -> Any:
+    body = exchange.request_body
+    if not body:
         return None
     try:
-        return loads(exchange.request_body)
+        return loads(body)
     except (ValueError, RecursionError):
+        pass
+    if route.protocol != "open-inference-v2":
+        return None
+    try:
+        return decode_binary(body)
+    except CompareError:
         return None
 
 
@@ -138,7 +159,7 @@ def build_outcome(exchange: Exchange, route: RouteConfig, rollout_id: str) -> Ou
 
 
 def _fill(rec: OutcomeRecord, exchange: Exchange, route: RouteConfig) -> None:
-    body = _request_json(exchange)
+    body = _request_json(exchange, route)
     rec.segment = _segment(exchange, route, body)
     if route.record_bodies:
         rec.request_body = exchange.request_body

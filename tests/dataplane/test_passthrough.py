@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from conftest import UpstreamServer
-from gwhelpers import config, route
+from gwhelpers import config, route, until
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.gateway import Gateway
 from shadowgate.model.sink import MemorySink
@@ -38,14 +36,6 @@ def model_server(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         return web.json_response({"error": "not found"}, status=404)
 
     return handler
-
-
-async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def test_metadata_and_readiness_are_not_mirrored_or_recorded(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from conftest import UpstreamServer
-from gwhelpers import config, route
+from gwhelpers import config, route, until
 from shadowgate.compare.outcome import build_outcome
 from shadowgate.gateway import Gateway
 from shadowgate.model.sink import MemorySink
@@ -66,14 +65,6 @@ def triton(threshold: float) -> Callable[[web.Request], Awaitable[web.Response]]
         return web.json_response({"model_name": "m", "outputs": [out]})
 
     return handler
-
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def infer(address: str, x: np.ndarray, binary: bool) -> tuple[np.ndarray, bool]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -133,8 +134,15 @@ def main() -> None:
             f"  {agreed}/{len(new.agree or [])} rows ({'same' if same else 'DIFFERENT'})"
         )
         results[name] = {"old_us": t_old, "new_us": t_new, "same": float(same)}
+    load = os.getloadavg()[0]
+    print(f"1-minute load average {load:.1f} on {os.cpu_count()} cores (timings scale with it)")
     if args.json:
-        meta = {"python": platform.python_version(), "machine": platform.processor()}
+        meta = {
+            "python": platform.python_version(),
+            "cores": os.cpu_count(),
+            "load_average_1m": round(load, 2),
+            "seconds_per_round": args.seconds,
+        }
         args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
 
 

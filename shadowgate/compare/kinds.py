@@ -27,23 +27,31 @@ _LABEL_TYPES = frozenset({str, int, bool})
 
 @dataclass(frozen=True, slots=True)
 class OutputKind:
-    """One side's output: ``labels``, ``values`` (floats), ``scores``/``probabilities``
-    (vectors of K floats) or ``objects``, its per-row width, and the tensor datatype."""
+    """One side's output: ``labels``, ``values`` (floats), ``vectors`` (K floats per row,
+    described as probabilities or scores) or ``objects``, its width and tensor datatype."""
 
     kind: str
     rows: int
     width: int | None
     datatype: str | None
+    #: the first row of a ``vectors`` output, to describe it (read only when shown)
+    sample: tuple[float, ...] = ()
 
     @property
     def key(self) -> tuple[str, int | None, str | None]:
         """What must be equal for two outputs to be of one kind (rows are paired apart)."""
-        kind = "vectors" if self.kind in ("scores", "probabilities") else self.kind
-        return kind, self.width, self.datatype
+        return self.kind, self.width, self.datatype
 
     def __str__(self) -> str:
+        kind = self.kind
+        if kind == "vectors":
+            v = self.sample
+            probs = (
+                all(0.0 <= x <= 1.0 for x in v) and abs(math.fsum(v) - 1.0) <= _PROB_SUM_TOLERANCE
+            )
+            kind = "probabilities" if probs else "scores"
         shape = f"[{self.rows}]" if self.width is None else f"[{self.rows},{self.width}]"
-        return f"{self.kind} {shape}" + (f" {self.datatype}" if self.datatype else "")
+        return f"{kind} {shape}" + (f" {self.datatype}" if self.datatype else "")
 
 
 def output_kind(preds: Sequence[Any], datatype: str | None = None) -> OutputKind:
@@ -55,13 +63,9 @@ def output_kind(preds: Sequence[Any], datatype: str | None = None) -> OutputKind
     if types == {float}:
         return OutputKind("values", n, None, datatype)
     if types == {list}:
-        widths = set(map(len, preds))
         first = preds[0]
-        if len(widths) == 1 and all(type(x) is float for x in first):
-            probs = all(0.0 <= x <= 1.0 for x in first) and (
-                abs(math.fsum(first) - 1.0) <= _PROB_SUM_TOLERANCE
-            )
-            return OutputKind("probabilities" if probs else "scores", n, len(first), datatype)
+        if set(map(type, first)) == {float} and set(map(len, preds)) == {len(first)}:
+            return OutputKind("vectors", n, len(first), datatype, tuple(first))
     return OutputKind("objects" if n else "labels", n, None, datatype)
 
 
@@ -95,7 +99,7 @@ def map_kinds(
     """
     sides = ((prod, cand, pk, ck, True), (cand, prod, ck, pk, False))
     for labels, vectors, lk, vk, labels_first in sides:
-        if lk.kind != "labels" or vk.key[0] != "vectors" or vk.width is None:
+        if lk.kind != "labels" or vk.kind != "vectors" or vk.width is None:
             continue
         if not _class_labels(labels, vk.width):
             return None

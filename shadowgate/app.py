@@ -155,7 +155,9 @@ def attach_control(
     except ImportError:  # pragma: no cover - the feedback module ships with the store
         log.warning("feedback API unavailable")
     else:
-        add_feedback_routes(app, lambda: store)
+        add_feedback_routes(
+            app, lambda: store, config_getter=lambda: holder.current, metrics=metrics
+        )
     return control
 
 

@@ -101,6 +101,12 @@ class Metrics:
             ["route", "reason"],
             registry=r,
         )
+        self.labels_rejected_total = Counter(
+            "shadowgate_labels_rejected_total",
+            "Posted labels that did not fit the outcome they join (kept apart, not scored).",
+            ["route", "reason"],
+            registry=r,
+        )
         check_labels = ["route", "check"]
         self.check_p_value = Gauge(
             "shadowgate_check_p_value",

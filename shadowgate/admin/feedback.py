@@ -7,6 +7,13 @@ no outcome with its id has been recorded yet: it joins when the outcome is flush
 the response lists such ids under ``unknown`` so the sender knows. Repeating a label is a
 no-op; a different label for the same id replaces it (``revised``).
 
+A label for an outcome already recorded is checked against it first
+(:func:`~shadowgate.compare.loss.validate_label`: one label per row, a class the model can
+output, the right type). One that does not fit is answered under ``rejected`` with what was
+expected, counted in ``shadowgate_labels_rejected_total{route,reason}``, and kept apart
+under the id ``rejected:<request_id>`` so it never joins; a corrected label posted later
+joins and counts as if it were the first. When every item is rejected the status is 422.
+
 Mount it on the admin app with ``add_feedback_routes(app, store_getter)``. Mutations on
 the admin API are guarded by the admin app's token check, which covers this route too.
 """
@@ -19,7 +26,10 @@ from typing import Any
 
 from aiohttp import web
 
+from shadowgate.compare.loss import LabelError, validate_label
+from shadowgate.config.model import ShadowgateConfig
 from shadowgate.errors import BadRequestError, StoreError
+from shadowgate.metrics import Metrics
 from shadowgate.store.base import Store
 
 #: most labels accepted in one call; more gets 413 (split the batch)
@@ -29,6 +39,14 @@ MAX_ID_LENGTH = 256
 
 StoreGetter = Callable[[], Store | None]
 STORE_GETTER: web.AppKey[StoreGetter] = web.AppKey("shadowgate_feedback_store")
+ConfigGetter = Callable[[], ShadowgateConfig | None]
+CONFIG_GETTER: web.AppKey[ConfigGetter] = web.AppKey("shadowgate_feedback_config")
+METRICS: web.AppKey[Metrics | None] = web.AppKey("shadowgate_feedback_metrics")
+
+#: where a rejected label is kept: an id no outcome has, so it never joins
+REJECTED_PREFIX = "rejected:"
+#: the outcome fields a label is checked against
+_CHECK_FIELDS = ("route", "prod_pred", "cand_pred")
 
 _FIELDS = ("request_id", "label")
 
@@ -141,27 +159,77 @@ async def handle_feedback(request: web.Request) -> web.Response:
     except FeedbackError as exc:
         return web.json_response(exc.body(), status=exc.status)
     try:
-        result = await store.add_labels(items)
+        rejected = await _rejections(request.app, store, items)
+        kept = [x for i, x in enumerate(items) if i not in rejected]
+        apart = [(REJECTED_PREFIX + items[i][0], r) for i, r in rejected.items()]
+        result = await store.add_labels(kept + apart)
     except StoreError as exc:
         return web.json_response(
             {"error": f"labels not stored, send them again: {exc}"}, status=503
         )
-    return web.json_response(
-        {
-            "accepted": len(result.accepted),
-            "joined": result.joined,
-            "unknown": result.unknown,
-            "unchanged": result.unchanged,
-            "revised": result.revised,
-        }
-    )
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        for r in rejected.values():
+            metrics.labels_rejected_total.labels(route=r["route"], reason=r["reason"]).inc()
+    apart_ids = {rid for rid, _ in apart}
+    body = {
+        "accepted": len([x for x in result.accepted if x not in apart_ids]),
+        "joined": [x for x in result.joined if x not in apart_ids],
+        "unknown": [x for x in result.unknown if x not in apart_ids],
+        "unchanged": [x for x in result.unchanged if x not in apart_ids],
+        "revised": [x for x in result.revised if x not in apart_ids],
+    }
+    if rejected:
+        body["rejected"] = [{"item": i, **r} for i, r in rejected.items()]
+    everything_rejected = bool(rejected) and len(rejected) == len(items)
+    return web.json_response(body, status=422 if everything_rejected else 200)
 
 
-def add_feedback_routes(app: web.Application, store_getter: StoreGetter) -> None:
+async def _rejections(
+    app: web.Application, store: Store, items: list[tuple[str, Any]]
+) -> dict[int, dict[str, Any]]:
+    """Items whose label does not fit an outcome already recorded, by item index."""
+    get_config = app.get(CONFIG_GETTER)
+    config = get_config() if get_config is not None else None
+    outcomes = await store.read_outcomes_by_request([rid for rid, _ in items], fields=_CHECK_FIELDS)
+    by_id: dict[str, list[Any]] = {}
+    for o in outcomes:
+        by_id.setdefault(o.record.request_id, []).append(o.record)
+    out: dict[int, dict[str, Any]] = {}
+    for i, (rid, label) in enumerate(items):
+        for rec in by_id.get(rid, ()):
+            route = config.route(rec.route) if config is not None else None
+            task = route.prediction.task if route is not None else "auto"
+            try:
+                validate_label(rec, label, task)
+            except LabelError as exc:
+                out[i] = {
+                    "request_id": rid,
+                    "route": rec.route,
+                    "reason": exc.reason,
+                    "expected": str(exc),
+                    "label": label,
+                }
+                break
+    return out
+
+
+def add_feedback_routes(
+    app: web.Application,
+    store_getter: StoreGetter,
+    *,
+    config_getter: ConfigGetter | None = None,
+    metrics: Metrics | None = None,
+) -> None:
     """Mount ``POST /api/feedback`` on ``app``; ``store_getter()`` returns the open store.
 
     The getter is called per request so the store can be opened (or swapped) after the
-    app is built; returning None answers 503.
+    app is built; returning None answers 503. ``config_getter()`` gives each route's
+    ``prediction.task`` for checking labels (``auto`` without it); rejected labels are
+    counted in ``metrics`` when given.
     """
     app[STORE_GETTER] = store_getter
+    if config_getter is not None:
+        app[CONFIG_GETTER] = config_getter
+    app[METRICS] = metrics
     app.router.add_post("/api/feedback", handle_feedback)

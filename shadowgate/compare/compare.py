@@ -123,18 +123,3 @@ def compare_values(
     if type(a) is not type(b):
         return _DISAGREE
     return _AGREE if a == b else _DISAGREE  # strings, booleans, null
-
-
-def compare_rows(
-    prod: Sequence[Any], cand: Sequence[Any], cfg: PredictionConfig
-) -> list[RowComparison]:
-    """Pair two sides' predictions row by row.
-
-    When the sides return different numbers of rows, the rows only one side answered
-    disagree, so a candidate that drops or invents rows never looks better for it.
-    """
-    n = max(len(prod), len(cand))
-    return [
-        compare_values(prod[i], cand[i], cfg) if i < len(prod) and i < len(cand) else _DISAGREE
-        for i in range(n)
-    ]

@@ -29,7 +29,15 @@ EPS = 1e-15
 
 
 class LabelError(ValueError):
-    """A label cannot be scored against the stored predictions; the message says why."""
+    """A label cannot be scored against the stored predictions; the message says why.
+
+    ``reason`` names the kind of misfit for metrics: ``rows`` (not one label per row),
+    ``class`` (not a class the model can output), ``type`` (the wrong type of value).
+    """
+
+    def __init__(self, message: str, reason: str = "type") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +74,8 @@ def _class_index(label: Any, n_classes: int) -> int:
     if not isinstance(label, int) or not 0 <= label < n_classes:
         raise LabelError(
             f"label {label!r} must be a class index in 0..{n_classes - 1} "
-            "to score a probability vector"
+            "to score a probability vector",
+            "class",
         )
     return label
 
@@ -125,13 +134,16 @@ def labels_by_row(label: Any, rows: int) -> list[Any]:
     if rows <= 1:
         return [label]
     got = f"a list of {len(label)}" if isinstance(label, list) else "a single label"
-    raise LabelError(f"a batch request of {rows} rows needs a list of {rows} labels, got {got}")
+    raise LabelError(
+        f"a batch request of {rows} rows needs a list of {rows} labels, got {got}", "rows"
+    )
 
 
 def _side(preds: Sequence[Any] | None, labels: list[Any], task: Task) -> tuple[Any, Any]:
     if preds is None or len(preds) != len(labels):
         return None, None  # failed, not asked, or answered a different number of rows
-    losses = [row_loss(p, y, task) for p, y in zip(preds, labels, strict=True)]
+    # a null entry marks a row without a label: the mean is over the labelled rows
+    losses = [row_loss(p, y, task) for p, y in zip(preds, labels, strict=True) if y is not None]
     if not losses:
         return None, None
     mean = math.fsum(r.loss for r in losses) / len(losses)
@@ -174,6 +186,51 @@ def paired_row_losses(
         (row_loss(p, y, task), row_loss(c, y, task))
         for p, c, y in zip(prod_pred, cand_pred, labels, strict=True)
     ]
+
+
+def _label_kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool | int) or (isinstance(value, float) and value.is_integer()):
+        return "integer"
+    return type(value).__name__
+
+
+def _check_row(prediction: Any, label: Any, task: Task, row: int) -> None:
+    where = f"row {row}: " if row >= 0 else ""
+    if isinstance(prediction, str | bool | int) and not isinstance(prediction, float):
+        want, got = _label_kind(prediction), _label_kind(label)
+        if want != got:
+            raise LabelError(
+                f"{where}the model answers {want} labels (e.g. {prediction!r}); "
+                f"expected a {want} label, got {label!r}",
+                "type",
+            )
+    try:
+        row_loss(prediction, label, task)
+    except LabelError as exc:
+        raise LabelError(f"{where}{exc}", exc.reason) from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise LabelError(f"{where}label {label!r} cannot be scored: {exc}", "type") from None
+
+
+def validate_label(record: OutcomeRecord, label: Any, task: Task = "auto") -> None:
+    """Check that ``label`` fits the outcome it joins, or raise :class:`LabelError`.
+
+    One label per row of the request (a list for a batch, ``null`` for unlabelled rows),
+    each a class the model can output (an index below the number of probabilities it
+    answers) or of the same type as its label predictions. The message says what was
+    expected. An outcome without predictions (both sides failed) accepts any label.
+    """
+    for preds in (record.prod_pred, record.cand_pred):
+        if preds is None:
+            continue
+        labels = labels_by_row(label, len(preds))
+        batch = len(preds) > 1
+        for i, (p, y) in enumerate(zip(preds, labels, strict=True)):
+            if y is not None and p is not None:
+                _check_row(p, y, task, i if batch else -1)
+        return  # production's predictions decide; the candidate's are checked only alone
 
 
 def score_outcome(cfg: PredictionConfig, record: OutcomeRecord, label: Any) -> dict[str, float]:

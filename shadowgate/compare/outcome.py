@@ -16,8 +16,17 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from shadowgate.compare.compare import compare_rows
-from shadowgate.compare.protocols import CompareError, decode_json, predictions, request_rows
+from shadowgate.compare.batch import compare_batch
+from shadowgate.compare.binary import decode_binary
+from shadowgate.compare.kinds import map_kinds, mismatch, output_kind
+from shadowgate.compare.protocols import (
+    CompareError,
+    decode_json,
+    loads,
+    output_datatype,
+    predictions,
+    request_rows,
+)
 from shadowgate.config.model import RouteConfig
 from shadowgate.model.exchange import Exchange, Side
 from shadowgate.model.outcome import OutcomeRecord
@@ -33,6 +42,7 @@ class SideResult:
     error: str | None
     predictions: list[Any] | None
     detail: str | None = None  # why it is invalid, for people reading the record
+    datatype: str | None = None  # the OIP v2 output's datatype, to tell kinds apart
 
 
 def classify_side(side: Side, route: RouteConfig) -> SideResult:
@@ -48,20 +58,41 @@ def classify_side(side: Side, route: RouteConfig) -> SideResult:
     if side.body is None:
         return SideResult(None, None)  # answered fine, but the body was not captured
     try:
-        preds = predictions(route.protocol, decode_json(side.body), route.prediction)
+        body = _decode(route, side.body)
+        preds = predictions(route.protocol, body, route.prediction)
     except CompareError as exc:
         return SideResult("invalid", None, str(exc))
     except RecursionError:
         return SideResult("invalid", None, "response nested too deeply")
-    return SideResult(None, preds)
+    return SideResult(None, preds, datatype=output_datatype(route.protocol, body, route.prediction))
 
 
-def _request_json(exchange: Exchange) -> Any:
-    if not exchange.request_body:
+def _decode(route: RouteConfig, body: bytes) -> Any:
+    """A response body as JSON, Triton's binary tensor form included (OIP v2 routes)."""
+    try:
+        return decode_json(body)
+    except CompareError:
+        if route.protocol != "open-inference-v2":
+            raise
+        doc = decode_binary(body)
+        if doc is None:
+            raise
+        return doc
+
+
+def _request_json(exchange: Exchange, route: RouteConfig) -> Any:
+    body = exchange.request_body
+    if not body:
         return None
     try:
-        return json.loads(exchange.request_body)
+        return loads(body)
     except (ValueError, RecursionError):
+        pass
+    if route.protocol != "open-inference-v2":
+        return None
+    try:
+        return decode_binary(body)
+    except CompareError:
         return None
 
 
@@ -128,7 +159,7 @@ def build_outcome(exchange: Exchange, route: RouteConfig, rollout_id: str) -> Ou
 
 
 def _fill(rec: OutcomeRecord, exchange: Exchange, route: RouteConfig) -> None:
-    body = _request_json(exchange)
+    body = _request_json(exchange, route)
     rec.segment = _segment(exchange, route, body)
     if route.record_bodies:
         rec.request_body = exchange.request_body
@@ -157,8 +188,26 @@ def _fill(rec: OutcomeRecord, exchange: Exchange, route: RouteConfig) -> None:
     counts = [len(r.predictions) for r in results.values() if r.predictions is not None]
     rec.rows = rows if rows is not None else max(counts, default=0)
     if prod and cand and prod.predictions is not None and cand.predictions is not None:
-        verdicts = compare_rows(prod.predictions, cand.predictions, route.prediction)
-        rec.agree = [v.agree for v in verdicts]
-        gaps = [v.prob_gap for v in verdicts]
+        p_rows, c_rows = _comparable(rec, prod, cand, route)
+        verdicts = compare_batch(p_rows, c_rows, route.prediction)
+        rec.agree = verdicts.agree
+        gaps = verdicts.prob_gap
         # rows without probabilities (labels, unpaired rows) get a gap of 0.0
         rec.prob_gap = None if all(g is None for g in gaps) else [g or 0.0 for g in gaps]
+
+
+def _comparable(
+    rec: OutcomeRecord, prod: SideResult, cand: SideResult, route: RouteConfig
+) -> tuple[list[Any], list[Any]]:
+    """Both sides' rows as compared: recorded kind mismatch, mapped where unambiguous."""
+    p_rows, c_rows = prod.predictions or [], cand.predictions or []
+    pk, ck = output_kind(p_rows, prod.datatype), output_kind(c_rows, cand.datatype)
+    differ = mismatch(pk, ck)
+    if differ is None:
+        return p_rows, c_rows
+    rec.extra["kind_mismatch"] = differ
+    mapped = map_kinds(p_rows, c_rows, pk, ck) if route.prediction.map_kinds else None
+    if mapped is None:
+        return p_rows, c_rows
+    rec.extra["kind_mapped"] = "argmax of the score vectors compared with the class labels"
+    return mapped

@@ -101,6 +101,13 @@ class StoreConfig(Strict):
 
 class MatchConfig(Strict):
     path_prefix: str
+    #: mirror, record and judge only the protocol's inference calls (metadata, readiness and
+    #: model-control calls go to production alone); default: on for the model protocols,
+    #: off for ``json``, whose calls are all inference (see ``compare/calls.py``)
+    inference_only: bool | None = None
+    #: this route's production answers the server-wide calls no route matches
+    #: (``/v2/health/*``, ``/v2``); default: the first route whose protocol has them
+    server_calls: bool = False
 
     @field_validator("path_prefix")
     @classmethod
@@ -176,6 +183,9 @@ class PredictionConfig(Strict):
     output: str | None = None
     #: response fields that differ by nature and are never compared
     ignore_fields: tuple[str, ...] = ("id", "model_version", "model_name", "timestamp", "created")
+    #: when the sides answer different kinds (labels vs probabilities), compare the class
+    #: each names (argmax) where that is unambiguous; the mismatch is recorded either way
+    map_kinds: bool = True
 
     @field_validator("path")
     @classmethod
@@ -365,6 +375,12 @@ class ShadowgateConfig(Strict):
                     "which route serves it would be ambiguous"
                 )
             prefixes[p] = r.name
+        servers = [r.name for r in self.routes if r.match.server_calls]
+        if len(servers) > 1:
+            raise ValueError(
+                f"routes {servers} all set match.server_calls: only one route's production "
+                "can answer the server-wide calls (/v2/health/*)"
+            )
         return self
 
     def route(self, name: str) -> RouteConfig | None:

@@ -35,10 +35,10 @@ from shadowgate.dataplane.forward import (
     relay,
     send,
 )
+from shadowgate.dataplane.passthrough import passthrough
 from shadowgate.dataplane.pools import Upstream, UpstreamPools
 from shadowgate.dataplane.request import TOO_LARGE, RequestBody, TooLarge, read_body, sticky_key
 from shadowgate.dataplane.responses import (
-    error_response,
     log_upstream_failure,
     too_large,
     upstream_error,
@@ -226,10 +226,8 @@ class Proxy:
             if not rid or len(rid) > _MAX_REQUEST_ID:
                 rid = new_request_id()
             entry = table.match(request.path)
-            if entry is None:
-                return error_response(
-                    404, "no_route", f"no route matches the path {request.path!r}", rid
-                )
+            if entry is None or not entry.is_evidence(request.method, request.path):
+                return await passthrough(self._serve, request, entry, table, rid)
             length = request.content_length
             if length is not None and length > table.max_body_size:
                 return too_large(table.max_body_size, rid)

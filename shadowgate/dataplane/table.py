@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
+from shadowgate.compare.calls import is_inference, is_server_call, knows_paths
 from shadowgate.config.model import RouteConfig, ShadowgateConfig
 from shadowgate.dataplane.pools import Upstream, UpstreamPools
 from shadowgate.dataplane.runtime import RouteOverride, RuntimeState
@@ -88,6 +89,7 @@ class RouteEntry:
         "candidate_timeout",
         "config",
         "drop_headers",
+        "inference_only",
         "max_in_flight",
         "mirror_percent",
         "mirror_salt",
@@ -130,12 +132,18 @@ class RouteEntry:
         self.sticky_kind = kind or None
         self.sticky_name = key.lower() if kind == "header" else key
         self.segment_header = cfg.segment.header if cfg.segment is not None else None
+        only = cfg.match.inference_only
+        self.inference_only = knows_paths(cfg.protocol) if only is None else only
+
+    def is_evidence(self, method: str, path: str) -> bool:
+        """Whether a call is mirrored, recorded and judged (only inference, by default)."""
+        return not self.inference_only or is_inference(self.config.protocol, method, path)
 
 
 class RouteTable:
     """The routes of one config snapshot; ``match`` finds the longest matching prefix."""
 
-    __slots__ = ("config", "entries", "max_body_size")
+    __slots__ = ("_servers", "config", "entries", "max_body_size")
 
     def __init__(
         self,
@@ -153,8 +161,17 @@ class RouteTable:
             if st is None:
                 st = stats[r.name] = RouteStats(r.name, metrics)
             entries.append(RouteEntry(r, pools, runtime.get(r.name), st))
+        #: config order, for the server-wide calls: the marked route first
+        self._servers = tuple(sorted(entries, key=lambda e: not e.config.match.server_calls))
         entries.sort(key=lambda e: len(e.prefix), reverse=True)
         self.entries: tuple[RouteEntry, ...] = tuple(entries)
+
+    def server_route(self, path: str) -> RouteEntry | None:
+        """The route whose production answers a server-wide call (``/v2/health/ready``)."""
+        for e in self._servers:
+            if is_server_call(e.config.protocol, path):
+                return e
+        return None
 
     def match(self, path: str) -> RouteEntry | None:
         """The route with the longest prefix of ``path`` that ends on a name boundary.

@@ -21,6 +21,8 @@ Outcomes
     anything. ``route``, ``rollout_id``, ``request_id``, ``ts``, ``kind`` and ``variant``
     are always read; an unknown name is a ``ValueError``.
     ``max_outcome_id(route=None)`` is the newest id (0 when empty).
+    ``read_outcomes_by_request(request_ids, fields=None)`` reads the outcomes of those
+    request ids (any route), oldest first: what a posted label will join.
 
 Labels
     ``add_labels(items, now)`` stores ``(request_id, label)`` pairs whether or not an
@@ -225,6 +227,9 @@ class Store(Protocol):
         fields: Collection[str] | None = None,
     ) -> list[StoredOutcome]: ...
     async def max_outcome_id(self, route: str | None = None) -> int: ...
+    async def read_outcomes_by_request(
+        self, request_ids: Sequence[str], *, fields: Collection[str] | None = None
+    ) -> list[StoredOutcome]: ...
 
     async def add_labels(
         self, items: Sequence[tuple[str, Any]], now: float | None = None

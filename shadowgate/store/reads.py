@@ -54,6 +54,15 @@ class SqlReads:
         params = read_params(route, after_id, rollout_id, limit)
         return await self._select(sql, params, codec.stored_from_row)
 
+    async def read_outcomes_by_request(
+        self, request_ids: Sequence[str], *, fields: Collection[str] | None = None
+    ) -> list[StoredOutcome]:
+        sql = self.Q.read_outcomes_by_request(fields)
+        out: list[StoredOutcome] = []
+        for rid in dict.fromkeys(request_ids):
+            out += await self._select(sql, (rid,), codec.stored_from_row)
+        return sorted(out, key=lambda o: o.id)
+
     async def max_outcome_id(self, route: str | None = None) -> int:
         if route is None:
             return int(await self._scalar(self.Q.max_id))

@@ -159,6 +159,11 @@ class Queries:
         """``read_outcomes``: parameters route, after id, [rollout id,] limit."""
         return _read(self.dialect, "outcomes", _key(fields), by_rollout)
 
+    def read_outcomes_by_request(self, fields: Collection[str] | None) -> str:
+        """``read_outcomes_by_request``: parameter one request id (any route)."""
+        cols = codec.select_list(_key(fields))
+        return self.dialect(f"SELECT o.id, {cols} FROM outcomes o WHERE o.request_id = $1")
+
     def read_labeled(self, fields: Collection[str] | None, by_rollout: bool) -> str:
         """``read_labeled``: parameters route, after seq, [rollout id,] limit."""
         return _read(self.dialect, "labeled", _key(fields), by_rollout)

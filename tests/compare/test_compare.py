@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shadowgate.compare.compare import compare_rows, compare_values
+from shadowgate.compare.batch import compare_rows
+from shadowgate.compare.compare import compare_values
 from shadowgate.config.model import PredictionConfig
 
 AUTO = PredictionConfig()

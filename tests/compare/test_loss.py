@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from shadowgate.compare.loss import (
     paired_row_losses,
     row_loss,
     score_outcome,
+    validate_label,
 )
 from shadowgate.config.model import PredictionConfig
 from shadowgate.model.outcome import OutcomeRecord
@@ -131,3 +134,52 @@ def test_identical_sides_have_equal_losses(rows: list[tuple[list[float], int]]) 
     got = paired_loss(preds, preds, labels)
     assert got.prod_loss == got.cand_loss and got.prod_loss is not None and got.prod_loss >= 0
     assert got.prod_correct == got.cand_correct
+
+
+# ------------------------------------------------------------------------ label validation
+
+
+def _outcome(pred: list[Any]) -> OutcomeRecord:
+    return OutcomeRecord("r", "r-1", "q", 0.0, "shadow", "production", prod_pred=pred,
+                         cand_pred=pred)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("pred", "label", "reason", "says"),
+    [
+        ([[0.4, 0.6]], "malignant", "class", "class index in 0..1"),
+        ([[0.4, 0.6]], 5, "class", "label 5 must be a class index in 0..1"),
+        ([[0.4, 0.6], [0.5, 0.5]], [0], "rows", "needs a list of 2 labels, got a list of 1"),
+        ([[0.4, 0.6], [0.5, 0.5]], 1, "rows", "got a single label"),
+        (["benign", "benign"], ["benign", 3], "type", "row 1: the model answers string labels"),
+        ([0, 1], [0, "malignant"], "type", "expected a integer label"),
+        ([1.5], "x", "type", "a regression label must be a number"),
+    ],
+)
+def test_validate_label_says_what_was_expected(
+    pred: list[Any], label: Any, reason: str, says: str
+) -> None:
+    with pytest.raises(LabelError, match=re.escape(says)) as info:
+        validate_label(_outcome(pred), label)
+    assert info.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("pred", "label"),
+    [
+        ([[0.4, 0.6]], 1),
+        ([[0.4, 0.6], [0.9, 0.1]], [1, None]),
+        (["benign"], "malignant"),  # a class not seen yet is still a string label
+        ([0, 1], [True, 1.0]),
+        ([0.3], 0.25),
+    ],
+)
+def test_validate_label_accepts_labels_that_fit(pred: list[Any], label: Any) -> None:
+    validate_label(_outcome(pred), label)
+    validate_label(OutcomeRecord("r", "r-1", "q", 0.0, "shadow", "production"), label)
+
+
+def test_null_rows_are_left_out_of_the_mean() -> None:
+    pl = paired_loss([[0.9, 0.1], [0.2, 0.8]], None, [None, 1])
+    assert pl.prod_correct == 1.0
+    assert pl.prod_loss == pytest.approx(-math.log(0.8))

@@ -83,6 +83,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.upstream_retries_total = Counter(
+            "shadowgate_upstream_retries_total",
+            "Requests sent once more on a new connection after a reused keep-alive "
+            "connection was reset before any answer byte (not counted as failures).",
+            ["route", "variant"],
+            registry=r,
+        )
         self.mirror_dropped_total = Counter(
             "shadowgate_mirror_dropped_total",
             "Mirrored requests not sent or not recorded (full: no free in-flight slot).",

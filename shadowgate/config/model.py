@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shadowgate.config.types import Duration, Fraction, HttpUrl, ListenAddress, Percent, Size
+from shadowgate.config.upstream import UpstreamConfig as UpstreamConfig
 
 Metric = Literal["errors", "latency", "agreement", "accuracy", "loss"]
 Protocol = Literal["open-inference-v2", "kserve-v1", "tfserving", "mlflow", "json"]
@@ -114,22 +115,6 @@ class MatchConfig(Strict):
     def _prefix(cls, v: str) -> str:
         if not v.startswith("/"):
             raise ValueError(f"path_prefix {v!r} must start with /")
-        return v
-
-
-class UpstreamConfig(Strict):
-    url: HttpUrl
-    timeout: Duration = 2.0
-    connect_timeout: Duration = 1.0
-    max_connections: int = Field(default=256, ge=1)
-    #: a label for this model build; changing it (or the URL) starts a new rollout
-    version: str | None = None
-
-    @field_validator("timeout", "connect_timeout")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be greater than 0")
         return v
 
 

@@ -7,13 +7,18 @@ Two ways to read an answer:
 - ``capture``: a mirror's answer is only recorded; it is read up to ``cap`` bytes, and a
   larger one is cut off and classified ``too_large`` (a 50 MB candidate answer costs
   one buffer, not 50 MB).
+
+Latency, for both sides alike, is ``Response.latency``: from right after the request's
+last byte was written to the answer's last byte received, both stamped in the client's
+protocol callbacks (``docs/latency.md``). Only an exchange that failed before its answer
+was complete falls back to the time the coroutine saw.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 from multidict import CIMultiDict
 
@@ -22,11 +27,12 @@ from shadowgate.http.client import BodyTooLarge, Response, Timeout, UpstreamErro
 from shadowgate.http.headers import client_response_headers
 from shadowgate.http.server import Reply, Request, StreamReply
 from shadowgate.http.server import Response as ClientResponse
+from shadowgate.http.timeout import clock
 from shadowgate.model.exchange import Side, TransportError
 
 #: answers up to this size with a known length are read whole, then sent in one write
 SMALL_BODY = 256 * 1024
-_perf = time.perf_counter
+_perf = clock
 
 Body = bytes | AsyncIterator[bytes] | None
 
@@ -40,6 +46,15 @@ def classify(exc: BaseException) -> TransportError:
     return "reset"
 
 
+OnRetry = Callable[[], None] | None
+
+
+def _latency(resp: Response, t0: float) -> float:
+    """The symmetric latency when the answer completed, else what the caller saw."""
+    latency = resp.latency
+    return latency if latency is not None else _perf() - t0
+
+
 async def send(
     up: Upstream,
     method: str,
@@ -47,12 +62,13 @@ async def send(
     headers: CIMultiDict[str],
     body: Body,
     timeout: Timeout,
+    on_retry: OnRetry = None,
 ) -> Response:
     """Send one request; the response's body is still to be read (or released)."""
-    return await up.pool.request(method, path, headers.items(), body, timeout)
+    return await up.pool.request(method, path, headers.items(), body, timeout, on_retry=on_retry)
 
 
-async def capture(
+def start_capture(
     up: Upstream,
     method: str,
     path: str,
@@ -60,13 +76,31 @@ async def capture(
     body: bytes | None,
     timeout: Timeout,
     cap: int,
-) -> Side:
-    """Send a request and read the whole answer (at most ``cap`` bytes) into a ``Side``."""
+    on_retry: OnRetry = None,
+) -> Coroutine[Any, Any, Side]:
+    """Write a request now (when a kept-alive connection is free) and return what reads
+    its whole answer (at most ``cap`` bytes) into a ``Side``.
+
+    A mirror started this way leaves in the same loop iteration as the production request
+    that follows it, so both are timed from the same moment of the exchange.
+    """
     t0 = _perf()
+    try:
+        pending = up.pool.start(method, path, headers.items(), body, timeout, on_retry=on_retry)
+    except Exception as exc:
+        return _failed(Side(None, _perf() - t0, None, None, classify(exc)))
+    return _captured(pending, t0, cap)
+
+
+async def _failed(side: Side) -> Side:
+    return side
+
+
+async def _captured(pending: Awaitable[Response], t0: float, cap: int) -> Side:
     status: int | None = None
     ctype: str | None = None
     try:
-        resp = await send(up, method, path, headers, body, timeout)
+        resp = await pending
         status = resp.status
         ctype = resp.header("Content-Type")
         length = resp.content_length
@@ -81,7 +115,21 @@ async def capture(
             resp.close()
     except Exception as exc:
         return Side(status, _perf() - t0, None, ctype, classify(exc))
-    return Side(status, _perf() - t0, data, ctype)
+    return Side(status, _latency(resp, t0), data, ctype)
+
+
+async def capture(
+    up: Upstream,
+    method: str,
+    path: str,
+    headers: CIMultiDict[str],
+    body: bytes | None,
+    timeout: Timeout,
+    cap: int,
+    on_retry: OnRetry = None,
+) -> Side:
+    """Send a request and read the whole answer (at most ``cap`` bytes) into a ``Side``."""
+    return await start_capture(up, method, path, headers, body, timeout, cap, on_retry)
 
 
 async def relay(
@@ -112,9 +160,10 @@ async def relay(
                 # the upstream broke off mid-body: nothing has reached the client yet
                 raise UpstreamBodyError(classify(exc), _perf() - t0) from exc
             out = Reply(status, data, headers, resp.reason)
+            latency = _latency(resp, t0)
             if cap is not None and len(data) > cap:
-                return out, Side(status, _perf() - t0, None, ctype, "too_large")
-            return out, Side(status, _perf() - t0, data if cap is not None else None, ctype)
+                return out, Side(status, latency, None, ctype, "too_large")
+            return out, Side(status, latency, data if cap is not None else None, ctype)
         stream = StreamReply(status, resp.reason, headers)
         if length is not None:
             stream.content_length = length
@@ -143,7 +192,7 @@ async def relay(
             await stream.write_eof()
         elif request.transport is not None:
             request.transport.close()  # the client must see a cut-off body
-        latency = _perf() - t0
+        latency = _latency(resp, t0)
         if error is None and cap is not None and parts is None:
             return stream, Side(status, latency, None, ctype, "too_large")
         body = b"".join(parts) if parts is not None and error is None else None

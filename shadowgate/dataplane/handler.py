@@ -21,7 +21,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 from multidict import CIMultiDict
@@ -30,10 +30,10 @@ from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.dataplane.forward import (
     UpstreamBodyError,
-    capture,
     classify,
     relay,
     send,
+    start_capture,
 )
 from shadowgate.dataplane.passthrough import passthrough
 from shadowgate.dataplane.pools import Upstream, UpstreamPools
@@ -46,7 +46,6 @@ from shadowgate.dataplane.responses import (
 from shadowgate.dataplane.runtime import RuntimeState
 from shadowgate.dataplane.split import chosen
 from shadowgate.dataplane.table import RouteEntry, RouteStats, RouteTable
-from shadowgate.http.client import Timeout
 from shadowgate.http.headers import (
     X_MIRROR,
     X_REQUEST_ID,
@@ -317,7 +316,10 @@ class Proxy:
         failed = False
         try:
             try:
-                resp = await send(up, request.method, request.raw_path, headers, body, timeout)
+                retried = self._on_retry(entry.name, variant)
+                resp = await send(
+                    up, request.method, request.raw_path, headers, body, timeout, retried
+                )
             except Exception as exc:
                 side = Side(None, _perf() - t0, None, None, classify(exc))
                 out: Response = upstream_error(entry, variant, side, timeout, rid)
@@ -383,41 +385,40 @@ class Proxy:
         )
         timeout = entry.mirror_timeout if kind == "shadow" else entry.production_timeout
         up.active += 1
-        coro = self._run_mirror(
-            entry, up, request.method, request.raw_path, headers, body, timeout, pair
+        # written here, before production's request in the same loop iteration, when a
+        # kept-alive connection is free: both sides are timed from the same moment
+        started = start_capture(
+            up,
+            request.method,
+            request.raw_path,
+            headers,
+            body,
+            timeout,
+            self.table.max_body_size,
+            self._on_retry(entry.name, "candidate" if kind == "shadow" else "production"),
         )
+        coro = self._run_mirror(entry, up, started, pair)
         task = asyncio.get_running_loop().create_task(coro)
         self._mirrors.add(task)
         task.add_done_callback(self._mirrors.discard)
         return pair
 
     async def _run_mirror(
-        self,
-        entry: RouteEntry,
-        up: Upstream,
-        method: str,
-        path: str,
-        headers: CIMultiDict[str],
-        body: bytes | None,
-        timeout: Timeout,
-        pair: _Pair,
+        self, entry: RouteEntry, up: Upstream, started: Coroutine[Any, Any, Side], pair: _Pair
     ) -> None:
         try:
-            side = await capture(
-                up,
-                method,
-                path,
-                headers,
-                body,
-                timeout,
-                self.table.max_body_size,
-            )
+            side = await started
         finally:
             entry.stats.mirrors_in_flight -= 1
             up.release()
         if side.status is not None and side.latency is not None and pair.exchange.kind == "shadow":
             entry.stats.latency["candidate"].observe(side.latency)
         pair.mirror_done(side)
+
+    def _on_retry(self, route: str, variant: Variant) -> Callable[[], None]:
+        """Counts a request sent again after a reused connection was reset (not an error
+        of the upstream's: the race of a keep-alive connection closed as it was reused)."""
+        return lambda: self.metrics.upstream_retries_total.labels(route=route, variant=variant).inc()
 
     # -- hand-off --------------------------------------------------------------------------
 

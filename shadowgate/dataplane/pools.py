@@ -1,11 +1,12 @@
 """One connection pool per upstream, replaced on reload without cutting requests.
 
-Pools are keyed by (URL, max_connections): a reload that keeps them reuses the pool and
+Pools are keyed by (URL, max_connections, idle_timeout, retry_on_reset): a reload that
+keeps them reuses the pool and
 its warm keep-alive connections; one that changes them gets a new pool, and the old one
 is retired: it closes once its last in-flight request has finished. Timeouts are passed
 per request (a prebuilt ``Timeout``), so changing a timeout needs no new pool.
 
-Pools pass bytes through unchanged (``proxy/client.py``): no decompression, no cookies
+Pools pass bytes through unchanged (``http/client.py``): no decompression, no cookies
 (one user's cookies must never reach another's request), no automatic headers.
 """
 
@@ -15,12 +16,13 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from shadowgate.config.model import ShadowgateConfig, UpstreamConfig
-from shadowgate.http.client import Pool
+from shadowgate.config.model import ShadowgateConfig
+from shadowgate.config.upstream import UpstreamConfig
+from shadowgate.http.client import IDLE_TIMEOUT, Pool
 
 log = logging.getLogger("shadowgate.proxy")
 
-PoolKey = tuple[str, int]
+PoolKey = tuple[str, int, float, bool]
 
 
 class Upstream:
@@ -28,10 +30,18 @@ class Upstream:
 
     __slots__ = ("_closing", "active", "key", "pool", "retired", "url")
 
-    def __init__(self, url: str, max_connections: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        max_connections: int,
+        idle_timeout: float = IDLE_TIMEOUT,
+        retry_on_reset: bool = False,
+    ) -> None:
         self.url = url
-        self.key: PoolKey = (url, max_connections)
-        self.pool = Pool(url, max_connections)
+        self.key: PoolKey = (url, max_connections, idle_timeout, retry_on_reset)
+        self.pool = Pool(
+            url, max_connections, idle_timeout=idle_timeout, retry_on_reset=retry_on_reset
+        )
         self.active = 0
         self.retired = False
         self._closing: asyncio.Task[None] | None = None
@@ -65,7 +75,7 @@ class Upstream:
 
 
 def _key(u: UpstreamConfig) -> PoolKey:
-    return (u.url, u.max_connections)
+    return (u.url, u.max_connections, u.idle_timeout, u.retry_on_reset)
 
 
 class UpstreamPools:
@@ -83,7 +93,7 @@ class UpstreamPools:
                 wanted.setdefault(_key(u), u)
         for key, u in wanted.items():
             if key not in self._by_key:
-                self._by_key[key] = Upstream(u.url, u.max_connections)
+                self._by_key[key] = Upstream(*key)
         for key in [k for k in self._by_key if k not in wanted]:
             old = self._by_key.pop(key)
             old.retire()

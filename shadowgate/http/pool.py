@@ -142,8 +142,8 @@ class Pool:
         conn = None if self.closed else self._take_idle()
         if conn is None:
             return self._send(req, loop, repeatable, fresh=False)
-        resp = self._begin(conn, req, loop)
-        return self._finish(conn, resp, req, loop, repeatable)
+        resp, waiter = self._begin(conn, req, loop)
+        return self._finish(conn, resp, waiter, req, loop, repeatable)
 
     # -- one attempt -----------------------------------------------------------------------
 
@@ -151,24 +151,33 @@ class Pool:
         self, req: _Request, loop: asyncio.AbstractEventLoop, repeatable: bool, fresh: bool
     ) -> Response:
         conn = await self._acquire(loop, req.deadline, req.connect, fresh)
-        resp = self._begin(conn, req, loop)
-        return await self._finish(conn, resp, req, loop, repeatable and not fresh)
+        resp, waiter = self._begin(conn, req, loop)
+        return await self._finish(conn, resp, waiter, req, loop, repeatable and not fresh)
 
     def _begin(
         self, conn: UpstreamConnection, req: _Request, loop: asyncio.AbstractEventLoop
-    ) -> Response:
+    ) -> tuple[Response, asyncio.Future[Response]]:
+        """Write the request's head (and small body); the answer and its head's waiter.
+
+        The waiter is taken now: the connection may fail before the caller next runs
+        (then it holds the error, and the connection has let go of it)."""
         conn.head_request = req.head_only
         body = req.body
         if body is None:
-            return conn.start(req.head, req.deadline, loop, True)
-        if isinstance(body, bytes) and len(body) <= JOIN_BODY:
-            return conn.start(req.head + body, req.deadline, loop, True)
-        return conn.start(req.head, req.deadline, loop, False)
+            resp = conn.start(req.head, req.deadline, loop, True)
+        elif isinstance(body, bytes) and len(body) <= JOIN_BODY:
+            resp = conn.start(req.head + body, req.deadline, loop, True)
+        else:
+            resp = conn.start(req.head, req.deadline, loop, False)
+        waiter = conn._head_waiter
+        assert waiter is not None
+        return resp, waiter
 
     async def _finish(
         self,
         conn: UpstreamConnection,
         resp: Response,
+        waiter: asyncio.Future[Response],
         req: _Request,
         loop: asyncio.AbstractEventLoop,
         repeatable: bool,
@@ -176,8 +185,6 @@ class Pool:
         """Write what is left of the body and wait for the answer's head; on a reset of a
         reused connection before any answer byte, send once more on a new connection."""
         reused = conn.uses > 1
-        waiter = conn._head_waiter
-        assert waiter is not None
         try:
             if req.body is not None and resp.t_sent is None:
                 await conn.write_body(req.body, req.chunked)

@@ -418,7 +418,8 @@ class Proxy:
     def _on_retry(self, route: str, variant: Variant) -> Callable[[], None]:
         """Counts a request sent again after a reused connection was reset (not an error
         of the upstream's: the race of a keep-alive connection closed as it was reused)."""
-        return lambda: self.metrics.upstream_retries_total.labels(route=route, variant=variant).inc()
+        counter = self.metrics.upstream_retries_total
+        return lambda: counter.labels(route=route, variant=variant).inc()
 
     # -- hand-off --------------------------------------------------------------------------
 

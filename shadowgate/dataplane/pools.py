@@ -91,7 +91,7 @@ class UpstreamPools:
         for r in config.routes:
             for u in (r.production, r.candidate):
                 wanted.setdefault(_key(u), u)
-        for key, u in wanted.items():
+        for key in wanted:
             if key not in self._by_key:
                 self._by_key[key] = Upstream(*key)
         for key in [k for k in self._by_key if k not in wanted]:

@@ -145,7 +145,7 @@ async def test_head_answer_is_done_with_its_headers() -> None:
 
 async def test_failed_answer_has_no_latency() -> None:
     clock = Clock()
-    conn, transport = _connection(clock)
+    conn, _ = _connection(clock)
     resp = _start(conn, b"GET / HTTP/1.1\r\n\r\n")
     conn.connection_lost(ConnectionResetError("reset by peer"))
     assert resp.t_first_byte is None and resp.t_done is None and resp.latency is None

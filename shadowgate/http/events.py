@@ -1,0 +1,133 @@
+"""What a connection's state table (``connection.py``) hands its adapter: the parsed
+request heads and bodies to serve, and the actions to take on the transport; and the
+errors it raises.
+
+Events are plain data; the adapter carries them out in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shadowgate.errors import BadRequestError, ShadowgateError
+
+
+class LocalProtocolError(ShadowgateError):
+    """The adapter asked for a move the state table does not allow: a bug in the server,
+    not bad input (answered 500 if it reaches a handler's answer)."""
+
+    error_status_hint = 500
+
+
+class Rejected(BadRequestError):
+    """A request head the server refuses (too large, unusable target): its answer."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        self.error = error
+        super().__init__(message, status)
+
+    @property
+    def error_status_hint(self) -> int:
+        return self.status
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RequestHead:
+    """A parsed request head (``keep_alive`` may still be turned off by the core)."""
+
+    seq: int
+    method: str
+    target: bytes
+    headers: list[tuple[bytes, bytes]]
+    version: str
+    keep_alive: bool
+    has_body: bool
+    expect_continue: bool
+    complete: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    seq: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BodyEnd:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class BodyFailed:
+    seq: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientGone:
+    """The connection was lost: these requests' bodies will never be complete."""
+
+    seqs: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WriteEof:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PauseReading:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeReading:
+    pass
+
+
+Event = (
+    RequestHead
+    | StartRequest
+    | Body
+    | BodyEnd
+    | BodyFailed
+    | ClientGone
+    | Write
+    | WriteEof
+    | Close
+    | PauseReading
+    | ResumeReading
+)
+
+
+def body_expected(headers: list[tuple[bytes, bytes]]) -> tuple[bool, bool]:
+    """(the request has a body, it asked for ``100 Continue``)."""
+    body = False
+    expect = False
+    for name, value in headers:
+        n = name.lower()
+        if n == b"content-length":
+            body = body or value.strip() not in (b"", b"0")
+        elif n == b"transfer-encoding":
+            body = body or b"chunked" in value.lower()
+        elif n == b"expect":
+            expect = value.strip().lower() == b"100-continue"
+    return body, expect

@@ -28,6 +28,7 @@ from shadowgate.http.headers import client_response_headers
 from shadowgate.http.server import Reply, Request, StreamReply
 from shadowgate.http.server import Response as ClientResponse
 from shadowgate.http.timeout import clock
+from shadowgate.metrics import Metrics
 from shadowgate.model.exchange import Side, TransportError
 
 #: answers up to this size with a known length are read whole, then sent in one write
@@ -47,6 +48,15 @@ def classify(exc: BaseException) -> TransportError:
 
 
 OnRetry = Callable[[], None] | None
+
+
+def counted(metrics: Metrics, route: str, kind: str) -> Callable[[], None]:
+    """What counts a request sent again after a reused connection was reset: the race of
+    a keep-alive connection closed as it was reused, not a failure of the upstream.
+    ``kind`` is the variant, or the mirror's kind (``shadow``: to the candidate)."""
+    variant = "candidate" if kind in ("candidate", "shadow") else "production"
+    counter = metrics.upstream_retries_total
+    return lambda: counter.labels(route=route, variant=variant).inc()
 
 
 def _latency(resp: Response, t0: float) -> float:

@@ -31,6 +31,7 @@ from shadowgate.config.reload import ConfigHolder
 from shadowgate.dataplane.forward import (
     UpstreamBodyError,
     classify,
+    counted,
     relay,
     send,
     start_capture,
@@ -316,7 +317,7 @@ class Proxy:
         failed = False
         try:
             try:
-                retried = self._on_retry(entry.name, variant)
+                retried = counted(self.metrics, entry.name, variant)
                 resp = await send(
                     up, request.method, request.raw_path, headers, body, timeout, retried
                 )
@@ -385,17 +386,11 @@ class Proxy:
         )
         timeout = entry.mirror_timeout if kind == "shadow" else entry.production_timeout
         up.active += 1
-        # written here, before production's request in the same loop iteration, when a
-        # kept-alive connection is free: both sides are timed from the same moment
+        # written now, before production's request in the same loop iteration (when a
+        # kept-alive connection is free): both sides are timed from the same moment
+        cap, retried = self.table.max_body_size, counted(self.metrics, entry.name, kind)
         started = start_capture(
-            up,
-            request.method,
-            request.raw_path,
-            headers,
-            body,
-            timeout,
-            self.table.max_body_size,
-            self._on_retry(entry.name, "candidate" if kind == "shadow" else "production"),
+            up, request.method, request.raw_path, headers, body, timeout, cap, retried
         )
         coro = self._run_mirror(entry, up, started, pair)
         task = asyncio.get_running_loop().create_task(coro)
@@ -414,12 +409,6 @@ class Proxy:
         if side.status is not None and side.latency is not None and pair.exchange.kind == "shadow":
             entry.stats.latency["candidate"].observe(side.latency)
         pair.mirror_done(side)
-
-    def _on_retry(self, route: str, variant: Variant) -> Callable[[], None]:
-        """Counts a request sent again after a reused connection was reset (not an error
-        of the upstream's: the race of a keep-alive connection closed as it was reused)."""
-        counter = self.metrics.upstream_retries_total
-        return lambda: counter.labels(route=route, variant=variant).inc()
 
     # -- hand-off --------------------------------------------------------------------------
 

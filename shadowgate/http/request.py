@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote
 
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from shadowgate.errors import BadRequestError
+from shadowgate.errors import BadRequestError, ShadowgateError
 
 if TYPE_CHECKING:
     from shadowgate.http.server import HttpConnection
@@ -32,8 +32,9 @@ class BadRequestBody(BadRequestError):
         super().__init__(message, 400)
 
 
-class ClientClosed(ConnectionResetError):
-    """The client closed its connection before its request was complete."""
+class ClientClosed(ConnectionResetError, ShadowgateError):
+    """The client closed its connection before its request was complete (a
+    ``ConnectionError`` too, so handlers that stop on those stop on it)."""
 
 
 class BodyReader:

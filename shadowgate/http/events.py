@@ -46,7 +46,10 @@ class RequestHead:
     keep_alive: bool
     has_body: bool
     expect_continue: bool
+    #: the body is all in (it changes as the body arrives; ``has_body`` does not)
     complete: bool = False
+    #: its turn is now: run its handler (otherwise a ``StartRequest`` comes later)
+    start: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,14 +28,19 @@ def _connection(req: RequestHead, keep: bool) -> str:
 def whole(req: RequestHead, reply: Reply, keep: bool) -> bytes:
     """A whole answer's bytes, head and body, framed by ``Content-Length``."""
     body = reply.body
-    if bodyless(req, reply.status):
+    status = reply.status
+    if status in _NO_BODY_STATUS or status < 200 or req.method == "HEAD":
         extra = ""
         body = b""
     else:
         if "Content-Length" in reply.headers:
             del reply.headers["Content-Length"]  # framed here, from the body
         extra = f"Content-Length: {len(body)}\r\n"
-    head = render_head(reply.status, reply.reason, reply.headers, extra + _connection(req, keep))
+    if not keep:
+        extra += "Connection: close\r\n"
+    elif req.version == "1.0":
+        extra += "Connection: keep-alive\r\n"
+    head = render_head(status, reply.reason, reply.headers, extra)
     return head + body if body else head
 
 

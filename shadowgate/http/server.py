@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -104,6 +105,8 @@ class HttpConnection(asyncio.Protocol):
         self.closed = False
         self._requests: dict[int, Request] = {}
         self._timer: asyncio.TimerHandle | None = None
+        #: when the timer is due (inf: none); a later deadline needs no new timer
+        self._armed_for = math.inf
         self._body_pauser: BodyReader | None = None
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -111,15 +114,20 @@ class HttpConnection(asyncio.Protocol):
     # -- carrying out the table's events ---------------------------------------------------
 
     def _do(self, events: list[core.Event]) -> None:
-        for ev in events:
-            if isinstance(ev, core.Body):
+        for ev in events:  # the most frequent first
+            if isinstance(ev, core.Write):
+                if not self.closed and self.transport is not None:
+                    self.transport.write(ev.data)
+            elif isinstance(ev, core.Body):
                 req = self._requests.get(ev.seq)
                 if req is not None:
                     req.content.feed(ev.data)
-            elif isinstance(ev, core.Write):
-                self.write(ev.data)
             elif isinstance(ev, core.RequestHead):
-                self._requests[ev.seq] = self._request(ev)
+                req = self._requests[ev.seq] = self._request(ev)
+                if not ev.has_body:
+                    req.content.feed_eof()
+                if ev.start:
+                    self.server.spawn(self._run(ev.seq, req))
             elif isinstance(ev, core.BodyEnd):
                 req = self._requests.get(ev.seq)
                 if req is not None:
@@ -148,7 +156,9 @@ class HttpConnection(asyncio.Protocol):
                     req = self._requests.get(seq)
                     if req is not None:
                         req.content.set_exception(ClientClosed("the client closed the connection"))
-        self._sync_timer()
+        st = self.state
+        if st is not None and (d := st.deadline) is not None and d < self._armed_for:
+            self._sync_timer()  # a timer due later than the deadline; an earlier one re-arms
 
     def _request(self, head: core.RequestHead) -> Request:
         headers = CIMultiDictProxy(CIMultiDict([(_dec(n), _dec(v)) for n, v in head.headers]))
@@ -178,13 +188,16 @@ class HttpConnection(asyncio.Protocol):
             timer = None
         if timer is None:
             self._timer = asyncio.get_running_loop().call_at(deadline, self._timed_out)
+            self._armed_for = deadline
 
     def _timed_out(self) -> None:
         self._timer = None
+        self._armed_for = math.inf
         if self.state is not None and not self.closed:
             self._do(self.state.timer(asyncio.get_running_loop().time()))
 
     def _cancel_timer(self) -> None:
+        self._armed_for = math.inf
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -235,15 +248,6 @@ class HttpConnection(asyncio.Protocol):
             w.set_result(None)
 
     # -- answering -------------------------------------------------------------------------
-
-    @property
-    def closing(self) -> bool:
-        return self.state is not None and self.state.closing
-
-    @closing.setter
-    def closing(self, value: bool) -> None:
-        if self.state is not None and value:
-            self.state.closing = True
 
     def _send_continue(self) -> None:
         if self.state is not None:

@@ -65,7 +65,7 @@ def _latency(resp: Response, t0: float) -> float:
     return latency if latency is not None else _perf() - t0
 
 
-async def send(
+def send(
     up: Upstream,
     method: str,
     path: str,
@@ -73,9 +73,10 @@ async def send(
     body: Body,
     timeout: Timeout,
     on_retry: OnRetry = None,
-) -> Response:
-    """Send one request; the response's body is still to be read (or released)."""
-    return await up.pool.request(method, path, headers.items(), body, timeout, on_retry=on_retry)
+) -> Coroutine[Any, Any, Response]:
+    """Send one request (written at once when a kept-alive connection is free); the
+    response's body is still to be read (or released)."""
+    return up.pool.request(method, path, headers.items(), body, timeout, on_retry=on_retry)
 
 
 def start_capture(

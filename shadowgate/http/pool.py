@@ -9,8 +9,8 @@
   an answer is sent once more on a new connection, when it is safe to repeat: idempotent
   methods always (RFC 9112 §9.3.1), any method with ``retry_on_reset`` (model inference
   has no side effect), never a streamed upload;
-- ``start`` writes the request in the caller's own loop iteration when an idle connection
-  is free, so two requests started one after the other leave together.
+- ``request`` writes the request before it returns when an idle connection is free, so
+  two requests started one after the other leave in the same loop iteration.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from shadowgate.http.response import Response, UpstreamError
@@ -102,7 +103,7 @@ class Pool:
 
     # -- the public calls ------------------------------------------------------------------
 
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -111,27 +112,16 @@ class Pool:
         timeout: Timeout,
         *,
         on_retry: Callable[[], None] | None = None,
-    ) -> Response:
-        """Send a request; returns once the answer's status and headers are in.
+    ) -> Coroutine[Any, Any, Response]:
+        """Send a request; the returned coroutine gives the answer once its status and
+        headers are in. Read or release that response.
 
-        ``path`` is the client's raw path and query; the upstream URL's own path is put in
-        front of it. Read or release the returned response. ``on_retry`` is called when
-        the request is sent a second time (a reused connection was reset).
+        The request is written before this returns when an idle connection is free (else
+        when the coroutine first runs), so two requests started one after the other leave
+        in the same loop iteration. ``path`` is the client's raw path and query; the
+        upstream URL's own path is put in front of it. ``on_retry`` is called when the
+        request is sent a second time (a reused connection was reset).
         """
-        return await self.start(method, path, headers, body, timeout, on_retry=on_retry)
-
-    def start(
-        self,
-        method: str,
-        path: str,
-        headers: Iterable[tuple[str, str]],
-        body: Body,
-        timeout: Timeout,
-        *,
-        on_retry: Callable[[], None] | None = None,
-    ) -> Awaitable[Response]:
-        """Like ``request``, but the request is written before this returns when an idle
-        connection is free (otherwise when the returned awaitable first runs)."""
         loop = asyncio.get_running_loop()
         head, chunked = self._head(method, path, headers, body)
         deadline = loop.time() + timeout.total
@@ -144,6 +134,9 @@ class Pool:
             return self._send(req, loop, repeatable, fresh=False)
         resp, waiter = self._begin(conn, req, loop)
         return self._finish(conn, resp, waiter, req, loop, repeatable)
+
+    #: the name that says the request leaves now
+    start = request
 
     # -- one attempt -----------------------------------------------------------------------
 

@@ -249,11 +249,12 @@ class ServerConnection:
 
     # -- answering ---------------------------------------------------------------------------
 
-    def send_continue(self) -> list[Event]:
-        """The handler waits for a body whose client asked ``Expect: 100-continue``."""
+    def send_continue(self) -> bytes:
+        """The handler waits for a body whose client asked ``Expect: 100-continue``: the
+        interim answer to write, unless the answer's head is already out."""
         if not self.head_sent and self.state == State.ANSWERING:
-            return [ev.Write(CONTINUE)]
-        return []
+            return CONTINUE
+        return b""
 
     def _keep(self, req: RequestHead, close: bool) -> bool:
         return req.keep_alive and not close and not self.closing and req.complete
@@ -264,12 +265,13 @@ class ServerConnection:
             self.closing = True
         return framing.whole(req, reply, keep)
 
-    def answer(self, reply: Reply) -> list[Event]:
-        """The handler's whole answer: its bytes, framed, in one ``Write``."""
+    def answer(self, reply: Reply) -> bytes:
+        """The handler's whole answer: its bytes, framed, to write in one piece (as h11's
+        ``send``; nothing once the connection is closed)."""
         req = self.current
         if req is None or self.state == State.CLOSED:
-            return []
-        return [ev.Write(self._render(req, reply))]
+            return b""
+        return self._render(req, reply)
 
     def start_stream(
         self,
@@ -277,8 +279,8 @@ class ServerConnection:
         reason: str | None,
         headers: CIMultiDict[str],
         content_length: int | None,
-    ) -> tuple[list[Event], bool]:
-        """A streamed answer's head; True when its body must be sent chunked."""
+    ) -> tuple[bytes, bool]:
+        """A streamed answer's head to write; True when its body must be sent chunked."""
         req = self.current
         assert req is not None, "no request is being answered"
         head, chunked, keep = framing.stream_head(
@@ -287,7 +289,7 @@ class ServerConnection:
         if not keep:
             self.closing = True
         self.head_sent = True
-        return [ev.Write(head)], chunked
+        return head, chunked
 
     def cut_off(self) -> None:
         """A streamed answer ended early: the client must see it incomplete (close)."""

@@ -114,24 +114,25 @@ class HttpConnection(asyncio.Protocol):
     # -- carrying out the table's events ---------------------------------------------------
 
     def _do(self, events: list[core.Event]) -> None:
+        req: Request | None
         for ev in events:  # the most frequent first
-            if isinstance(ev, core.Write):
-                if not self.closed and self.transport is not None:
-                    self.transport.write(ev.data)
+            if isinstance(ev, core.RequestHead):
+                new = self._requests[ev.seq] = self._request(ev)
+                if not ev.has_body:
+                    new.content.feed_eof()
+                if ev.start:
+                    self.server.spawn(self._run(ev.seq, new))
             elif isinstance(ev, core.Body):
                 req = self._requests.get(ev.seq)
                 if req is not None:
                     req.content.feed(ev.data)
-            elif isinstance(ev, core.RequestHead):
-                req = self._requests[ev.seq] = self._request(ev)
-                if not ev.has_body:
-                    req.content.feed_eof()
-                if ev.start:
-                    self.server.spawn(self._run(ev.seq, req))
             elif isinstance(ev, core.BodyEnd):
                 req = self._requests.get(ev.seq)
                 if req is not None:
                     req.content.feed_eof()
+            elif isinstance(ev, core.Write):
+                if not self.closed and self.transport is not None:
+                    self.transport.write(ev.data)
             elif isinstance(ev, core.StartRequest):
                 self.server.spawn(self._run(ev.seq, self._requests[ev.seq]))
             elif isinstance(ev, core.PauseReading):
@@ -234,8 +235,10 @@ class HttpConnection(asyncio.Protocol):
         self._body_pauser = None
 
     def data_received(self, data: bytes) -> None:
-        if self.state is not None:
-            self._do(self.state.receive_data(data, asyncio.get_running_loop().time()))
+        if self.state is not None and (
+            events := self.state.receive_data(data, asyncio.get_running_loop().time())
+        ):
+            self._do(events)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -251,7 +254,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _send_continue(self) -> None:
         if self.state is not None:
-            self._do(self.state.send_continue())
+            self.write(self.state.send_continue())
 
     async def _run(self, seq: int, req: Request) -> None:
         st = self.state
@@ -270,9 +273,9 @@ class HttpConnection(asyncio.Protocol):
                 if not isinstance(reply, StreamReply) or not reply._done:  # handler failed)
                     st.cut_off()  # the client must see an incomplete answer
             elif isinstance(reply, StreamReply):  # never started: an empty answer
-                self._do(st.answer(Reply(reply.status, b"", reply.headers, reply.reason)))
+                self.write(st.answer(Reply(reply.status, b"", reply.headers, reply.reason)))
             else:
-                self._do(st.answer(reply))
+                self.write(st.answer(reply))
             if self._write_paused and not self.closed:  # the client reads slowly: let
                 with contextlib.suppress(ConnectionError):  # this answer drain before
                     await self.drain()  # the next pipelined request adds to it
@@ -280,19 +283,21 @@ class HttpConnection(asyncio.Protocol):
             req.content.discard()  # an unread body: dropped (and reading resumed)
             self._requests.pop(seq, None)
             now = asyncio.get_running_loop().time()
-            self._do(st.answered(now, self.server.client_timeout))
+            events = st.answered(now, self.server.client_timeout)
+            if events or ((d := st.deadline) is not None and d < self._armed_for):
+                self._do(events)
 
     def start_stream(self, req: Request, reply: StreamReply) -> bool:
         """Write a streamed answer's head; True when its body must be sent chunked."""
         assert self.state is not None
-        events, chunked = self.state.start_stream(
+        head, chunked = self.state.start_stream(
             reply.status, reply.reason, reply.headers, reply.content_length
         )
-        self._do(events)
+        self.write(head)
         return chunked
 
     def write(self, data: bytes) -> None:
-        if not self.closed and self.transport is not None:
+        if data and not self.closed and self.transport is not None:
             self.transport.write(data)
 
     async def drain(self) -> None:

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shadowgate.config.join import RequestIdConfig
+from shadowgate.config.outage import ProductionOutageConfig
 from shadowgate.config.types import Duration, Fraction, HttpUrl, ListenAddress, Percent, Size
 from shadowgate.config.upstream import UpstreamConfig as UpstreamConfig
 
@@ -234,6 +236,7 @@ class AnalysisConfig(Strict):
     on_success: Literal["promote", "await_approval"] = "promote"
     interval: Duration = 1.0
     checks: tuple[CheckConfig, ...] = Field(default_factory=_default_checks)
+    production_outage: ProductionOutageConfig = ProductionOutageConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> AnalysisConfig:
@@ -308,6 +311,7 @@ class RouteConfig(Strict):
     record_bodies: bool = False
     confirm_promotion: WebhookConfig | None = None
     on_promote: HookConfig | None = None
+    request_id: RequestIdConfig = RequestIdConfig()
 
     @field_validator("name")
     @classmethod

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from shadowgate.compare.loss import LabelError, paired_loss
 from shadowgate.config.model import RouteConfig
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
+from shadowgate.rollout.outage import production_failed
 from shadowgate.store import codec
 from shadowgate.store.base import LabeledOutcome, StoredOutcome
 
@@ -20,6 +22,7 @@ from shadowgate.store.base import LabeledOutcome, StoredOutcome
 #: listed here would reach them as its default. Checked against the codec's columns here
 #: and against what those functions read by ``tests/judge/test_evidence_fields.py``
 OUTCOME_FIELDS: tuple[str, ...] = codec.columns(
+    "ts",
     "kind",
     "variant",
     "prod_status",
@@ -34,7 +37,7 @@ OUTCOME_FIELDS: tuple[str, ...] = codec.columns(
 )
 #: the outcome fields read by ``labels_from`` and ``canary_labels_from``
 LABEL_FIELDS: tuple[str, ...] = codec.columns(
-    "kind", "variant", "prod_pred", "cand_pred", "segment"
+    "kind", "variant", "prod_status", "prod_error", "prod_pred", "cand_pred", "segment"
 )
 
 #: error classes that are the client's doing, not a model's: never counted against either
@@ -59,9 +62,36 @@ def _agreement(r: OutcomeRecord) -> float:
     return sum(1.0 for x in r.agree if x) / len(r.agree)
 
 
+def _evidence(r: OutcomeRecord) -> bool:
+    """A shadow pair is evidence unless production itself failed (see ``rollout.outage``)."""
+    return r.kind == "shadow" and not production_failed(r.prod_error, r.prod_status)
+
+
+def production_health(
+    outcomes: Sequence[StoredOutcome],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], int]:
+    """For the outage gate: request time and "production failed" of every outcome production
+    answered (shadow pairs, canary requests it served), and how many shadow pairs are left
+    out of the checks because production failed."""
+    rows = [
+        o.record
+        for o in outcomes
+        if o.record.kind == "shadow"
+        or (o.record.kind == "canary" and o.record.variant == "production")
+    ]
+    ts = np.fromiter((r.ts for r in rows), np.float64, len(rows))
+    failed = np.fromiter(
+        (production_failed(r.prod_error, r.prod_status) for r in rows), bool, len(rows)
+    )
+    kinds = [r.kind == "shadow" for r in rows]
+    excluded = int(np.count_nonzero(failed & np.array(kinds, dtype=bool)))
+    return ts, failed, excluded
+
+
 def pairs_from(outcomes: Sequence[StoredOutcome]) -> PairBatch:
-    """Shadow outcomes (noise and canary rows are skipped)."""
-    rows = [o.record for o in outcomes if o.record.kind == "shadow"]
+    """Shadow outcomes that are evidence (noise and canary rows, and pairs production
+    failed, are skipped)."""
+    rows = [o.record for o in outcomes if _evidence(o.record)]
     pf = np.fromiter((_failed(r.prod_error, r.prod_status) for r in rows), bool, len(rows))
     cf = np.fromiter((_failed(r.cand_error, r.cand_status) for r in rows), bool, len(rows))
     lat = np.fromiter(
@@ -124,7 +154,7 @@ def label_scores(route: RouteConfig, r: OutcomeRecord, label: Any) -> dict[str, 
 
 
 def labels_from(route: RouteConfig, rows: Sequence[LabeledOutcome]) -> LabelBatch:
-    shadow = [x for x in rows if x.outcome.record.kind == "shadow"]
+    shadow = [x for x in rows if _evidence(x.outcome.record)]
     scores = [label_scores(route, x.outcome.record, x.label) for x in shadow]
     nan = math.nan
     return LabelBatch(

@@ -20,6 +20,7 @@ from shadowgate.compare.noise import NoiseFloor
 from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge import evidence
+from shadowgate.judge.outage import OutageHook, current_gate, switched
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.checks import CheckResult
 from shadowgate.rollout.machine import (
@@ -31,6 +32,7 @@ from shadowgate.rollout.machine import (
     routing_for,
     transition,
 )
+from shadowgate.rollout.outage import OutageGate
 from shadowgate.rollout.policy import Decision, decide
 from shadowgate.store.base import AuditRecord, JudgeState, StaleStateError, Store
 from shadowgate.store.pages import pages
@@ -60,6 +62,8 @@ class RouteContext:
     last_decision: dict[str, Any] | None = None
     pending_event: str | None = None  # e.g. waiting for confirm_promotion
     noise: NoiseFloor = field(default_factory=NoiseFloor)
+    #: production failures: left out of the checks, and decisions paused while they last
+    outage: OutageGate = field(default_factory=OutageGate)
 
     def detail(self, route: RouteConfig) -> dict[str, Any]:
         r = routing_for(
@@ -97,6 +101,7 @@ class RouteContext:
                 "last_decision": self.last_decision,
                 "results": [r.to_dict() for r in self.results()],
                 "noise": self.noise.to_dict(),
+                "outage": self.outage.to_dict(),
             },
             detail=self.detail(route),
             outcome_cursor=self.outcome_cursor,
@@ -131,6 +136,7 @@ class Judge:
         #: called after every look with the route and its context (e.g. to set gauges)
         self.on_look: list[Callable[[RouteConfig, RouteContext], None]] = []
         self.confirm: Callable[[RouteConfig, RouteContext], Awaitable[bool]] | None = None
+        self.on_outage: list[OutageHook] = []
         self._locks: dict[str, asyncio.Lock] = {}
         self._next: dict[str, float] = {}
         self.last_tick: float = 0.0
@@ -166,6 +172,7 @@ class Judge:
                 RouteAnalysis(route.analysis, canary_weight=w if route.mode == "canary" else 0),
                 started_at=now,
                 began_in_shadow=route.mode == "shadow",
+                outage=OutageGate(route.analysis.production_outage),
             )
         else:
             d = saved.data
@@ -181,6 +188,7 @@ class Judge:
                 version=saved.version,
                 last_decision=d.get("last_decision"),
                 noise=NoiseFloor.from_dict(d["noise"]) if d.get("noise") else NoiseFloor(),
+                outage=OutageGate.from_dict(route.analysis.production_outage, d.get("outage", {})),
             )
         self.contexts[route.name] = ctx
         return ctx
@@ -235,7 +243,11 @@ class Judge:
         read = 0 if terminal else await self._read(route, ctx)
         now = self.clock()
         decision = None
-        if not terminal and ctx.rollout.state is not State.PAUSED:
+        ctx.outage = current_gate(ctx.outage, route)
+        outage = None if terminal else ctx.outage.evaluate(now)
+        if outage is not None:
+            await switched(self, route, ctx, outage, now)
+        if not terminal and ctx.rollout.state is not State.PAUSED and not ctx.outage.active:
             decision = decide(
                 route,
                 ctx.rollout,
@@ -255,7 +267,7 @@ class Judge:
                 ctx.pending_event = "promotion not confirmed by the confirm_promotion hook"
                 decision = None
         if decision is None:
-            if read or ctx.version == 0:
+            if (read or ctx.version == 0) and outage is None:
                 await self._commit(route, ctx, now, [])
         else:
             await self._apply(route, ctx, decision, now, actor="judge")
@@ -280,6 +292,7 @@ class Judge:
             # milliseconds of Python that would otherwise stall every client request
             for i in range(0, len(rows), CHUNK):
                 chunk = rows[i : i + CHUNK]
+                ctx.outage.observe(*evidence.production_health(chunk))
                 ctx.analysis.add_pairs(evidence.pairs_from(chunk))
                 ctx.noise.update(o.record for o in chunk)
                 ctx.analysis.add_canary(evidence.canary_from(chunk))
@@ -420,6 +433,7 @@ class Judge:
             "checks": [r.to_dict() for r in results],
             "srm_p_value": ctx.analysis.srm_p_value(),
             "noise_floor": ctx.noise.to_dict() if ctx.noise.pairs else None,
+            **ctx.outage.status(),
             "last_decision": ctx.last_decision,
             "pending": ctx.pending_event,
             "started_at": ctx.started_at,

@@ -31,7 +31,9 @@ from shadowgate.judge.observe import install
 from shadowgate.judge.sync import StateSync
 from shadowgate.metrics import Metrics
 from shadowgate.model.exchange import Exchange
+from shadowgate.recording.excluded import counting_excluded
 from shadowgate.recording.recorder import Recorder
+from shadowgate.rollout.outage import PRODUCTION_FAILED
 from shadowgate.store import Store, open_store
 from shadowgate.store.writer import BatchWriter
 
@@ -79,7 +81,7 @@ def attach_control(
     recorder = Recorder(
         route_config=lambda name: holder.current.route(name),
         rollout_id=lambda name: gateway.runtime.get(name).rollout_id,
-        write=writer.put,
+        write=counting_excluded(metrics, writer.put),
         queue_size=cfg.queue_size,
         on_drop=lambda route, reason, n: metrics.outcomes_dropped_total.labels(
             route=route, reason=reason
@@ -113,6 +115,7 @@ def attach_control(
             metrics.mirror_dropped_total.labels(route=r.name, reason="full")
             for reason in DROP_REASONS:
                 metrics.outcomes_dropped_total.labels(route=r.name, reason=reason)
+            metrics.pairs_excluded_total.labels(route=r.name, reason=PRODUCTION_FAILED)
 
     precreate(holder.current)
     holder.subscribe(lambda old, new: precreate(new))
@@ -170,9 +173,9 @@ class _SettledFilter:
         self.recorder = recorder
         self.sync = sync
 
-    def submit(self, exchange: Exchange) -> bool:
+    def submit(self, exchange: Exchange) -> bool | None:
         if exchange.kind == "canary" and self.sync.settled(exchange.route):
-            return True
+            return None  # not recorded, so not a pair: the counters must match the store
         return self.recorder.submit(exchange)
 
 

@@ -102,6 +102,14 @@ class Metrics:
             ["route"],
             registry=r,
         )
+        self.pairs_excluded_total = Counter(
+            "shadowgate_pairs_excluded_total",
+            "Recorded pairs left out of the checks, by reason (production_failed: production "
+            "itself failed with connect, timeout, reset or 5xx, so the pair says nothing "
+            "about the candidate).",
+            ["route", "reason"],
+            registry=r,
+        )
         self.outcomes_dropped_total = Counter(
             "shadowgate_outcomes_dropped_total",
             "Outcome records dropped before reaching the store (queue full, store down).",

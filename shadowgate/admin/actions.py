@@ -70,7 +70,7 @@ async def route_history(request: web.Request) -> web.Response:
                 "started_at": ro.started_at,
                 "config_digest": ro.config_digest,
                 "state": saved.state if saved else "shadow",
-                "samples": (saved.data.get("analysis") or {}).get("pairs") if saved else 0,
+                "samples": rollout_samples(saved.data) if saved else 0,
                 "audit": [
                     {
                         "time": a.time,
@@ -89,6 +89,13 @@ async def route_history(request: web.Request) -> web.Response:
             }
         )
     return web.json_response({"route": name, "rollouts": out})
+
+
+def rollout_samples(data: dict[str, Any]) -> int:
+    """A rollout's own samples: its shadow pairs plus the requests it judged in canary."""
+    analysis = data.get("analysis") or {}
+    canary = analysis.get("canary") or [0, 0]
+    return int(analysis.get("pairs", 0)) + sum(int(x) for x in canary)
 
 
 def add_action_routes(app: web.Application, judge: Judge, sync: StateSync | None) -> None:

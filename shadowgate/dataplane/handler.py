@@ -36,6 +36,7 @@ from shadowgate.dataplane.forward import (
     send,
     start_capture,
 )
+from shadowgate.dataplane.log_limit import RateLimitedLog
 from shadowgate.dataplane.passthrough import passthrough
 from shadowgate.dataplane.pools import Upstream, UpstreamPools
 from shadowgate.dataplane.request import TOO_LARGE, RequestBody, TooLarge, read_body, sticky_key
@@ -125,6 +126,7 @@ class Proxy:
         runtime: RuntimeState | None = None,
     ) -> None:
         self.holder = holder
+        self.failure_log = RateLimitedLog(log)
         self.sink = sink
         self.metrics = metrics
         self.runtime = runtime if runtime is not None else RuntimeState()
@@ -336,7 +338,7 @@ class Proxy:
             up.release()
         if failed:
             log_upstream_failure(
-                log,
+                self.failure_log,
                 route=entry.name,
                 variant=variant,
                 side=side,
@@ -447,7 +449,7 @@ class Proxy:
             self.metrics.outcomes_dropped_total.labels(
                 route=exchange.route, reason="sink_error"
             ).inc()
-        if accepted:
+        if accepted is not None:  # recorded, or dropped and counted: a pair either way
             st = self.stats.get(exchange.route)
             if st is not None:
                 st.pairs += 1

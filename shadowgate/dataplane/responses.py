@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
+from typing import Any, Protocol
 
 from shadowgate.dataplane.table import RouteEntry
 from shadowgate.http.client import Timeout
@@ -53,8 +53,12 @@ def upstream_error(
     return error_response(502, "upstream_failed", msg, rid)
 
 
+class Warns(Protocol):
+    def warning(self, msg: str, *args: Any) -> None: ...
+
+
 def log_upstream_failure(
-    log: logging.Logger,
+    log: Warns,
     *,
     route: str,
     variant: str,
@@ -66,8 +70,9 @@ def log_upstream_failure(
     rid: str,
     sensitive: bool,
 ) -> None:
-    """One warning line per failed client request. Paths only by default: query strings,
-    credentials and bodies appear only with ``server.log_sensitive: true``."""
+    """A warning line per failed client request (rate-limited by ``log``: see
+    ``dataplane.log_limit``). Paths only by default: query strings, credentials and bodies
+    appear only with ``server.log_sensitive: true``."""
     latency = f"{side.latency * 1000:.1f}ms" if side.latency is not None else "-"
     if not sensitive:
         log.warning(

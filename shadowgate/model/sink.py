@@ -11,10 +11,13 @@ from shadowgate.model.exchange import Exchange
 class ExchangeSink(Protocol):
     """Accepts exchanges without ever blocking or raising on the response path.
 
-    ``submit`` returns False when the exchange was dropped (the sink counts why).
+    ``submit`` returns True when the exchange was taken for recording, False when it was
+    dropped (the sink counts why), and None when it is not evidence and is not recorded
+    (e.g. requests production serves alone after a rollout ended). Every exchange that
+    is not None is one of ``shadowgate_pairs_total``: pairs == recorded + dropped.
     """
 
-    def submit(self, exchange: Exchange) -> bool: ...
+    def submit(self, exchange: Exchange) -> bool | None: ...
 
 
 class MemorySink:

@@ -31,6 +31,7 @@ from shadowgate.config.model import RouteConfig
 from shadowgate.http.idle import DataPlaneIdle
 from shadowgate.model.exchange import Exchange
 from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.recording.join_key import apply_join_key
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,9 @@ class Recorder:
             if route is None:
                 self._drop(ex.route, "no_route", 1)
                 return None
-            return build_outcome(ex, route, self._rollout_id(ex.route))
+            record = build_outcome(ex, route, self._rollout_id(ex.route))
+            apply_join_key(record, ex, route)
+            return record
         except Exception:
             log.exception("could not look up the config or rollout of route %r", ex.route)
             self._drop(ex.route, "lookup_error", 1)

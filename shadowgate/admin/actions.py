@@ -12,10 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
+from shadowgate.config.outage import ProductionOutageConfig
 from shadowgate.errors import StoreError
 from shadowgate.judge.judge import Judge
 from shadowgate.judge.sync import StateSync
 from shadowgate.rollout.machine import TransitionError
+from shadowgate.rollout.outage import OutageGate
 
 ACTIONS = ("promote", "rollback", "approve", "pause", "resume")
 
@@ -138,11 +140,14 @@ async def _stored_status(judge: Judge, route_name: str) -> dict[str, Any]:
     if saved is None:
         return {"rollout_id": rollout.rollout_id, "state": "shadow", "checks": []}
     data = saved.data
+    route = judge.holder.current.route(route_name)
+    outage_cfg = route.analysis.production_outage if route else ProductionOutageConfig()
     return {
         "rollout_id": rollout.rollout_id,
         "state": saved.state,
         "effective": {k: saved.detail.get(k) for k in ("mode", "weight", "mirror")},
         "last_decision": data.get("last_decision"),
         "checks": data.get("results", []),
+        **OutageGate.from_dict(outage_cfg, data.get("outage") or {}).status(),
         "note": "state as last committed by the acting judge",
     }

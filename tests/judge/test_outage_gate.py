@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shadowgate.admin.actions import status_provider
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.judge import Judge
@@ -111,3 +112,8 @@ async def test_the_gate_survives_a_judge_restart(store: Store) -> None:
     assert await again.look(route) is None
     restored = again.contexts["m"]
     assert restored.outage.active and restored.outage.excluded == {"production_failed": 150}
+    # a replica that is not the acting judge shows the committed pause and counts
+    provide = status_provider(Judge(store, holder), None)
+    shown = (await provide("m"))["rollout"]
+    assert shown["outage"]["active"] is True and "production failing" in shown["outage"]["reason"]
+    assert shown["excluded"] == {"production_failed": 150}

@@ -31,7 +31,6 @@ from shadowgate.judge.observe import install
 from shadowgate.judge.sync import StateSync
 from shadowgate.metrics import Metrics
 from shadowgate.model.exchange import Exchange
-from shadowgate.recording.excluded import counting_excluded
 from shadowgate.recording.recorder import Recorder
 from shadowgate.rollout.outage import PRODUCTION_FAILED
 from shadowgate.store import Store, open_store
@@ -81,7 +80,7 @@ def attach_control(
     recorder = Recorder(
         route_config=lambda name: holder.current.route(name),
         rollout_id=lambda name: gateway.runtime.get(name).rollout_id,
-        write=counting_excluded(metrics, writer.put),
+        write=writer.put,
         queue_size=cfg.queue_size,
         on_drop=lambda route, reason, n: metrics.outcomes_dropped_total.labels(
             route=route, reason=reason

@@ -104,9 +104,9 @@ class Metrics:
         )
         self.pairs_excluded_total = Counter(
             "shadowgate_pairs_excluded_total",
-            "Recorded pairs left out of the checks, by reason (production_failed: production "
-            "itself failed with connect, timeout, reset or 5xx, so the pair says nothing "
-            "about the candidate).",
+            "Pairs the judge left out of the checks, by reason (production_failed: during a "
+            "production outage, production itself failed with connect, timeout, reset or "
+            "5xx, so the pair says nothing about the candidate).",
             ["route", "reason"],
             registry=r,
         )

@@ -1,10 +1,10 @@
 """``analysis.production_outage``: when production itself fails, the judge stops deciding.
 
-Pairs whose production side failed with an infrastructure error (connect, timeout, reset,
-5xx) say nothing about the candidate: they are always left out of the checks. While the
-share of such pairs over the last ``window`` exceeds ``max_error_rate`` (and at least
-``min_pairs`` were seen in it), the judge pauses its decisions; it resumes once the share
-is back at or below ``resume_error_rate`` (default: half of ``max_error_rate``).
+While production fails with an infrastructure error (connect, timeout, reset, 5xx) on more
+than ``max_error_rate`` of the pairs of the last ``window`` (and at least ``min_pairs`` were
+seen in it), the judge pauses its decisions and leaves the pairs production failed out of
+the checks (they say nothing about the candidate); it resumes once the share is back at or
+below ``resume_error_rate`` (default: half of ``max_error_rate``).
 
 Example::
 
@@ -30,7 +30,7 @@ class ProductionOutageConfig(BaseModel):
     window: Duration = 10.0
     #: fewer pairs than this in the window decide nothing either way
     min_pairs: int = Field(default=20, ge=1)
-    #: false: never pause (production failures are still left out of the checks)
+    #: false: never pause, never leave pairs out
     enabled: bool = True
 
     @property

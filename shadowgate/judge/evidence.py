@@ -37,7 +37,7 @@ OUTCOME_FIELDS: tuple[str, ...] = codec.columns(
 )
 #: the outcome fields read by ``labels_from`` and ``canary_labels_from``
 LABEL_FIELDS: tuple[str, ...] = codec.columns(
-    "kind", "variant", "prod_status", "prod_error", "prod_pred", "cand_pred", "segment"
+    "kind", "variant", "prod_pred", "cand_pred", "segment"
 )
 
 #: error classes that are the client's doing, not a model's: never counted against either
@@ -62,17 +62,12 @@ def _agreement(r: OutcomeRecord) -> float:
     return sum(1.0 for x in r.agree if x) / len(r.agree)
 
 
-def _evidence(r: OutcomeRecord) -> bool:
-    """A shadow pair is evidence unless production itself failed (see ``rollout.outage``)."""
-    return r.kind == "shadow" and not production_failed(r.prod_error, r.prod_status)
-
-
 def production_health(
     outcomes: Sequence[StoredOutcome],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], int]:
     """For the outage gate: request time and "production failed" of every outcome production
-    answered (shadow pairs, canary requests it served), and how many shadow pairs are left
-    out of the checks because production failed."""
+    answered (shadow pairs, canary requests it served), and how many of them are shadow
+    pairs production failed (left out of the checks during an outage)."""
     rows = [
         o.record
         for o in outcomes
@@ -88,10 +83,18 @@ def production_health(
     return ts, failed, excluded
 
 
-def pairs_from(outcomes: Sequence[StoredOutcome]) -> PairBatch:
-    """Shadow outcomes that are evidence (noise and canary rows, and pairs production
-    failed, are skipped)."""
-    rows = [o.record for o in outcomes if _evidence(o.record)]
+def _never(error: str | None, status: int | None) -> bool:
+    return False
+
+
+def pairs_from(
+    outcomes: Sequence[StoredOutcome], exclude_production_failed: bool = False
+) -> PairBatch:
+    """Shadow outcomes (noise and canary rows are skipped; during a production outage, so
+    are pairs production failed: see ``rollout.outage``)."""
+    skip = production_failed if exclude_production_failed else _never
+    shadow = (o.record for o in outcomes if o.record.kind == "shadow")
+    rows = [r for r in shadow if not skip(r.prod_error, r.prod_status)]
     pf = np.fromiter((_failed(r.prod_error, r.prod_status) for r in rows), bool, len(rows))
     cf = np.fromiter((_failed(r.cand_error, r.cand_status) for r in rows), bool, len(rows))
     lat = np.fromiter(
@@ -154,7 +157,7 @@ def label_scores(route: RouteConfig, r: OutcomeRecord, label: Any) -> dict[str, 
 
 
 def labels_from(route: RouteConfig, rows: Sequence[LabeledOutcome]) -> LabelBatch:
-    shadow = [x for x in rows if _evidence(x.outcome.record)]
+    shadow = [x for x in rows if x.outcome.record.kind == "shadow"]
     scores = [label_scores(route, x.outcome.record, x.label) for x in shadow]
     nan = math.nan
     return LabelBatch(

@@ -292,8 +292,8 @@ class Judge:
             # milliseconds of Python that would otherwise stall every client request
             for i in range(0, len(rows), CHUNK):
                 chunk = rows[i : i + CHUNK]
-                ctx.outage.observe(*evidence.production_health(chunk))
-                ctx.analysis.add_pairs(evidence.pairs_from(chunk))
+                outage = ctx.outage.observe(*evidence.production_health(chunk))
+                ctx.analysis.add_pairs(evidence.pairs_from(chunk, outage))
                 ctx.noise.update(o.record for o in chunk)
                 ctx.analysis.add_canary(evidence.canary_from(chunk))
                 await asyncio.sleep(0)

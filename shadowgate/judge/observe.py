@@ -9,7 +9,7 @@ from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.judge import Judge, RouteContext
 from shadowgate.judge.notify import Notifier, event_for
-from shadowgate.judge.outage import outage_webhooks
+from shadowgate.judge.outage import excluded_metric, outage_webhooks
 from shadowgate.metrics import Metrics
 from shadowgate.rollout.machine import State
 from shadowgate.rollout.policy import Decision
@@ -75,3 +75,4 @@ def install(judge: Judge, metrics: Metrics, notifier: Notifier) -> None:
     judge.listeners.append(notify_listener(judge.holder, notifier))
     judge.confirm = confirm_gate(notifier)
     judge.on_outage.append(outage_webhooks(judge.holder, notifier))
+    judge.on_look.append(excluded_metric(metrics))

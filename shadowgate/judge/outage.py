@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.notify import Notifier
+from shadowgate.metrics import Metrics
 from shadowgate.rollout.outage import OutageChange, OutageGate
 from shadowgate.store.base import AuditRecord
 
@@ -87,5 +88,20 @@ def outage_webhooks(holder: ConfigHolder, notifier: Notifier) -> OutageHook:
                 current.webhooks,
                 outage_event(current, ctx.rollout_id, state, change, ctx.outage.since or 0.0),
             )
+
+    return hook
+
+
+def excluded_metric(metrics: Metrics) -> Callable[[RouteConfig, RouteContext], None]:
+    """After each look: ``shadowgate_pairs_excluded_total`` += what the judge left out since.
+
+    Only the acting judge counts, and a judge resuming from the store does not count again
+    what its predecessor counted (``OutageGate.reported``).
+    """
+    counter = metrics.pairs_excluded_total
+
+    def hook(route: RouteConfig, ctx: RouteContext) -> None:
+        for reason, n in ctx.outage.unreported().items():
+            counter.labels(route=route.name, reason=reason).inc(n)
 
     return hook

@@ -1,15 +1,20 @@
 """Production outages: which pairs are not evidence, and when the judge must stop deciding.
 
-A pair whose production side failed with an infrastructure error (it could not be reached,
-timed out, reset the connection or answered 5xx) tells nothing about the candidate: the
-comparison it would add is "candidate vs a dead server". Such pairs are left out of every
-check and counted apart (``excluded["production_failed"]``).
+:class:`OutageGate` watches the share of production's infrastructure failures (it could
+not be reached, timed out, reset the connection or answered 5xx) over the last ``window``
+seconds of request time (the outcomes' own timestamps, so the verdict does not depend on
+when the judge looks). Above ``max_error_rate`` it is *active*: the judge makes no
+decision, because the traffic left to judge on is whatever production happened to
+survive. It becomes inactive again once the share is back at or below the resume rate.
 
-:class:`OutageGate` watches the share of those failures over the last ``window`` seconds of
-request time (the outcomes' own timestamps, so the verdict does not depend on when the
-judge looks). Above ``max_error_rate`` it is *active*: the judge makes no decision, because
-the traffic left to judge on is whatever production happened to survive. It becomes
-inactive again once the share is back at or below the resume rate. Pure: no clock, no I/O.
+During an outage, a pair whose production side failed tells nothing about the candidate
+(the comparison it would add is "candidate vs a dead server", which favours any
+candidate): such pairs are left out of the checks and counted apart
+(``excluded["production_failed"]``). Outside outages production's sporadic failures stay
+in: leaving out every pair production failed while keeping every pair the candidate
+failed would charge an identical candidate with its own share of independent failures.
+(Latency, agreement and label checks never use a pair with a failed side anyway: only
+the errors check is changed by the exclusion.) Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -69,18 +74,27 @@ class OutageGate:
         self.since: float | None = None
         self.reason: str | None = None
         self.excluded: dict[str, int] = {}
+        #: what of ``excluded`` this process has reported (e.g. to a counter metric)
+        self.reported: dict[str, int] = {}
         self.pauses = 0
 
     # --- feeding --------------------------------------------------------------------
 
     def observe(
-        self, ts: npt.NDArray[np.float64], failed: npt.NDArray[np.bool_], excluded: int = 0
-    ) -> None:
-        """Outcomes in (any) order: their request times and whether production failed;
-        ``excluded`` of them were left out of the checks for it."""
-        self.exclude(PRODUCTION_FAILED, excluded)
-        if len(ts) == 0:
-            return
+        self, ts: npt.NDArray[np.float64], failed: npt.NDArray[np.bool_], shadow_failed: int = 0
+    ) -> bool:
+        """Outcomes production answered (any order): request times, whether it failed, and
+        how many are shadow pairs it failed. True when they fall in an outage (the gate is
+        active, or this batch takes the window over the threshold): then those
+        ``shadow_failed`` pairs are to be left out of the checks, and are counted."""
+        if len(ts):
+            self._add(ts, failed)
+        during = self.config.enabled and (self.active or self._over())
+        if during:
+            self.exclude(PRODUCTION_FAILED, shadow_failed)
+        return during
+
+    def _add(self, ts: npt.NDArray[np.float64], failed: npt.NDArray[np.bool_]) -> None:
         idx = np.floor(ts / self.width).astype(np.int64)
         keys, inverse = np.unique(idx, return_inverse=True)
         pairs = np.bincount(inverse, minlength=len(keys))
@@ -92,6 +106,10 @@ class OutageGate:
         newest = float(np.max(ts))
         self.latest = newest if self.latest is None else max(self.latest, newest)
         self._trim()
+
+    def _over(self) -> bool:
+        pairs, failed = self.window_counts()
+        return pairs >= self.config.min_pairs and failed / pairs > self.config.max_error_rate
 
     def exclude(self, reason: str, n: int) -> None:
         """Count ``n`` pairs left out of the checks for ``reason``."""
@@ -113,6 +131,12 @@ class OutageGate:
         failed = sum(b[1] for b in self.buckets.values())
         return pairs, failed
 
+    def unreported(self) -> dict[str, int]:
+        """Exclusions since the last call (for counters that must not count twice)."""
+        new = {k: v - self.reported.get(k, 0) for k, v in self.excluded.items()}
+        self.reported = dict(self.excluded)
+        return {k: v for k, v in new.items() if v > 0}
+
     def evaluate(self, now: float) -> OutageChange | None:
         """Switch on or off from the current window; the change when it switched."""
         cfg = self.config
@@ -129,7 +153,7 @@ class OutageGate:
             why = (
                 f"production failing: {rate:.0%} of the last {pairs} pairs ({window}) failed "
                 f"with connect, timeout or 5xx errors (threshold {cfg.max_error_rate:.0%}); "
-                "decisions paused until it recovers, its failed pairs are not evidence"
+                "decisions paused until it recovers; its failed pairs are not evidence"
             )
             return self._switch(True, now, rate, pairs, why)
         if self.active and rate <= cfg.effective_resume_rate:
@@ -194,6 +218,7 @@ class OutageGate:
         self.since = float(since) if since is not None else None
         self.reason = d.get("reason")
         self.excluded = {str(k): int(v) for k, v in (d.get("excluded") or {}).items()}
+        self.reported = dict(self.excluded)  # counted by whichever process counted them
         self.pauses = int(d.get("pauses", 0))
         self._trim()
         return self

@@ -352,7 +352,7 @@ def mixed_outcomes(rollout: str, n: int) -> tuple[list[OutcomeRecord], list[tupl
 def mixed_config() -> ShadowgateConfig:
     """A canary route with segments, whose checks use errors, latencies, agreement, labels."""
     checks = [
-        {"metric": "errors", "margin": 0.5, "per_segment": True},
+        {"metric": "errors", "margin": 0.02, "per_segment": True},
         {"metric": "latency", "margin": 0.1},
         {"metric": "agreement", "min": 0.5},
         {"metric": "accuracy", "per_segment": True},

@@ -84,11 +84,12 @@ async def test_no_decision_while_production_fails_then_one_after(
     await store.insert_outcomes(pairs(ctx.rollout_id, 1000.0, 600, every_nth_fails=3))
     decision = await judge.look(route)
     ctx = judge.contexts["m"]
-    assert ctx.outage.excluded == {"production_failed": 200}
-    assert ctx.analysis.pairs == 400
-    if not enabled:  # the pairs are still left out, but the judge decides on the others
+    if not enabled:  # the old behaviour: production's failures count for the candidate
+        assert ctx.outage.excluded == {} and ctx.analysis.pairs == 600
         assert decision is not None and decision.event.value == "passed"
         return
+    assert ctx.outage.excluded == {"production_failed": 200}
+    assert ctx.analysis.pairs == 400
     assert decision is None and ctx.outage.active
     assert next(r for r in ctx.results() if r.check == "errors").verdict == "passed"
     assert judge.status(route)["outage"]["active"] is True
@@ -117,3 +118,17 @@ async def test_the_gate_survives_a_judge_restart(store: Store) -> None:
     shown = (await provide("m"))["rollout"]
     assert shown["outage"]["active"] is True and "production failing" in shown["outage"]["reason"]
     assert shown["excluded"] == {"production_failed": 150}
+
+
+async def test_sporadic_production_failures_stay_evidence(store: Store) -> None:
+    """Below the threshold nothing is left out: leaving out only the pairs production
+    failed would charge the candidate with its own independent failures."""
+    holder = ConfigHolder(config())
+    route = holder.current.routes[0]
+    judge = Judge(store, holder, clock=lambda: 5000.0)
+    ctx = await judge.context(route)
+    await store.insert_outcomes(pairs(ctx.rollout_id, 1000.0, 400, every_nth_fails=20))
+    await judge.look(route)
+    ctx = judge.contexts["m"]
+    assert not ctx.outage.active and ctx.outage.excluded == {}
+    assert ctx.analysis.pairs == 400

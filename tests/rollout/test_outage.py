@@ -91,3 +91,19 @@ def test_state_round_trips() -> None:
 def test_resume_rate_above_the_pause_rate_is_refused() -> None:
     with pytest.raises(ValueError, match="resume_error_rate"):
         ProductionOutageConfig(max_error_rate=0.1, resume_error_rate=0.2)
+
+
+def test_pairs_are_left_out_only_during_an_outage() -> None:
+    gate = OutageGate(ProductionOutageConfig(max_error_rate=0.2, window=10, min_pairs=20))
+    ts = np.arange(50, dtype=np.float64) * 0.1
+    assert gate.observe(ts, np.arange(50) % 10 == 0, shadow_failed=5) is False  # 10%
+    assert gate.excluded == {}
+    # the batch that takes the window over the threshold is already an outage
+    assert gate.observe(ts + 5, np.ones(50, bool), shadow_failed=50) is True
+    assert gate.excluded == {"production_failed": 50}
+    assert gate.unreported() == {"production_failed": 50}
+    assert gate.unreported() == {}
+    back = OutageGate.from_dict(gate.config, gate.to_dict())
+    assert back.unreported() == {}  # a restored gate does not report again
+    off = OutageGate(ProductionOutageConfig(enabled=False))
+    assert off.observe(ts, np.ones(50, bool), shadow_failed=50) is False

@@ -69,6 +69,8 @@ def records() -> list[OutcomeRecord]:
 def outcome_reads(rows: list[StoredOutcome]) -> tuple[Any, ...]:
     return (
         evidence.pairs_from(rows),
+        evidence.pairs_from(rows, exclude_production_failed=True),
+        evidence.production_health(rows),
         evidence.canary_from(rows),
         NoiseFloor().update(o.record for o in rows),
     )
@@ -105,6 +107,11 @@ def _same(a: Any, b: Any) -> bool:
     """Evidence batches equal field by field (NaN equal to NaN)."""
     if isinstance(a, NoiseFloor):
         return a == b
+    if isinstance(a, tuple):  # production_health: arrays and a count
+        return all(
+            np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
+            for x, y in zip(a, b, strict=True)
+        )
     for name in a.__dataclass_fields__:
         x, y = getattr(a, name), getattr(b, name)
         if isinstance(x, np.ndarray):

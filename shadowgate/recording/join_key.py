@@ -9,7 +9,7 @@ the body carries a value there, the outcome is stored under it, the data plane's
 
 This runs on the recording path, never on the client's: the data plane does not parse
 bodies for it. Bodies that cannot contain the key (a cheap byte search for its last name)
-are not parsed at all.
+are not parsed at all; with Triton's binary tensor extension only the JSON header is.
 """
 
 from __future__ import annotations
@@ -38,15 +38,30 @@ def _may_contain(body: bytes, path: str) -> bool:
     return f'"{last}"'.encode() in body
 
 
+_DECODER = json.JSONDecoder()
+
+
+def _json_head(body: bytes) -> Any:
+    """The JSON document a body begins with: the whole body, or the JSON header of Triton's
+    binary tensor extension (raw tensor bytes follow it; they are not looked at)."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        if not body.lstrip().startswith(b"{"):
+            raise
+    doc, _ = _DECODER.raw_decode(body.decode("utf-8", "surrogateescape").lstrip())
+    return doc
+
+
 def body_key(body: bytes | None, path: str) -> tuple[str | None, str | None]:
     """(the id at ``path`` in a JSON ``body``, or None; why a found value was refused)."""
     if not body or not _may_contain(body, path):
         return None, None
     try:
-        doc: Any = json.loads(body)
+        doc = _json_head(body)
         found = jmespath.search(path, doc)
     except (ValueError, RecursionError, JMESPathError):
-        return None, None  # not JSON (e.g. binary tensors): the header id stays
+        return None, None  # not JSON: the header id stays
     if found is None or found == "":
         return None, None
     if isinstance(found, bool) or not isinstance(found, str | int):

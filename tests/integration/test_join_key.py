@@ -5,6 +5,7 @@ other protocols; X-Request-Id stays the default and the fallback."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,11 @@ from shadowgate.gateway import Gateway
 
 
 async def oip_model(request: web.Request) -> web.Response:
-    """An OIP v2 model server: echoes the request id, as MLServer does."""
-    doc = await request.json()
+    """An OIP v2 model server: echoes the request id, as MLServer does; reads Triton's binary
+    tensor extension's JSON header (answers are JSON)."""
+    body = await request.read()
+    size = int(request.headers.get("Inference-Header-Content-Length", len(body)))
+    doc = json.loads(body[:size])
     x = doc["inputs"][0]
     rows = x["shape"][0]
     out: dict[str, Any] = {
@@ -63,14 +67,14 @@ async def feedback(gw: Gateway, rid: str, label: Any) -> dict[str, Any]:
         return doc
 
 
-def triton_infer(address: str, request_id: str) -> tuple[str, list[int]]:
+def triton_infer(address: str, request_id: str, binary: bool) -> tuple[str, list[int]]:
     import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(url=address)
     try:
         data = np.zeros((2, 3), dtype=np.float32)
         x = httpclient.InferInput("x", list(data.shape), "FP32")
-        x.set_data_from_numpy(data, binary_data=False)
+        x.set_data_from_numpy(data, binary_data=binary)
         out = httpclient.InferRequestedOutput("label", binary_data=False)
         result = client.infer("cancer", [x], request_id=request_id, outputs=[out])
         response = result.get_response()
@@ -79,15 +83,16 @@ def triton_infer(address: str, request_id: str) -> tuple[str, list[int]]:
         client.close()
 
 
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary-tensors"])
 async def test_tritonclient_request_id_is_the_join_key(
-    tmp_path: Path, upstream_factory: Any
+    tmp_path: Path, upstream_factory: Any, binary: bool
 ) -> None:
     pytest.importorskip("tritonclient.http")
     prod, cand = await upstream_factory(oip_model), await upstream_factory(oip_model)
     gw, control = await start(tmp_path, prod.url, cand.url, "open-inference-v2")
     try:
         address = gw.data_url.removeprefix("http://")
-        echoed, labels = await asyncio.to_thread(triton_infer, address, "case-0042")
+        echoed, labels = await asyncio.to_thread(triton_infer, address, "case-0042", binary)
         assert (echoed, labels) == ("case-0042", [1, 1])
         (rid,) = await stored_ids(control, 1)
         assert rid == "case-0042"

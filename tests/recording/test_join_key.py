@@ -56,3 +56,20 @@ def test_config_errors_say_what_to_do() -> None:
         RequestIdConfig(header="X-Correlation-Id")
     with pytest.raises(ValueError, match="invalid JMESPath"):
         RequestIdConfig(body="a[")
+
+
+def test_the_json_header_of_tritons_binary_tensors() -> None:
+    header = json.dumps(
+        {
+            "id": "b-7",
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [1, 2],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": 8},
+                }
+            ],
+        }
+    ).encode()
+    assert body_key(header + b"\x00\x00\x80?\xff\xfe\x00@", "id") == ("b-7", None)

@@ -98,7 +98,9 @@ class Metrics:
         )
         self.pairs_total = Counter(
             "shadowgate_pairs_total",
-            "Finished exchanges (pairs in shadow mode) handed to the outcome sink.",
+            "Finished exchanges (pairs in shadow mode) handed to recording: stored + dropped "
+            "(requests production serves alone after a rollout ended are not recorded, so "
+            "not counted).",
             ["route"],
             registry=r,
         )

@@ -154,6 +154,13 @@ def _cell(summary: Any, kind: str) -> tuple[str, str, str]:
     )
 
 
+def _at(summary: Any, kind: str) -> str:
+    share = summary.share.get(kind, 0.0)
+    if kind not in summary.samples:
+        return f"{share:.0%}"
+    return f"{share:.0%} at {summary.samples[kind]['median']:,.0f}"
+
+
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
     from rich.console import Console
@@ -193,26 +200,27 @@ def run(args: argparse.Namespace) -> int:
         title=f"route {route.name!r} ({route.mode}), {args.rate:g} req/s: checks {checks}",
         caption=f"{args.runs} simulated rollouts per row; samples and time as median / p90",
     )
-    for col in (
-        f"{metric} effect",
-        "promote",
-        "samples",
-        "time",
-        "roll back",
-        "samples",
-        "time",
-        "other",
-    ):
+    cols = (f"{metric} effect", "promote", "samples", "time", "roll back", "samples", "time")
+    for col in (*cols, "inconclusive", "paused"):
         table.add_column(col)
     for s in summaries:
-        other = 1.0 - s.share.get("promote", 0.0) - s.share.get("rollback", 0.0)
         table.add_row(
             f"{s.scenario.effect:+g}",
             *_cell(s, "promote"),
             *_cell(s, "rollback"),
-            f"{other:.0%}",
+            _at(s, "inconclusive"),
+            _at(s, "paused"),
         )
     console.print(table)
+    for s in summaries:
+        if s.share.get("inconclusive", 0.0) > 0.5:
+            at = s.samples["inconclusive"]["median"]
+            console.print(
+                f"effect {s.scenario.effect:+g}: most runs end inconclusive (at {at:,.0f} "
+                "samples: max_samples or the deadline); widen the margins, raise the traffic, "
+                "or check that every stage can finish (e.g. a canary step of 100% leaves "
+                "production no samples)"
+            )
     if args.json is not None:
         doc = {"route": route.name, "checks": checks, "plans": [s.to_dict() for s in summaries]}
         args.json.write_text(json.dumps(doc, indent=2) + "\n")

@@ -33,10 +33,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--quick", action="store_true", help="CI size: fewer runs, shorter horizons")
     p.add_argument("--markdown", type=Path, default=None, help="also write a Markdown table")
     p.add_argument("--only", default=None, help="run only scenarios whose name contains this")
+    p.add_argument(
+        "--drift",
+        action="store_true",
+        help="simulate the input drift monitors instead (false alarms, detection delay)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.drift:
+        from shadowgate.commands import simulate_drift
+
+        return simulate_drift.run(args)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 

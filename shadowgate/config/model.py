@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shadowgate.config.inputs import DriftConfig, ValidationConfig
 from shadowgate.config.join import RequestIdConfig
 from shadowgate.config.outage import ProductionOutageConfig
 from shadowgate.config.types import Duration, Fraction, HttpUrl, ListenAddress, Percent, Size
@@ -312,6 +313,8 @@ class RouteConfig(Strict):
     confirm_promotion: WebhookConfig | None = None
     on_promote: HookConfig | None = None
     request_id: RequestIdConfig = RequestIdConfig()
+    validation: ValidationConfig | None = None
+    drift: DriftConfig | None = None
 
     @field_validator("name")
     @classmethod

@@ -35,7 +35,8 @@ def _model_of(tp: Any) -> tuple[type[BaseModel] | None, bool]:
 def key_paths(model: type[BaseModel] = ShadowgateConfig, prefix: str = "") -> dict[str, Any]:
     """``{"routes[].mirror.percent": 100.0, ...}``: leaf paths → defaults (None if required)."""
     out: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
+    for attr, field in model.model_fields.items():
+        name = field.alias or attr  # the key users write (``schema`` is ``schema_`` in code)
         path = f"{prefix}{name}"
         inner, many = _model_of(field.annotation)
         if inner is not None and name != "store":

@@ -31,6 +31,7 @@ from shadowgate.judge.observe import install
 from shadowgate.judge.sync import StateSync
 from shadowgate.metrics import Metrics
 from shadowgate.model.exchange import Exchange
+from shadowgate.recording.inputs_watch import InputWatch
 from shadowgate.recording.recorder import Recorder
 from shadowgate.rollout.outage import PRODUCTION_FAILED
 from shadowgate.store import Store, open_store
@@ -53,6 +54,7 @@ class Control:
     sync: StateSync
     leader: Leadership
     notifier: Notifier
+    inputs: InputWatch | None = None
 
 
 def attach_control(
@@ -107,6 +109,7 @@ def attach_control(
     judge.listeners.append(lambda route, ctx, decision, before: sync.refresh())
     metrics_judge_heartbeat(judge, metrics)
     control = Control(store, writer, recorder, judge, sync, leader, notifier)
+    control.inputs = _attach_inputs(gateway, recorder, judge, notifier)
 
     def precreate(cfg: ShadowgateConfig) -> None:
         # drop counters exist at 0 from the start, so dashboards and alerts see a series
@@ -161,6 +164,71 @@ def attach_control(
             app, lambda: store, config_getter=lambda: holder.current, metrics=metrics
         )
     return control
+
+
+def _attach_inputs(
+    gateway: Gateway, recorder: Recorder, judge: Judge, notifier: Notifier
+) -> InputWatch:
+    """Schema checks and drift monitors on the recording path (DESIGN §1), their metrics,
+    status, ``drift`` webhook event, promotion hold, and ``enforce`` on the request path."""
+    from shadowgate.inputs import FeatureAlarm
+    from shadowgate.recording.schema_fetch import refresh_schemas
+
+    holder, metrics = gateway.holder, gateway.metrics
+
+    def drift(route: str, alarm: FeatureAlarm) -> None:
+        metrics.drift_alarm.labels(route=route, feature=alarm.feature).set(1.0)
+        cfg = holder.current.route(route)
+        if cfg is not None and cfg.webhooks:
+            event = {
+                "type": "shadowgate.drift",
+                "route": route,
+                "rollout_id": gateway.runtime.get(route).rollout_id,
+                "on_drift": cfg.drift.on_drift if cfg.drift else None,
+                **alarm.to_dict(),
+            }
+            notifier.send(cfg.webhooks, event)
+
+    def e_values(route: str, values: Any, alarmed: set[str]) -> None:
+        for feature, e in values.items():
+            metrics.drift_e_value.labels(route=route, feature=feature).set(e)
+            metrics.drift_alarm.labels(route=route, feature=feature).set(float(feature in alarmed))
+
+    watch = InputWatch(
+        on_violation=lambda r, reason, n: metrics.input_violations_total.labels(
+            route=r, reason=reason
+        ).inc(n),
+        on_drift=drift,
+        on_e_values=e_values,
+    )
+
+    def configure(cfg: ShadowgateConfig) -> None:
+        watch.configure(cfg)
+        for name, state in watch.routes.items():
+            if state.monitor is not None:
+                for f in state.monitor.names:
+                    metrics.drift_alarm.labels(route=name, feature=f)
+
+    configure(holder.current)
+    tasks: set[asyncio.Task[None]] = set()
+
+    def reloaded(_old: ShadowgateConfig, new: ShadowgateConfig) -> None:
+        configure(new)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # reloaded outside the loop (tests): start() fetches
+            return
+        task = loop.create_task(refresh_schemas(watch, new))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    holder.subscribe(reloaded)
+    gateway.on_start(lambda: refresh_schemas(watch, holder.current))
+    recorder.observers.append(watch.observe)
+    judge.holds.append(lambda route: watch.drifting(route.name))
+    gateway.proxy.request_check = watch.reject
+    gateway.admin.status_providers.append(watch.status)
+    return watch
 
 
 class _SettledFilter:

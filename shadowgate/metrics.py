@@ -124,6 +124,26 @@ class Metrics:
             ["route", "reason"],
             registry=r,
         )
+        self.input_violations_total = Counter(
+            "shadowgate_input_violations_total",
+            "Recorded requests violating the model's input schema, once per request and reason.",
+            ["route", "reason"],
+            registry=r,
+        )
+        self.drift_alarm = Gauge(
+            "shadowgate_drift_alarm",
+            "1 while a feature's anytime-valid drift monitor is in alarm, else 0.",
+            ["route", "feature"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.drift_e_value = Gauge(
+            "shadowgate_drift_e_value",
+            "Current e-value of a feature's drift monitor (alarm at features / alpha).",
+            ["route", "feature"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         check_labels = ["route", "check"]
         self.check_p_value = Gauge(
             "shadowgate_check_p_value",

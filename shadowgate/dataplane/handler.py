@@ -28,6 +28,7 @@ from multidict import CIMultiDict
 
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
+from shadowgate.dataplane.enforce import RequestCheck, enforced, rejected
 from shadowgate.dataplane.forward import (
     UpstreamBodyError,
     classify,
@@ -136,6 +137,8 @@ class Proxy:
         self._mirrors: set[asyncio.Task[None]] = set()
         #: client requests in flight: background work (the recorder) waits for none
         self.idle = DataPlaneIdle()
+        #: ``validation.enforce``: (route, body) -> a located message to answer 400 with
+        self.request_check: RequestCheck | None = None
         holder.subscribe(self._on_config)
         self.runtime.subscribe(lambda route, _o: self._update_weight_gauge(route))
 
@@ -249,10 +252,13 @@ class Proxy:
         )
         noise = entry.noise_percent > 0.0 and chosen(entry.noise_salt, rid, entry.noise_percent)
         headers = upstream_request_headers(request.headers, rid, request.remote, request.scheme)
-        body = await read_body(request, headers, table.max_body_size, mirror or noise)
+        enforce = self.request_check is not None and enforced(entry)
+        body = await read_body(request, headers, table.max_body_size, mirror or noise or enforce)
         if body is TOO_LARGE:
             return too_large(table.max_body_size, rid)
         assert not isinstance(body, TooLarge)
+        if enforce and (bad := rejected(self.request_check, self.metrics, entry, body, rid)):
+            return bad
         pairs: list[_Pair] = []
         if mirror or noise:
             assert body is None or isinstance(body, bytes)
@@ -292,6 +298,10 @@ class Proxy:
         if body is TOO_LARGE:
             return too_large(table.max_body_size, rid)
         assert body is None or isinstance(body, bytes)
+        if enforced(entry) and (
+            bad := rejected(self.request_check, self.metrics, entry, body, rid)
+        ):
+            return bad
         exchange = self._exchange(request, entry, "canary", variant, body, rid, time.time())
         exchange.forced = forced is not None and variant == forced
         return await self._serve(request, entry, table, variant, headers, body, rid, (), exchange)

@@ -137,6 +137,8 @@ class Judge:
         self.on_look: list[Callable[[RouteConfig, RouteContext], None]] = []
         self.confirm: Callable[[RouteConfig, RouteContext], Awaitable[bool]] | None = None
         self.on_outage: list[OutageHook] = []
+        #: reasons to hold a passing rollout (e.g. inputs drifting): a non-None reason wins
+        self.holds: list[Callable[[RouteConfig], str | None]] = []
         self._locks: dict[str, asyncio.Lock] = {}
         self._next: dict[str, float] = {}
         self.last_tick: float = 0.0
@@ -257,6 +259,11 @@ class Judge:
                 complete=self.complete(route.name),
                 began_in_shadow=ctx.began_in_shadow,
             )
+        if decision is not None and decision.event is Event.PASSED:
+            held = next((r for h in self.holds if (r := h(route)) is not None), None)
+            if held is not None:
+                ctx.pending_event = held
+                decision = None
         if decision is not None and decision.event is Event.PASSED and self.confirm is not None:
             final = ctx.rollout.state is State.CANARY or not route.canary.steps
             if (

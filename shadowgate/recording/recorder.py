@@ -105,6 +105,9 @@ class Recorder:
         self._submitted: Counter[str] = Counter()
         self._written: Counter[str] = Counter()
         self._dropped: Counter[tuple[str, str]] = Counter()
+        #: called with every exchange of a configured route before its outcome is built
+        #: (input validation and drift); an observer that raises is logged, never fatal
+        self.observers: list[Callable[[Exchange], None]] = []
 
     # -- response path ---------------------------------------------------------------------
 
@@ -182,6 +185,11 @@ class Recorder:
             if route is None:
                 self._drop(ex.route, "no_route", 1)
                 return None
+            for observe in self.observers:
+                try:
+                    observe(ex)
+                except Exception:
+                    log.exception("input observer failed on route %r", ex.route)
             record = build_outcome(ex, route, self._rollout_id(ex.route))
             apply_join_key(record, ex, route)
             return record

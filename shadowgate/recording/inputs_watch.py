@@ -1,0 +1,344 @@
+"""Input checks on the recording path: schema violations and drift, per route.
+
+:class:`InputWatch` is called by the recorder for every exchange it processes (never on
+the client's response path). It checks the request against the route's schema (the
+model's OIP v2 metadata, or a schema file), counts violations per reason and keeps the
+most recent examples with their request ids, and feeds the input columns (and
+production's predictions) to the route's :class:`~shadowgate.inputs.DriftMonitor`.
+With ``validation.enforce`` the data plane asks :meth:`InputWatch.reject` first, on the
+request path, and answers 400 with the first violation's location.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from shadowgate.config.model import RouteConfig, ShadowgateConfig
+from shadowgate.inputs import DriftMonitor, FeatureAlarm, ModelSchema, check_request
+from shadowgate.inputs.jsonschema_check import JsonSchemaCheck, is_oip_metadata
+from shadowgate.inputs.schema_diff import SchemaDifference, diff_schemas
+from shadowgate.inputs.violations import Violation
+from shadowgate.model.exchange import Exchange
+
+log = logging.getLogger(__name__)
+
+CATEGORICAL_TYPES = frozenset({"BYTES", "BOOL"})
+ViolationCallback = Callable[[str, str, int], None]  # route, reason, count
+DriftCallback = Callable[[str, FeatureAlarm], None]
+#: route, e-value per feature, features in alarm (at most once a second per route)
+EValuesCallback = Callable[[str, Mapping[str, float], set[str]], None]
+GAUGE_EVERY = 1.0
+
+
+def load_schema_file(path: str) -> ModelSchema | JsonSchemaCheck:
+    """A schema file: OIP model metadata (YAML or JSON), or else a JSON Schema."""
+    doc = yaml.safe_load(Path(path).read_text())
+    if is_oip_metadata(doc):
+        return ModelSchema.from_metadata(doc, source=path)
+    return JsonSchemaCheck(doc, source=path)
+
+
+def feature_columns(schema: ModelSchema, arrays: Mapping[str, Any]) -> dict[str, Any]:
+    """``input[j]`` (or ``input`` for one column) -> one value per row, for tabular inputs."""
+    out: dict[str, Any] = {}
+    for spec in schema.inputs:
+        arr = arrays.get(spec.name)
+        if arr is None or spec.columns == 0:
+            continue
+        a = np.asarray(arr).reshape(-1, spec.columns)
+        if spec.columns == 1:
+            out[spec.name] = a[:, 0]
+        else:
+            for j in range(spec.columns):
+                out[f"{spec.name}[{j}]"] = a[:, j]
+    return out
+
+
+def feature_kinds(schema: ModelSchema) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    for spec in schema.inputs:
+        kind = "categorical" if spec.datatype in CATEGORICAL_TYPES else "numeric"
+        if spec.columns == 1:
+            kinds[spec.name] = kind
+        for j in range(spec.columns if spec.columns > 1 else 0):
+            kinds[f"{spec.name}[{j}]"] = kind
+    return kinds
+
+
+def predictions_of(body: bytes | None) -> tuple[list[Any], str] | None:
+    """Production's predictions per row from an OIP response: the class (argmax) of a
+    ``[rows, k]`` output, else the value; with the kind to monitor them as."""
+    if not body:
+        return None
+    doc = json.loads(body)
+    out = doc["outputs"][0]
+    arr = np.asarray(out["data"])
+    shape = out.get("shape") or [arr.size]
+    arr = arr.reshape(shape)
+    if arr.ndim == 2 and arr.shape[1] > 1:
+        return [str(v) for v in arr.argmax(axis=1)], "categorical"
+    flat = arr.reshape(-1)
+    if out.get("datatype") in ("FP16", "FP32", "FP64"):
+        return flat.astype(np.float64).tolist(), "numeric"
+    return [str(v) for v in flat], "categorical"
+
+
+@dataclass
+class RouteInputs:
+    """What the watcher knows and has seen for one route."""
+
+    config: RouteConfig
+    schema: ModelSchema | JsonSchemaCheck | None = None
+    candidate_schema: ModelSchema | None = None
+    differences: list[SchemaDifference] = field(default_factory=list)
+    schema_error: str | None = None
+    monitor: DriftMonitor | None = None
+    drift_error: str | None = None
+    checked: int = 0
+    gauges_at: float = -math.inf
+    violations: Counter[str] = field(default_factory=Counter)
+    examples: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
+
+
+class InputWatch:
+    """Per-route schema checks and drift monitors, fed from the recorder."""
+
+    def __init__(
+        self,
+        *,
+        on_violation: ViolationCallback | None = None,
+        on_drift: DriftCallback | None = None,
+        on_e_values: EValuesCallback | None = None,
+    ) -> None:
+        self.routes: dict[str, RouteInputs] = {}
+        self.on_violation = on_violation
+        self.on_drift = on_drift
+        self.on_e_values = on_e_values
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def configure(self, cfg: ShadowgateConfig) -> None:
+        """Follow a (re)loaded config: keep state of unchanged routes, load schema files."""
+        fresh: dict[str, RouteInputs] = {}
+        for route in cfg.routes:
+            if route.validation is None and route.drift is None:
+                continue
+            old = self.routes.get(route.name)
+            same = old is not None and (old.config.validation, old.config.drift) == (
+                route.validation,
+                route.drift,
+            )
+            state = old if same and old is not None else RouteInputs(route)
+            state.config = route
+            if route.validation is not None:
+                state.examples = deque(state.examples, maxlen=route.validation.examples)
+                path = route.validation.schema_
+                if path != "auto" and state.schema is None:
+                    try:
+                        state.schema = load_schema_file(path)
+                    except (OSError, ValueError, yaml.YAMLError) as e:
+                        state.schema_error = f"schema file {path}: {e}"
+                        log.error("route %s: %s", route.name, state.schema_error)
+            fresh[route.name] = state
+        self.routes = fresh
+
+    def set_schemas(
+        self, route: str, production: ModelSchema, candidate: ModelSchema | None
+    ) -> list[SchemaDifference]:
+        """Schemas read from the models' metadata (``schema: auto``); returns differences."""
+        state = self.routes.get(route)
+        if state is None:
+            return []
+        state.schema, state.candidate_schema = production, candidate
+        state.schema_error = None
+        state.differences = [] if candidate is None else diff_schemas(production, candidate)
+        for d in state.differences:
+            log.warning("route %s: schemas differ: %s", route, d)
+        return state.differences
+
+    def set_schema_error(self, route: str, message: str) -> None:
+        state = self.routes.get(route)
+        if state is not None:
+            state.schema_error = message
+
+    # -- request path (enforce only) -------------------------------------------------------
+
+    def reject(self, route: str, body: bytes | None) -> str | None:
+        """The first violation as a located message when ``enforce`` is on, else None."""
+        state = self.routes.get(route)
+        if state is None or state.schema is None:
+            return None
+        v = state.config.validation
+        if v is None or not v.enforce:
+            return None
+        found = self._check(state, body)[0]
+        return None if not found else "; ".join(str(x) for x in found[:5])
+
+    # -- recording path --------------------------------------------------------------------
+
+    def _check(self, state: RouteInputs, body: bytes | None) -> tuple[list[Violation], Any]:
+        try:
+            doc = json.loads(body) if body else None
+        except ValueError as e:
+            return [Violation("malformed", f"the body is not JSON: {e}")], None
+        schema = state.schema
+        if isinstance(schema, JsonSchemaCheck):
+            return schema.check(doc), None
+        assert schema is not None
+        found, arrays = check_request(schema, doc)
+        return found, arrays
+
+    def observe(self, ex: Exchange) -> None:
+        state = self.routes.get(ex.route)
+        if state is None or ex.kind == "noise":
+            return
+        arrays: Any = None
+        if state.schema is not None and state.config.validation is not None:
+            found, arrays = self._check(state, ex.request_body)
+            state.checked += 1
+            reasons = Counter(v.reason for v in found)
+            for reason, _ in reasons.items():
+                state.violations[reason] += 1
+                if self.on_violation is not None:
+                    self.on_violation(ex.route, reason, 1)
+            for v in found[:3]:
+                state.examples.append({"request_id": ex.request_id, "ts": ex.ts, **v.to_dict()})
+        elif isinstance(state.schema, ModelSchema):
+            arrays = check_request(state.schema, _json(ex.request_body))[1]
+        if state.config.drift is not None and isinstance(state.schema, ModelSchema) and arrays:
+            self._drift(state, ex, arrays)
+
+    def _drift(self, state: RouteInputs, ex: Exchange, arrays: Mapping[str, Any]) -> None:
+        assert isinstance(state.schema, ModelSchema) and state.config.drift is not None
+        columns = feature_columns(state.schema, arrays)
+        pred = None
+        if state.config.drift.predictions and ex.production is not None:
+            side = ex.production
+            if side.status == 200:
+                try:
+                    pred = predictions_of(side.body)
+                except (ValueError, KeyError, IndexError, TypeError):
+                    pred = None
+        if state.monitor is None and state.drift_error is None:
+            state.monitor = self._new_monitor(state, pred[1] if pred else None)
+        mon = state.monitor
+        if mon is None:
+            return
+        if "prediction" in mon.features:
+            rows = len(next(iter(columns.values()))) if columns else 0
+            columns["prediction"] = pred[0] if pred and len(pred[0]) == rows else None
+        for alarm in mon.observe(columns, now=ex.ts):
+            log.warning("route %s: %s", ex.route, alarm)
+            if self.on_drift is not None:
+                self.on_drift(ex.route, alarm)
+        if self.on_e_values is not None and mon.ready and ex.ts - state.gauges_at >= GAUGE_EVERY:
+            state.gauges_at = ex.ts
+            self.on_e_values(ex.route, mon.e_values(), {a.feature for a in mon.alarms()})
+
+    def _new_monitor(self, state: RouteInputs, prediction_kind: str | None) -> DriftMonitor | None:
+        d = state.config.drift
+        assert d is not None and isinstance(state.schema, ModelSchema)
+        kinds = feature_kinds(state.schema)
+        if d.features != "auto":
+            unknown = [f for f in d.features if f not in kinds and f != "prediction"]
+            if unknown:
+                state.drift_error = (
+                    f"drift.features: {', '.join(unknown)} not among the model's features "
+                    f"({', '.join(list(kinds)[:10])}{', ...' if len(kinds) > 10 else ''})"
+                )
+                return None
+            kinds = {f: kinds[f] for f in d.features if f in kinds}
+        if d.predictions and prediction_kind is not None:
+            kinds["prediction"] = prediction_kind
+        try:
+            reference: int | dict[str, list[Any]] = (
+                d.reference if isinstance(d.reference, int) else load_rows(d.reference, kinds)
+            )
+            if not isinstance(reference, int) and "prediction" not in reference:
+                kinds.pop("prediction", None)
+            return DriftMonitor(
+                kinds,  # type: ignore[arg-type]
+                reference=reference,
+                alpha=d.alpha,
+                max_bins=d.bins,
+                every=d.every,
+            )
+        except (OSError, ValueError) as e:
+            state.drift_error = str(e)
+            log.error("route %s: drift monitor not started: %s", state.config.name, e)
+            return None
+
+    # -- read-outs -------------------------------------------------------------------------
+
+    def drifting(self, route: str) -> str | None:
+        """Why a promotion is held (``on_drift: block_promotion`` and an alarm), else None."""
+        state = self.routes.get(route)
+        if state is None or state.monitor is None or state.config.drift is None:
+            return None
+        if state.config.drift.on_drift != "block_promotion":
+            return None
+        alarms = state.monitor.alarms()
+        if not alarms:
+            return None
+        names = ", ".join(a.feature for a in alarms)
+        return f"promotion held: inputs drift ({names}); drift.on_drift is block_promotion"
+
+    def status(self, route: str) -> dict[str, Any] | None:
+        state = self.routes.get(route)
+        if state is None:
+            return None
+        schema = state.schema.to_dict() if state.schema is not None else None
+        doc: dict[str, Any] = {
+            "validation": {
+                "schema": schema,
+                "schema_error": state.schema_error,
+                "checked": state.checked,
+                "violations": dict(state.violations),
+                "examples": list(state.examples),
+                "schema_differences": [d.to_dict() for d in state.differences],
+            }
+        }
+        if state.config.drift is not None:
+            mon = state.monitor
+            doc["drift"] = {"error": state.drift_error, **(mon.status() if mon else {})}
+        return {"inputs": doc}
+
+
+def _json(body: bytes | None) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def load_rows(path: str, kinds: Mapping[str, str]) -> dict[str, list[Any]]:
+    """A reference file: CSV with a header row, or JSON lines of ``{feature: value}``."""
+    import csv
+
+    text = Path(path).read_text()
+    if path.endswith((".jsonl", ".json")):
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        rows = list(csv.DictReader(text.splitlines()))
+    if not rows:
+        raise ValueError(f"drift reference {path} has no rows")
+    missing = [f for f in kinds if f not in rows[0] and f != "prediction"]
+    if missing:
+        raise ValueError(f"drift reference {path} has no column {', '.join(missing)}")
+    out: dict[str, list[Any]] = {}
+    for f, kind in kinds.items():
+        if f not in rows[0]:
+            continue  # only "prediction" may be absent: it is then not watched
+        vals = [r.get(f) for r in rows]
+        out[f] = [float(v) for v in vals] if kind == "numeric" else [str(v) for v in vals]
+    return out

@@ -171,7 +171,7 @@ def _attach_inputs(
 ) -> InputWatch:
     """Schema checks and drift monitors on the recording path (DESIGN §1), their metrics,
     status, ``drift`` webhook event, promotion hold, and ``enforce`` on the request path."""
-    from shadowgate.inputs import FeatureAlarm
+    from shadowgate.inputs import REASONS, FeatureAlarm
     from shadowgate.recording.schema_fetch import refresh_schemas
 
     holder, metrics = gateway.holder, gateway.metrics
@@ -204,6 +204,10 @@ def _attach_inputs(
 
     def configure(cfg: ShadowgateConfig) -> None:
         watch.configure(cfg)
+        for r in cfg.routes:  # counters at 0 from the start, so dashboards see a series
+            if r.validation is not None:
+                for reason in REASONS:
+                    metrics.input_violations_total.labels(route=r.name, reason=reason)
         for name, state in watch.routes.items():
             if state.monitor is not None:
                 for f in state.monitor.names:

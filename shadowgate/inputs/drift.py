@@ -94,6 +94,7 @@ class DriftMonitor:
         self.seen = 0  # rows offered, before thinning
         self.rng = np.random.default_rng(seed)
         self.binnings: list[Binning] = []
+        self._ev = self._eu = np.zeros((0, 0))
         self.process: BinDriftEProcess | None = None
         self._ref = _Reference()
         if isinstance(reference, int):
@@ -117,7 +118,7 @@ class DriftMonitor:
         return self.process is not None
 
     def _build(self, columns: Mapping[str, Sequence[Any]]) -> None:
-        self.binnings = []
+        binnings = []
         for name in self.names:
             col = columns[name]
             u = self.rng.random(len(col))
@@ -125,7 +126,18 @@ class DriftMonitor:
                 b = Binning.from_reference(col, self.features[name], u, max_bins=self.max_bins)
             except ValueError as e:
                 raise ValueError(f"drift reference for {name!r}: {e}") from e
-            self.binnings.append(b)
+            binnings.append(b)
+        self._build_from(binnings)
+
+    def _build_from(self, binnings: list[Binning]) -> None:
+        self.binnings = binnings
+        # all features' edges stacked, padded with +inf (never exceeded), for one comparison
+        width = max(len(b.edge_values) for b in self.binnings)
+        self._ev = np.full((len(self.binnings), width), np.inf)
+        self._eu = np.ones((len(self.binnings), width))
+        for i, b in enumerate(self.binnings):
+            self._ev[i, : len(b.edge_values)] = b.edge_values
+            self._eu[i, : len(b.edge_u)] = b.edge_u
         sizes = [b.sizes.tolist() for b in self.binnings]
         self.process = BinDriftEProcess(
             sizes, block=self.block, max_starts=self.max_starts, level=self.level
@@ -166,13 +178,19 @@ class DriftMonitor:
         codes = np.full((len(self.names), n), np.nan)
         for i, (name, b) in enumerate(zip(self.names, self.binnings, strict=True)):
             col = columns.get(name)
-            if col is not None and len(np.ravel(col)) == n:
-                codes[i] = b.encode(col)
+            if col is None:
+                continue
+            if b.kind == "numeric":
+                col = np.asarray(col, dtype=np.float64).reshape(-1)
+            else:
+                col = b.encode(col)
+            if len(col) == n:
+                codes[i] = col
         u = self.rng.random(codes.shape)
         mask = np.isfinite(codes)
-        bins = np.zeros(codes.shape, dtype=np.int64)
-        for i, b in enumerate(self.binnings):
-            bins[i] = np.minimum(b.assign(np.where(mask[i], codes[i], 0.0), u[i]), b.bins - 1)
+        v, w = np.where(mask, codes, -np.inf)[:, :, None], u[:, :, None]
+        ev, eu = self._ev[:, None, :], self._eu[:, None, :]
+        bins = ((v > ev) | ((v == ev) & (w > eu))).sum(axis=2)
         self.process.update(bins, mask, now)
         new = np.flatnonzero((before < 0) & (self.process.alarm_row >= 0))
         return [self._alarm(int(j), now) for j in new]
@@ -282,7 +300,7 @@ class DriftMonitor:
         m.reference_rows = int(d["reference_rows"])
         m._ref = _Reference(int(d["reference"]["rows"]), dict(d["reference"]["columns"]))
         m.rng.bit_generator.state = d["rng"]
-        m.binnings = [Binning.from_dict(b) for b in d["binnings"]]
         if d["process"] is not None:
+            m._build_from([Binning.from_dict(b) for b in d["binnings"]])
             m.process = BinDriftEProcess.from_dict(d["process"])
         return m

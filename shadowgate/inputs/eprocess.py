@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import logsumexp
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -136,7 +135,8 @@ class BinDriftEProcess:
         path = self.log_l[:, :, None] + np.cumsum(inc, axis=2)
         log_w = np.array([start_log_weight(int(b)) for b in self.start_b])
         terms = log_w[:, None, None] + path
-        log_e = logsumexp(terms, axis=0)
+        top = terms.max(axis=0)
+        log_e = top + np.log(np.exp(terms - top).sum(axis=0))
         seg_max = log_e.max(axis=1)
         newly = (self.alarm_row < 0) & (seg_max >= self.level)
         if np.any(newly):

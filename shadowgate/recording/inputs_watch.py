@@ -38,6 +38,9 @@ DriftCallback = Callable[[str, FeatureAlarm], None]
 #: route, e-value per feature, features in alarm (at most once a second per route)
 EValuesCallback = Callable[[str, Mapping[str, float], set[str]], None]
 GAUGE_EVERY = 1.0
+#: the drift monitor is fed every FLUSH_ROWS rows or GAUGE_EVERY seconds (of request time),
+#: so that its fixed per-call cost is shared by many requests
+FLUSH_ROWS = 512
 
 
 def load_schema_file(path: str) -> ModelSchema | JsonSchemaCheck:
@@ -105,7 +108,11 @@ class RouteInputs:
     monitor: DriftMonitor | None = None
     drift_error: str | None = None
     checked: int = 0
-    gauges_at: float = -math.inf
+    #: rows waiting to be fed to the drift monitor in one batch (see InputWatch._flush)
+    pending: list[tuple[dict[str, Any], list[Any]]] = field(default_factory=list)
+    pending_rows: int = 0
+    pending_ts: float = 0.0
+    flushed_at: float = -math.inf
     violations: Counter[str] = field(default_factory=Counter)
     examples: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
 
@@ -220,7 +227,14 @@ class InputWatch:
 
     def _drift(self, state: RouteInputs, ex: Exchange, arrays: Mapping[str, Any]) -> None:
         assert isinstance(state.schema, ModelSchema) and state.config.drift is not None
-        columns = feature_columns(state.schema, arrays)
+        tabular = [i for i in state.schema.inputs if i.columns]
+        if not all(i.name in arrays for i in tabular):
+            return  # a missing input (counted as a violation): no row to add
+        blocks = {i.name: np.asarray(arrays[i.name]).reshape(-1, i.columns) for i in tabular}
+        rows = {len(b) for b in blocks.values()}
+        if len(rows) != 1:
+            return
+        n = rows.pop()
         pred = None
         if state.config.drift.predictions and ex.production is not None:
             side = ex.production
@@ -231,19 +245,36 @@ class InputWatch:
                     pred = None
         if state.monitor is None and state.drift_error is None:
             state.monitor = self._new_monitor(state, pred[1] if pred else None)
-        mon = state.monitor
-        if mon is None:
+        if state.monitor is None:
             return
+        values = pred[0] if pred and len(pred[0]) == n else [None] * n
+        state.pending.append((blocks, values))
+        state.pending_rows += n
+        state.pending_ts = ex.ts
+        if state.pending_rows >= FLUSH_ROWS or ex.ts - state.flushed_at >= GAUGE_EVERY:
+            self._flush(state)
+
+    def _flush(self, state: RouteInputs) -> None:
+        """Feed the buffered rows to the monitor in one batch (a batch equals one-by-one
+        updates, so this changes only when an alarm is seen, by at most FLUSH_ROWS rows)."""
+        mon, schema = state.monitor, state.schema
+        if mon is None or not state.pending or not isinstance(schema, ModelSchema):
+            return
+        pending, state.pending, state.pending_rows = state.pending, [], 0
+        state.flushed_at = state.pending_ts
+        joined = {
+            name: np.concatenate([blocks[name] for blocks, _ in pending]) for name in pending[0][0]
+        }
+        columns = feature_columns(schema, joined)
         if "prediction" in mon.features:
-            rows = len(next(iter(columns.values()))) if columns else 0
-            columns["prediction"] = pred[0] if pred and len(pred[0]) == rows else None
-        for alarm in mon.observe(columns, now=ex.ts):
-            log.warning("route %s: %s", ex.route, alarm)
+            columns["prediction"] = [v for _, values in pending for v in values]
+        route = state.config.name
+        for alarm in mon.observe(columns, now=state.pending_ts):
+            log.warning("route %s: %s", route, alarm)
             if self.on_drift is not None:
-                self.on_drift(ex.route, alarm)
-        if self.on_e_values is not None and mon.ready and ex.ts - state.gauges_at >= GAUGE_EVERY:
-            state.gauges_at = ex.ts
-            self.on_e_values(ex.route, mon.e_values(), {a.feature for a in mon.alarms()})
+                self.on_drift(route, alarm)
+        if self.on_e_values is not None and mon.ready:
+            self.on_e_values(route, mon.e_values(), {a.feature for a in mon.alarms()})
 
     def _new_monitor(self, state: RouteInputs, prediction_kind: str | None) -> DriftMonitor | None:
         d = state.config.drift
@@ -285,6 +316,7 @@ class InputWatch:
         state = self.routes.get(route)
         if state is None or state.monitor is None or state.config.drift is None:
             return None
+        self._flush(state)
         if state.config.drift.on_drift != "block_promotion":
             return None
         alarms = state.monitor.alarms()
@@ -309,6 +341,7 @@ class InputWatch:
             }
         }
         if state.config.drift is not None:
+            self._flush(state)
             mon = state.monitor
             doc["drift"] = {"error": state.drift_error, **(mon.status() if mon else {})}
         return {"inputs": doc}

@@ -64,6 +64,8 @@ routes:
     mirror: {{percent: 100, max_in_flight: 1}}   # tiny on purpose: mirrors get dropped
     protocol: open-inference-v2
     prediction: {{output: probabilities, task: classification}}
+    validation: {{schema: auto}}
+    drift: {{reference: 200}}
     analysis:
       interval: 200ms
       checks:

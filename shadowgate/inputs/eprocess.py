@@ -36,6 +36,19 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
+def _earlier_same(bins: IntArray, kmax: int) -> FloatArray:
+    """For each row, how many earlier rows of the same feature fell into the same bin."""
+    f, n = bins.shape
+    order = np.argsort(bins, axis=1, kind="stable")
+    sb = np.take_along_axis(bins, order, axis=1)
+    pos = np.broadcast_to(np.arange(n), (f, n))
+    starts = np.where(np.concatenate([np.ones((f, 1), bool), sb[:, 1:] != sb[:, :-1]], 1), pos, 0)
+    rank = pos - np.maximum.accumulate(starts, axis=1)
+    out = np.empty((f, n))
+    np.put_along_axis(out, order, rank.astype(np.float64), axis=1)
+    return out
+
+
 def start_log_weight(b: int) -> float:
     """log w_b: 1/2 for the whole history (b = 0), 1 / (2 b (b + 1)) for a later start."""
     return -math.log(2.0) if b == 0 else -math.log(2.0 * b * (b + 1))
@@ -117,21 +130,19 @@ class BinDriftEProcess:
         f, n = bins.shape
         kmax = self.m.shape[1]
         w = mask.astype(np.float64)
-        onehot = np.zeros((f, n, kmax))
-        np.put_along_axis(onehot, bins[:, :, None], w[:, :, None], axis=2)
-        before = np.cumsum(onehot, axis=1) - onehot
-        same = np.take_along_axis(before, bins[:, :, None], axis=2)[:, :, 0]
+        same = _earlier_same(np.where(mask, bins, kmax), kmax)
         xb = np.take_along_axis(self.x, bins, axis=1) + same
         tb = self.t[:, None] + np.cumsum(w, axis=1) - w
         mb = np.take_along_axis(self.m, bins, axis=1)
-        log_p0 = np.log(np.where(mask, mb + xb, 1.0)) - np.log(self.total[:, None] + tb)
+        # 1 / p0 = (N + 1 + t) / (m + x); masked rows get a ratio of exactly 1
+        inv_p0 = np.where(mask, (self.total[:, None] + tb) / np.where(mask, mb + xb, 1.0), 1.0)
         s = len(self.start_b)
         idx = np.broadcast_to(bins[None], (s, f, n))
         x_s = xb[None] - np.take_along_axis(self.xs, idx, axis=2)
         t_s = tb[None] - self.ts[:, :, None]
         pri = np.take_along_axis(self.prior, bins, axis=1)[None]
-        log_q = np.log(np.where(mask[None], pri + x_s, 1.0)) - np.log(self.k[None, :, None] + t_s)
-        inc = np.where(mask[None], log_q - log_p0[None], 0.0)
+        ratio = (pri + x_s) / (self.k[None, :, None] + t_s) * inv_p0[None]
+        inc = np.log(np.where(mask[None], ratio, 1.0))
         path = self.log_l[:, :, None] + np.cumsum(inc, axis=2)
         log_w = np.array([start_log_weight(int(b)) for b in self.start_b])
         terms = log_w[:, None, None] + path
@@ -145,12 +156,15 @@ class BinDriftEProcess:
                 best = int(np.argmax(terms[:, j, col]))
                 self.alarm_row[j] = self.rows + col
                 self.alarm_start[j] = self.start_b[best]
-                upto = self.x[j] + onehot[j, : col + 1].sum(axis=0)
+                upto = self.x[j] + np.bincount(
+                    bins[j, : col + 1], weights=w[j, : col + 1], minlength=kmax
+                )
                 self.alarm_counts[j] = upto - self.xs[best, j]
         self.max_log_e = np.maximum(self.max_log_e, seg_max)
         self.log_e = log_e[:, -1]
         self.log_l = path[:, :, -1]
-        self.x += onehot.sum(axis=1)
+        flat = (np.arange(f)[:, None] * kmax + bins).ravel()
+        self.x += np.bincount(flat, weights=w.ravel(), minlength=f * kmax).reshape(f, kmax)
         self.t += w.sum(axis=1)
         self.rows += n
 

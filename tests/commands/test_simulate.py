@@ -22,3 +22,35 @@ def test_simulate_quick_subset_writes_json(tmp_path: Path) -> None:
 
 def test_simulate_unknown_subset_is_an_error() -> None:
     assert main(["simulate", "--only", "no-such-scenario"]) == 2
+
+
+def test_simulate_drift_quick_writes_both_methods(tmp_path: Path) -> None:
+    out, md = tmp_path / "drift.json", tmp_path / "drift.md"
+    code = main(
+        [
+            "simulate",
+            "--drift",
+            "--quick",
+            "--runs",
+            "40",
+            "--only",
+            "categor",
+            "--out",
+            str(out),
+            "--markdown",
+            str(md),
+        ]
+    )
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["drift"] is True
+    by_name = {s["name"]: s for s in data["scenarios"]}
+    null = by_name["null: categorical"]
+    assert null["ok"] and null["monitor"]["rate"] <= null["window_test"]["rate"]
+    alt = next(s for s in data["scenarios"] if not s["null"])
+    assert alt["monitor"]["detected"] > 0.9 and alt["monitor"]["median_rows"] is not None
+    assert "window test re-run every window" in md.read_text()
+
+
+def test_simulate_drift_unknown_subset_is_an_error() -> None:
+    assert main(["simulate", "--drift", "--only", "no-such-scenario"]) == 2

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from shadowgate.compare.protocols import loads
 from shadowgate.config.model import RouteConfig, ShadowgateConfig
 from shadowgate.inputs import DriftMonitor, FeatureAlarm, ModelSchema, check_request
 from shadowgate.inputs.jsonschema_check import JsonSchemaCheck, is_oip_metadata
@@ -83,7 +84,7 @@ def predictions_of(body: bytes | None) -> tuple[list[Any], str] | None:
     ``[rows, k]`` output, else the value; with the kind to monitor them as."""
     if not body:
         return None
-    doc = json.loads(body)
+    doc = loads(body)
     out = doc["outputs"][0]
     arr = np.asarray(out["data"])
     shape = out.get("shape") or [arr.size]
@@ -195,7 +196,7 @@ class InputWatch:
 
     def _check(self, state: RouteInputs, body: bytes | None) -> tuple[list[Violation], Any]:
         try:
-            doc = json.loads(body) if body else None
+            doc = loads(body) if body else None
         except ValueError as e:
             return [Violation("malformed", f"the body is not JSON: {e}")], None
         schema = state.schema
@@ -349,7 +350,7 @@ class InputWatch:
 
 def _json(body: bytes | None) -> Any:
     try:
-        return json.loads(body) if body else None
+        return loads(body) if body else None
     except ValueError:
         return None
 

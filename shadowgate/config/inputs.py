@@ -56,7 +56,7 @@ class DriftConfig(_Strict):
     #: reference-quantile bins per numeric feature
     bins: int = Field(default=10, ge=2, le=100)
     #: watch every k-th row only: thins autocorrelated traffic (see docs/inputs.md)
-    every: int = Field(default=1, ge=1)
+    every: int = Field(default=4, ge=1)
 
     @field_validator("reference")
     @classmethod

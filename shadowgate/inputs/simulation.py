@@ -99,6 +99,24 @@ def scenarios(*, late_start: int = 50_000) -> list[DriftScenario]:
             _normal(0.5),
             late_start,
         ),
+        # the default drift.every: 4 (valid on the autocorrelated null above)
+        DriftScenario(
+            "mean +0.5 sd, watching every 4th row",
+            "numeric",
+            False,
+            _normal(),
+            _normal(0.5),
+            every=4,
+        ),
+        DriftScenario(
+            f"mean +0.5 sd from row {late_start:,}, watching every 4th row",
+            "numeric",
+            False,
+            _normal(),
+            _normal(0.5),
+            late_start,
+            every=4,
+        ),
     ]
 
 

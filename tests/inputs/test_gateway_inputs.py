@@ -206,7 +206,7 @@ async def test_drift_alarm_names_the_shifted_feature_and_fires_the_webhook(
         cand,
         hooks.url,
         validation={"schema": "auto"},
-        drift={"reference": 640, "alpha": 0.01},
+        drift={"reference": 640, "alpha": 0.01, "every": 1},
     )
     rng = np.random.default_rng(3)
     try:

@@ -34,7 +34,12 @@ def config(on_drift: str) -> ShadowgateConfig:
                     "candidate": {"url": "http://127.0.0.1:2", "version": "v1"},
                     "protocol": "open-inference-v2",
                     "validation": {"schema": "auto"},
-                    "drift": {"reference": 320, "on_drift": on_drift, "predictions": False},
+                    "drift": {
+                        "reference": 320,
+                        "on_drift": on_drift,
+                        "predictions": False,
+                        "every": 1,
+                    },
                     "analysis": {
                         "min_samples": 100,
                         "interval": "10ms",

@@ -65,7 +65,7 @@ routes:
     protocol: open-inference-v2
     prediction: {{output: probabilities, task: classification}}
     validation: {{schema: auto}}
-    drift: {{reference: 200}}
+    drift: {{reference: 200, every: 1}}
     analysis:
       interval: 200ms
       checks:

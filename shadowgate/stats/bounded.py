@@ -97,7 +97,7 @@ def bounded_log_e(
 def grapa_log_wealth(
     x: FloatArray,
     prefix: State,
-    start: tuple[float, float, float, float],
+    start: tuple[float, float, float, float, float],
     *,
     threshold: float,
 ) -> tuple[FloatArray, FloatArray]:
@@ -108,7 +108,8 @@ def grapa_log_wealth(
     the wealth ``prod (1 + lambda_i (x_i - t))`` is a nonnegative martingale under a mean
     of ``t`` (a supermartingale on the null side): exact for bounded data, and the bet
     grows as large as the data allow when the stream is nearly constant (rare errors).
-    ``start`` = (t, sum x, sum sq) before the batch, as in ``bounded_prefix``, plus 0.
+    ``start`` = (t, sum x, sum sq) before the batch, as in ``bounded_prefix``, then the
+    two log wealths to continue from.
     """
     t_all, sx, sq = prefix[0][0], prefix[1][0], prefix[2][0]
     t_prev = t_all  # mu_hat_{t-1} uses t values (prior 1/2 counted once)
@@ -123,8 +124,11 @@ def grapa_log_wealth(
     lam_up = np.clip(raw, 0.0, cap_up)
     lam_down = np.clip(-raw, 0.0, cap_down)
     with np.errstate(divide="ignore"):
-        up = np.cumsum(np.log1p(lam_up * (x[0] - threshold)))
-        down = np.cumsum(np.log1p(lam_down * (threshold - x[0])))
+        inc_up = np.log1p(lam_up * (x[0] - threshold))
+        inc_down = np.log1p(lam_down * (threshold - x[0]))
+    # the previous wealth goes first, so a batch adds in the order one-by-one updates do
+    up: FloatArray = np.cumsum(np.concatenate([[start[3]], inc_up]))[1:]
+    down: FloatArray = np.cumsum(np.concatenate([[start[4]], inc_down]))[1:]
     return up, down
 
 
@@ -166,11 +170,9 @@ class BoundedMeanCS(EProcessReadout):
         before = self._state
         self._state = [float(a[0]) for a in final]
         if self.threshold is not None and self.bets == "grapa":
-            up, down = grapa_log_wealth(
-                x, prefix, (before[0], before[1], before[2], 0.0), threshold=self.threshold
-            )
-            up = (up + self._wealth[0])[None, :]
-            down = (down + self._wealth[1])[None, :]
+            start = (before[0], before[1], before[2], self._wealth[0], self._wealth[1])
+            w_up, w_down = grapa_log_wealth(x, prefix, start, threshold=self.threshold)
+            up, down = w_up[None, :], w_down[None, :]
             self._wealth = [float(up[0, -1]), float(down[0, -1])]
             if self.alternative == "greater":
                 log_e = up

@@ -43,7 +43,7 @@ def new_state() -> dict[str, Any]:
         "last": None,
         "lag_sum": 0.0,  # sum of x_i * x_{i-1}
         "levels": [[0.0, 0.0, 0.0, None] for _ in range(LEVELS)],
-        "lrv_now": float("nan"),
+        "lrv_now": 0.0,
     }
 
 
@@ -79,7 +79,7 @@ def long_run_var(
     prods = x * prev
     if st["last"] is None:
         prods[0] = 0.0
-    lag = st["lag_sum"] + np.cumsum(prods)
+    lag = _run(st["lag_sum"], prods)
     st["lag_sum"] = float(lag[-1])
     st["last"] = float(x[-1])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -92,16 +92,17 @@ def long_run_var(
     p_sum, p_cnt = st["partial"]
     first = BASE_BLOCK - int(p_cnt) - 1
     ends = np.arange(first, L, BASE_BLOCK)
-    csum = np.cumsum(x)
     if ends.size:
-        starts = np.concatenate([[0.0], csum[ends[:-1]]])
-        sums = csum[ends] - starts
-        sums[0] += p_sum
+        # block sums added in arrival order from the partial sum, as one-by-one updates do
+        seq = np.concatenate([[p_sum], x])
+        starts = np.concatenate([[0], ends[:-1] + 2])
+        sums = np.add.reduceat(seq[: ends[-1] + 2], starts)
         tail = ends[-1] + 1
-        st["partial"] = [float(csum[-1] - csum[ends[-1]]) if tail < L else 0.0, float(L - tail)]
+        rest = float(_seq_sum(x[tail:])) if tail < L else 0.0
+        st["partial"] = [rest, float(L - tail)]
     else:
         sums = np.empty(0)
-        st["partial"] = [p_sum + float(csum[-1]), p_cnt + L]
+        st["partial"] = [float(_seq_sum(np.concatenate([[p_sum], x]))), p_cnt + L]
     b = float(BASE_BLOCK)
     const = 0.0  # the largest estimate among lengths with no new block in this batch
     for j, level in enumerate(st["levels"]):
@@ -124,8 +125,8 @@ def long_run_var(
             b *= 2.0
             continue
         cnt = cnt0 + np.arange(1.0, sums.size + 1)
-        ssum = s0 + np.cumsum(sums)
-        qsum = q0 + np.cumsum(sums * sums)
+        ssum = _run(s0, sums)
+        qsum = _run(q0, sums * sums)
         level[0], level[1], level[2] = float(cnt[-1]), float(ssum[-1]), float(qsum[-1])
         if cnt[-1] >= MIN_BLOCKS:
             # value after each completion, held until the next (before the first: the state)
@@ -142,3 +143,14 @@ def long_run_var(
     st["lrv_now"] = float(best[-1])
     out: FloatArray = best
     return out
+
+
+def _run(start: float, values: FloatArray) -> FloatArray:
+    """Running sum continuing from ``start``, added in the order one-by-one updates add."""
+    out: FloatArray = np.cumsum(np.concatenate([[start], values]))[1:]
+    return out
+
+
+def _seq_sum(values: FloatArray) -> float:
+    """Left-to-right sum (``np.sum`` is pairwise, which groups differently)."""
+    return float(np.cumsum(values)[-1]) if values.size else 0.0

@@ -53,6 +53,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="route: the judge's procedure on dependent data, with the i.i.d. procedure as "
         "a negative control (default); tests: each sequential test on its own",
     )
+    p.add_argument(
+        "--outcomes",
+        type=Path,
+        default=None,
+        help="A/A on your own recorded pairs (a `shadowgate export` JSONL file): sides are "
+        "swapped in blocks at random, keeping your data's dependence within a block",
+    )
+    p.add_argument(
+        "--block",
+        type=int,
+        default=1000,
+        help="pairs per swapped block for --outcomes (default %(default)s)",
+    )
     p.set_defaults(func=run)
 
 
@@ -74,6 +87,24 @@ def run(args: argparse.Namespace) -> int:
     if runs < 1:
         console.print("[red]--runs must be at least 1[/red]")
         return 2
+    if args.outcomes is not None:
+        from shadowgate.commands.simulate_route import load_outcomes, run_table
+
+        try:
+            recorded, pairs = load_outcomes(args.outcomes, max(1, args.block))
+        except (OSError, ValueError) as exc:
+            console.print(f"[red]{exc}[/red]")
+            return 2
+        return run_table(
+            console,
+            runs=runs if args.runs else ROUTE_QUICK_RUNS,
+            seed=args.seed,
+            only=None,
+            out=args.out,
+            markdown=args.markdown,
+            horizon=min(pairs, 20_000),
+            scenarios=[recorded],
+        )
     if args.table == "route":
         from shadowgate.commands.simulate_route import run_table
 

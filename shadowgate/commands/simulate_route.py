@@ -19,8 +19,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from shadowgate.rollout.route_scenarios import build
-from shadowgate.rollout.route_sim import holds, run_many
+from shadowgate.judge.evidence import pairs_from
+from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.rollout.machine import Event
+from shadowgate.rollout.route_scenarios import DEFAULT, build
+from shadowgate.rollout.route_sim import RouteScenario, holds, run_many
+from shadowgate.stats.scenarios_route import recorded
+from shadowgate.store.base import StoredOutcome
 
 HORIZON = 20_000
 
@@ -34,8 +39,10 @@ def run_table(
     out: Path | None,
     markdown: Path | None,
     horizon: int = HORIZON,
+    scenarios: list[RouteScenario] | None = None,
 ) -> int:
-    scenarios = [s for s in build() if not only or only in s.name]
+    if scenarios is None:
+        scenarios = [s for s in build() if not only or only in s.name]
     if not scenarios:
         console.print(f"[red]no scenario name contains {only!r}[/red]")
         return 2
@@ -141,3 +148,39 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         lines.append(f"- **{r['scenario']}**: {r['now']['description']}")
     return "\n".join(lines)
+
+
+def load_outcomes(path: Path, block: int) -> tuple[RouteScenario, int]:
+    """An A/A scenario from a ``shadowgate export`` JSONL file of shadow outcomes.
+
+    Raises ValueError naming the line of a row that is not an outcome, or when the file
+    holds no shadow pairs.
+    """
+    fields = {f for f in OutcomeRecord.__dataclass_fields__ if f not in ("request_body", "extra")}
+    stored: list[StoredOutcome] = []
+    with path.open() as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                rec = OutcomeRecord(**{k: v for k, v in row.items() if k in fields})
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{path}:{line_no}: not an exported outcome ({exc})") from None
+            stored.append(StoredOutcome(int(row.get("id", line_no)), rec))
+    b = pairs_from(stored)
+    if len(b) < 2 * block:
+        raise ValueError(
+            f"{path}: {len(b)} shadow pairs; the A/A needs at least two blocks of {block} "
+            "(export a longer stretch, or pass a smaller --block)"
+        )
+    make = recorded(b.prod_fail, b.cand_fail, b.log_latency_ratio, b.agreement, block=block)
+    sc = RouteScenario(
+        f"A/A recorded ({path.name})",
+        f"{len(b)} recorded pairs, sides swapped in blocks of {block}, random start",
+        True,
+        Event.HARM,
+        DEFAULT,
+        make,
+    )
+    return sc, len(b)

@@ -94,9 +94,10 @@ def long_run_var(
     ends = np.arange(first, L, BASE_BLOCK)
     if ends.size:
         # block sums added in arrival order from the partial sum, as one-by-one updates do
-        seq = np.concatenate([[p_sum], x])
-        starts = np.concatenate([[0], ends[:-1] + 2])
-        sums = np.add.reduceat(seq[: ends[-1] + 2], starts)
+        # (cumsum adds left to right; sum and reduceat may group differently)
+        head = _seq_sum(np.concatenate([[p_sum], x[: ends[0] + 1]]))
+        full = x[ends[0] + 1 : ends[-1] + 1].reshape(-1, BASE_BLOCK)
+        sums = np.concatenate([[head], np.cumsum(full, axis=1)[:, -1]])
         tail = ends[-1] + 1
         rest = float(_seq_sum(x[tail:])) if tail < L else 0.0
         st["partial"] = [rest, float(L - tail)]

@@ -3,7 +3,11 @@
 Data are per-request differences ``candidate - production`` (for latency, the log-ratio
 ``log(candidate / production)``; for a loss, the loss difference). The test is the
 normal-mixture SPRT of Johari, Pekelis and Walsh (2017) with a plug-in variance and a
-burn-in (see :mod:`shadowgate.stats.normal_mixture`).
+burn-in (see :mod:`shadowgate.stats.normal_mixture`). The plug-in is the i.i.d. sample
+variance (``variance="iid"``, the default) or the dependence-robust long-run variance
+(``variance="long-run"``, :mod:`shadowgate.stats.long_run`, what the rollout checks use:
+per-request latencies are autocorrelated in production). A zero plug-in carries no
+evidence; ``min_variance`` sets a floor for streams where a constant value is meaningful.
 
 Hypotheses, with ``mu`` the mean difference:
 

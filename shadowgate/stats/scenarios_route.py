@@ -16,6 +16,7 @@ request in arrival order, so that dependence in time is what the checks see:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -182,3 +183,35 @@ def canary(
     failed = rng.random(n) < np.where(cand, cand_err, prod_err)
     lat = rng.normal(math.log(0.04), 0.5, n) + np.where(cand, math.log(slowdown), 0.0)
     return Streams(candidate=cand, failed=failed, log_latency=np.where(failed, np.nan, lat))
+
+
+def recorded(
+    prod_fail: Bools,
+    cand_fail: Bools,
+    log_ratio: FloatArray,
+    agreement: FloatArray,
+    *,
+    block: int,
+) -> Callable[[np.random.Generator, int], Streams]:
+    """A/A from a user's own recorded pairs: swap the sides of whole blocks at random.
+
+    Each run starts at a random point (wrapping around) and flips production and
+    candidate in blocks of ``block`` pairs with probability 1/2: the mean difference is
+    then 0 whatever the candidate was, while the dependence within a block — the user's
+    own load episodes and bursts — is kept. Agreement is symmetric and stays as recorded.
+    """
+    m = log_ratio.size
+
+    def make(rng: np.random.Generator, n: int) -> Streams:
+        shift = int(rng.integers(m))
+        idx = (np.arange(n) + shift) % m
+        flip = np.repeat(rng.random(n // block + 1) < 0.5, block)[:n]
+        pf, cf = prod_fail[idx], cand_fail[idx]
+        return Streams(
+            np.where(flip, cf, pf),
+            np.where(flip, pf, cf),
+            np.where(flip, -log_ratio[idx], log_ratio[idx]),
+            agreement[idx],
+        )
+
+    return make

@@ -143,3 +143,17 @@ def test_grapa_is_valid_on_bernoulli_at_the_threshold() -> None:
         t.update((rng.random(3_000) < 0.2).astype(float))
         hits += t.p_value <= 0.05
     assert hits <= 200 * 0.05 + 3 * math.sqrt(200 * 0.05 * 0.95)
+
+
+def test_recorded_aa_swaps_sides_in_whole_blocks() -> None:
+    from shadowgate.stats.scenarios_route import recorded
+
+    n = 1_000
+    pf = np.zeros(n, bool)
+    cf = np.ones(n, bool)
+    make = recorded(pf, cf, np.full(n, 0.5), np.ones(n), block=100)
+    s = make(np.random.default_rng(3), n)
+    signs = np.sign(s.log_ratio).reshape(10, 100)
+    assert (signs == signs[:, :1]).all()  # one side per block
+    assert set(signs[:, 0].tolist()) == {-1.0, 1.0}  # and both sides occur
+    assert (s.cand_fail == (signs.ravel() > 0)).all()  # failures travel with their side

@@ -104,11 +104,7 @@ def test_simulate_outcomes_runs_an_aa_on_recorded_pairs(tmp_path: Path) -> None:
     _export_like(src, 3_000)
     out = tmp_path / "aa.json"
     code = main(
-        ["simulate", "--outcomes", str(src), "--block", "500", "--runs", "4"]
-        + [
-            "--out",
-            str(out),
-        ]
+        ["simulate", "--outcomes", str(src), "--block", "500", "--runs", "4", "--out", str(out)]
     )
     (row,) = json.loads(out.read_text())["rows"]
     assert row["scenario"] == "A/A recorded (outcomes.jsonl)"

@@ -1,4 +1,10 @@
-"""``shadowgate simulate``: Monte-Carlo check of every sequential test (A/A and A/B)."""
+"""``shadowgate simulate``: Monte-Carlo check of the decision procedure and of every test.
+
+``--table route`` (the default) runs the judge's own route-level procedure on dependent,
+production-like data next to the earlier i.i.d. procedure as a negative control
+(:mod:`shadowgate.commands.simulate_route`); ``--table tests`` checks each sequential test
+on its own (A/A and A/B), as before.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from typing import Any
 
 QUICK_RUNS = 500
 DEFAULT_RUNS = 2000
+ROUTE_QUICK_RUNS = 50
+ROUTE_RUNS = 2000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +46,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="simulate the input drift monitors instead (false alarms, detection delay)",
     )
+    p.add_argument(
+        "--table",
+        choices=("route", "tests"),
+        default="route",
+        help="route: the judge's procedure on dependent data, with the i.i.d. procedure as "
+        "a negative control (default); tests: each sequential test on its own",
+    )
+    p.add_argument(
+        "--outcomes",
+        type=Path,
+        default=None,
+        help="A/A on your own recorded pairs (a `shadowgate export` JSONL file): sides are "
+        "swapped in blocks at random, keeping your data's dependence within a block",
+    )
+    p.add_argument(
+        "--block",
+        type=int,
+        default=1000,
+        help="pairs per swapped block for --outcomes (default %(default)s)",
+    )
     p.set_defaults(func=run)
 
 
@@ -59,6 +87,35 @@ def run(args: argparse.Namespace) -> int:
     if runs < 1:
         console.print("[red]--runs must be at least 1[/red]")
         return 2
+    if args.outcomes is not None:
+        from shadowgate.commands.simulate_route import load_outcomes, run_table
+
+        try:
+            recorded, pairs = load_outcomes(args.outcomes, max(1, args.block))
+        except (OSError, ValueError) as exc:
+            console.print(f"[red]{exc}[/red]")
+            return 2
+        return run_table(
+            console,
+            runs=runs if args.runs else ROUTE_QUICK_RUNS,
+            seed=args.seed,
+            only=None,
+            out=args.out,
+            markdown=args.markdown,
+            horizon=min(pairs, 20_000),
+            scenarios=[recorded],
+        )
+    if args.table == "route":
+        from shadowgate.commands.simulate_route import run_table
+
+        return run_table(
+            console,
+            runs=args.runs or (ROUTE_QUICK_RUNS if args.quick else ROUTE_RUNS),
+            seed=args.seed,
+            only=args.only,
+            out=args.out,
+            markdown=args.markdown,
+        )
     scenarios = [s for s in build(quick=args.quick) if not args.only or args.only in s.name]
     if not scenarios:
         console.print(f"[red]no scenario name contains {args.only!r}[/red]")

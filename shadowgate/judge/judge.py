@@ -160,6 +160,8 @@ class Judge:
         )
         ctx = self.contexts.get(route.name)
         if ctx is not None and ctx.rollout_id == rollout_id:
+            if ctx.analysis.config != route.analysis:  # an edited check gets fresh tests
+                ctx.analysis.reconfigure(route.analysis)
             return ctx
         saved = await self.store.load_judge_state(route.name, rollout_id)
         if saved is None:
@@ -405,10 +407,11 @@ class Judge:
                 # always act on the newest committed state (another replica may lead)
                 self.contexts.pop(route_name, None)
                 ctx = await self.context(route)
+                why = f"{action} by {actor}"
+                if event is Event.RESUME and ctx.rollout.paused_from is State.CANARY:
+                    why += "; " + ctx.analysis.restart_split()  # new evidence for the split
                 try:
-                    await self._apply(
-                        route, ctx, Decision(event, f"{action} by {actor}"), self.clock(), actor
-                    )
+                    await self._apply(route, ctx, Decision(event, why), self.clock(), actor)
                     return ctx
                 except StaleStateError:
                     self.contexts.pop(route_name, None)

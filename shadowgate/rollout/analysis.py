@@ -2,6 +2,13 @@
 
 Updated incrementally with each batch the judge reads (never recomputed from scratch),
 serialised whole with ``to_dict`` so a restarted judge resumes with identical statistics.
+
+α is spent once per rollout, whatever its phases: the harm half ``α/2`` is split equally
+over every harm test the rollout can run (each check in shadow, each observable check in
+canary, and the sample-ratio guard); the pass half goes to the pass tests (a route passes
+only when all of them reject, so each may use all of it). A check's tests are keyed by the
+fingerprint of its hypothesis (metric, margin, minimum, goal): evidence gathered under one
+margin is never read under another.
 """
 
 from __future__ import annotations
@@ -10,39 +17,49 @@ from typing import Any
 
 import numpy as np
 
-from shadowgate.config.model import AnalysisConfig
+from shadowgate.config.model import AnalysisConfig, CheckConfig
 from shadowgate.rollout.checks import (
     CheckResult,
     CheckState,
+    Method,
     Phase,
     spec_for,
+)
+from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
+from shadowgate.rollout.extract import (
     values_for_canary,
     values_for_canary_labels,
     values_for_labels,
     values_for_pairs,
 )
-from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
 from shadowgate.stats import CountShareTest
 
 
 class RouteAnalysis:
     """Tests for every check of a route, α split as described in ``rollout.checks``."""
 
-    def __init__(self, analysis: AnalysisConfig, canary_weight: float = 0.0) -> None:
+    def __init__(
+        self, analysis: AnalysisConfig, canary_weight: float = 0.0, method: Method = "long-run"
+    ) -> None:
         self.config = analysis
+        self.method: Method = method
         alpha = analysis.alpha
-        n_checks = max(1, len(analysis.checks))
-        # harm family: α/2 over the checks, plus the SRM guard in canary
-        self.alpha_harm_each = alpha / 2 / (n_checks + 1)
+        observable = [
+            (phase, check)
+            for phase in ("shadow", "canary")
+            for check in analysis.checks
+            if spec_for(check, phase) is not None
+        ]
+        if method == "iid":  # the earlier split, kept for the simulation's negative control
+            self.alpha_harm_each = alpha / 2 / (max(1, len(analysis.checks)) + 1)
+        else:  # one harm share per test the rollout can run, plus the SRM guard
+            self.alpha_harm_each = alpha / 2 / (len(observable) + 1)
         self.alpha_srm = self.alpha_harm_each
         self.alpha_pass = alpha / 2
         self.checks: dict[Phase, dict[str, CheckState]] = {"shadow": {}, "canary": {}}
-        for phase in ("shadow", "canary"):
-            for check in analysis.checks:
-                if spec_for(check, phase) is not None:
-                    self.checks[phase][check.label] = CheckState(
-                        check, phase, self.alpha_harm_each, self.alpha_pass
-                    )
+        for phase, check in observable:
+            self.checks[phase][check.label] = self._new_state(check, phase)  # type: ignore[index,arg-type]
+        self.notes: list[str] = []  # what was restarted and why, for the audit log
         w = min(max(canary_weight, 0.0), 100.0) / 100.0
         self.srm = CountShareTest(shares=(1.0 - w, w)) if 0 < w < 1 else None
         self.srm_weight = canary_weight
@@ -51,6 +68,56 @@ class RouteAnalysis:
         self.canary = [0, 0]  # outcomes per variant (production, candidate), whole rollout
         self.step_counts = [0, 0]  # per variant since the current canary step began
         self.canary_labels = 0
+
+    def _new_state(self, check: CheckConfig, phase: Phase) -> CheckState:
+        return CheckState(check, phase, self.alpha_harm_each, self.alpha_pass, self.method)
+
+    # --- restarting -------------------------------------------------------------------
+
+    def reconfigure(self, analysis: AnalysisConfig) -> list[str]:
+        """Follow an edited config: a check whose hypothesis changed gets fresh tests.
+
+        Checks with an unchanged fingerprint keep their evidence; the returned notes (also
+        kept in ``notes``) say which checks were restarted, for the audit log.
+        """
+        old = {label: st for states in self.checks.values() for label, st in states.items()}
+        fresh = RouteAnalysis(analysis, self.srm_weight, self.method)
+        said: list[str] = []
+        for phase, states in fresh.checks.items():
+            for label, st in states.items():
+                prev = self.checks[phase].get(label)
+                if prev is not None and fingerprint(prev.check) == fingerprint(st.check):
+                    # same hypothesis: keep the evidence, at the new config's shares
+                    prev.check = st.check
+                    prev.alpha_harm, prev.alpha_segments = st.alpha_harm, st.alpha_segments
+                    prev.alpha_pass = st.alpha_pass
+                    states[label] = prev
+                elif label in old:
+                    said.append(
+                        f"{phase} check {label!r} restarted: hypothesis changed from "
+                        f"{fingerprint(old[label].check)} to {fingerprint(st.check)}; "
+                        f"{old[label].n} observations discarded"
+                    )
+        self.config = analysis
+        self.checks = fresh.checks
+        self.alpha_harm_each, self.alpha_srm = fresh.alpha_harm_each, fresh.alpha_srm
+        self.notes.extend(said)
+        return said
+
+    def restart_split(self) -> str:
+        """Start the sample-ratio check again on new evidence (after ``resume`` from SRM).
+
+        Its p-value is a running minimum, so without a restart the next look would pause
+        the rollout again however well the split now behaves.
+        """
+        old = self.srm
+        w = min(max(self.srm_weight, 0.0), 100.0) / 100.0
+        self.srm = CountShareTest(shares=(1.0 - w, w)) if 0 < w < 1 else None
+        n = 0 if old is None else old.n
+        p = 1.0 if old is None else old.p_value
+        note = f"split check restarted: {n} requests discarded (their p-value was {p:.3g})"
+        self.notes.append(note)
+        return note
 
     # --- feeding ----------------------------------------------------------------------
 
@@ -119,6 +186,12 @@ class RouteAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "method": self.method,
+            "fingerprints": {
+                phase: {k: fingerprint(v.check) for k, v in states.items()}
+                for phase, states in self.checks.items()
+            },
+            "notes": list(self.notes),
             "checks": {
                 phase: {k: v.to_dict() for k, v in states.items()}
                 for phase, states in self.checks.items()
@@ -134,11 +207,23 @@ class RouteAnalysis:
 
     @classmethod
     def from_dict(cls, analysis: AnalysisConfig, d: dict[str, Any]) -> RouteAnalysis:
-        self = cls(analysis, canary_weight=float(d.get("srm_weight", 0.0)))
+        method = d.get("method", "long-run")
+        self = cls(analysis, canary_weight=float(d.get("srm_weight", 0.0)), method=method)
+        self.notes = [str(x) for x in d.get("notes", [])]
+        prints = d.get("fingerprints", {})
         for phase, states in d.get("checks", {}).items():
             for label, sd in states.items():
-                if label in self.checks[phase]:
-                    self.checks[phase][label].restore(sd)
+                st = self.checks[phase].get(label)
+                if st is None:
+                    continue
+                was = prints.get(phase, {}).get(label)
+                if was is not None and was != fingerprint(st.check):
+                    self.notes.append(
+                        f"{phase} check {label!r} restarted: hypothesis changed from {was} "
+                        f"to {fingerprint(st.check)} while the judge was down"
+                    )
+                    continue
+                st.restore(sd)
         self.srm = CountShareTest.from_dict(d["srm"]) if d.get("srm") else None
         self.pairs = int(d.get("pairs", 0))
         self.labels = int(d.get("labels", 0))
@@ -146,3 +231,11 @@ class RouteAnalysis:
         self.step_counts = [int(x) for x in d.get("step_counts", [0, 0])]
         self.canary_labels = int(d.get("canary_labels", 0))
         return self
+
+
+def fingerprint(check: CheckConfig) -> str:
+    """The hypothesis a check's tests are about; evidence is kept only while it is unchanged."""
+    goal = check.goal
+    if check.metric == "agreement":
+        return f"{check.metric} min={check.effective_min:g} goal={goal}"
+    return f"{check.metric} margin={check.effective_margin:g} goal={goal}"

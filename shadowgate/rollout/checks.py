@@ -16,15 +16,23 @@ series (the j-th segment seen gets 6/(π² j²) of half the share), so segments 
 appear later cost no validity.
 
 Mapping (values are candidate − production, "worse" is up for errors/latency/loss and
-down for accuracy/agreement):
+down for accuracy/agreement). ``_TABLE`` below is this table; each row names the values a
+test sees and the tests of its harm and pass questions:
 
 | metric    | shadow (paired)                                  | canary (unpaired)              |
 |-----------|--------------------------------------------------|--------------------------------|
-| errors    | BoundedMeanCS on (fail_c − fail_p + 1)/2         | TwoSampleMeanTest on fail 0/1  |
-| latency   | PairedMeanTest on log(lat_c / lat_p), m=log(1+m) | TwoSampleMeanTest on log lat   |
-| agreement | BoundedMeanCS on per-request agreement vs ``min``| (not observable: no pairs)     |
-| accuracy  | BoundedMeanCS on (correct_c − correct_p + 1)/2   | TwoSampleMeanTest on correct   |
-| loss      | PairedMeanTest on loss_c − loss_p                | TwoSampleMeanTest on loss      |
+| errors    | (fail_c − fail_p + 1)/2: harm long-run mSPRT,    | TwoSampleMeanTest on fail 0/1  |
+|           | pass betting CS (aGRAPA: fast when errors rare)  |                                |
+| latency   | PairedMeanTest, long-run variance, on            | TwoSampleMeanTest on log lat   |
+|           | log(lat_c / lat_p), margin log(1 + m)            |                                |
+| agreement | PairedMeanTest, long-run variance, vs ``min``    | (not observable: no pairs)     |
+| accuracy  | as errors, on (correct_c − correct_p + 1)/2      | TwoSampleMeanTest on correct   |
+| loss      | PairedMeanTest, long-run variance, on loss_c − p | TwoSampleMeanTest on loss      |
+
+"Long-run variance" is the dependence-robust plug-in of :mod:`shadowgate.stats.long_run`
+(autocorrelated latencies, bursty errors, runs of hard requests). ``method="iid"`` builds
+the earlier procedure (i.i.d. plug-in, empirical-Bernstein bets) for comparison only:
+``shadowgate simulate`` shows it failing on dependent data.
 """
 
 from __future__ import annotations
@@ -32,39 +40,39 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from shadowgate.config.model import CheckConfig
-from shadowgate.rollout.evidence import (
-    CanaryBatch,
-    CanaryLabelBatch,
-    Floats,
-    LabelBatch,
-    PairBatch,
-)
+from shadowgate.rollout.evidence import Floats
 from shadowgate.stats import BoundedMeanCS, PairedMeanTest, TwoSampleMeanTest
 
 Phase = Literal["shadow", "canary"]
 Verdict = Literal["pending", "passed", "harm", "n/a"]
+Method = Literal["long-run", "iid"]
+METHODS: tuple[Method, ...] = ("long-run", "iid")
 
 
 class _Test(Protocol):
+    """What a check needs from a ``shadowgate.stats`` test."""
+
     @property
     def n(self) -> int: ...
     @property
     def p_value(self) -> float: ...
     @property
     def estimate(self) -> float: ...
+    def update(self, *args: Any, **kwargs: Any) -> None: ...
     def confidence_interval(self, alpha: float = ...) -> tuple[float, float]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 
-_CLASSES: dict[str, Any] = {
-    "BoundedMeanCS": BoundedMeanCS,
-    "PairedMeanTest": PairedMeanTest,
-    "TwoSampleMeanTest": TwoSampleMeanTest,
+_CLASSES: dict[str, Callable[[dict[str, Any]], _Test]] = {
+    "BoundedMeanCS": BoundedMeanCS.from_dict,
+    "PairedMeanTest": PairedMeanTest.from_dict,
+    "TwoSampleMeanTest": TwoSampleMeanTest.from_dict,
 }
 
 
@@ -72,8 +80,8 @@ def _dump(test: _Test) -> dict[str, Any]:
     return {"cls": type(test).__name__, "state": test.to_dict()}
 
 
-def _load(d: dict[str, Any]) -> Any:
-    return _CLASSES[d["cls"]].from_dict(d["state"])
+def _load(d: dict[str, Any]) -> _Test:
+    return _CLASSES[d["cls"]](d["state"])
 
 
 @dataclass(frozen=True)
@@ -119,13 +127,16 @@ class CheckResult:
         }
 
 
+Make = Callable[[], _Test]
+
+
 @dataclass(frozen=True)
 class _Spec:
     """How one (metric, phase) becomes tests: constructors and a display transform."""
 
-    make_harm: Callable[[], Any]
-    make_pass: Callable[[], Any]
-    make_display: Callable[[], Any]
+    make_harm: Make
+    make_pass: Make
+    make_display: Make
     #: test-scale estimate → the number shown (e.g. log-ratio → relative slowdown)
     shown: Callable[[float], float]
     paired: bool  # True: update(values); False: update(values, groups)
@@ -143,74 +154,90 @@ def _ratio(x: float) -> float:
     return math.expm1(x) if x < 700 else math.inf
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One row of the table: the values' kind, the null boundary, which way is worse."""
+
+    kind: Literal["diff01", "level", "mean", "two-sample"]
+    #: the harm (and non-inferiority pass) boundary from (margin, min)
+    boundary: Callable[[float, float], float]
+    #: the pass boundary for goal ``superior`` (None: the goal does not apply)
+    superior: float | None
+    #: the side that is worse: the harm test's alternative
+    worse: Literal["greater", "less"]
+    shown: Callable[[float], float]
+
+
+def _flip(alt: str) -> str:
+    return "less" if alt == "greater" else "greater"
+
+
+def _margin(m: float, lo: float) -> float:
+    return m
+
+
+def _log_margin(m: float, lo: float) -> float:
+    return math.log1p(m)
+
+
+# paired differences in {-1, 0, 1} are mapped to [0, 1]: boundary (1 ± m) / 2
+_TABLE: dict[tuple[str, Phase], _Row | None] = {
+    ("errors", "shadow"): _Row("diff01", lambda m, lo: (1 + m) / 2, 0.5, "greater", _from_half),
+    ("accuracy", "shadow"): _Row("diff01", lambda m, lo: (1 - m) / 2, 0.5, "less", _from_half),
+    ("agreement", "shadow"): _Row("level", lambda m, lo: lo, None, "less", _ident),
+    ("latency", "shadow"): _Row("mean", _log_margin, 0.0, "greater", _ratio),
+    ("loss", "shadow"): _Row("mean", _margin, 0.0, "greater", _ident),
+    ("errors", "canary"): _Row("two-sample", _margin, 0.0, "greater", _ident),
+    ("accuracy", "canary"): _Row("two-sample", lambda m, lo: -m, 0.0, "less", _ident),
+    ("agreement", "canary"): None,
+    ("latency", "canary"): _Row("two-sample", _log_margin, 0.0, "greater", _ratio),
+    ("loss", "canary"): _Row("two-sample", _margin, 0.0, "greater", _ident),
+}
+
+
+def _makers(row: _Row, b: float, alt: str, a: float, method: Method) -> tuple[Make, Make]:
+    """(question test, display test) constructors for one boundary and side."""
+    if row.kind == "two-sample":
+        return (lambda: TwoSampleMeanTest(margin=b, alternative=alt)), TwoSampleMeanTest
+    if method == "iid":  # the earlier procedure, kept as the simulation's negative control
+        if row.kind == "mean":
+            return (lambda: PairedMeanTest(margin=b, alternative=alt)), PairedMeanTest
+        return (lambda: BoundedMeanCS(threshold=b, alternative=alt, alpha=a)), BoundedMeanCS
+    floor = b * (1 - b) / 4 if row.kind == "level" else 0.0
+    return (
+        lambda: PairedMeanTest(margin=b, alternative=alt, variance="long-run", min_variance=floor)
+    ), (lambda: PairedMeanTest(variance="long-run"))
+
+
 def spec_for(
-    check: CheckConfig, phase: Phase, alpha_harm: float = 0.0125, alpha_pass: float = 0.025
+    check: CheckConfig,
+    phase: Phase,
+    alpha_harm: float = 0.0125,
+    alpha_pass: float = 0.025,
+    method: Method = "long-run",
 ) -> _Spec | None:
     """The tests for a check in a phase, or None when the phase cannot observe it.
 
     The alphas tune the betting confidence sequences (their bets are sharpest at the level
     they are read at); the p-values are valid at every level regardless.
     """
-    ah, ap = alpha_harm, alpha_pass
-    m = check.effective_margin
-    sup = check.goal == "superior"
-    metric = check.metric
-    if phase == "shadow":
-        if metric in ("errors", "accuracy"):
-            # paired differences in {-1, 0, 1} mapped to [0, 1]: t = (1 ± m) / 2
-            up = metric == "errors"  # errors: worse is up; accuracy: worse is down
-            t = (1 + m) / 2 if up else (1 - m) / 2
-            tp = 0.5 if sup else t
-            return _Spec(
-                lambda: BoundedMeanCS(
-                    threshold=t, alternative="greater" if up else "less", alpha=ah
-                ),
-                lambda: BoundedMeanCS(
-                    threshold=tp, alternative="less" if up else "greater", alpha=ap
-                ),
-                lambda: BoundedMeanCS(alpha=2 * ap),
-                _from_half,
-                True,
-            )
-        if metric == "agreement":
-            lo = check.effective_min
-            return _Spec(
-                lambda: BoundedMeanCS(threshold=lo, alternative="less", alpha=ah),
-                lambda: BoundedMeanCS(threshold=lo, alternative="greater", alpha=ap),
-                lambda: BoundedMeanCS(alpha=2 * ap),
-                _ident,
-                True,
-            )
-        margin = math.log1p(m) if metric == "latency" else m
-        return _Spec(
-            lambda: PairedMeanTest(margin=margin, alternative="greater"),
-            lambda: PairedMeanTest(margin=0.0 if sup else margin, alternative="less"),
-            lambda: PairedMeanTest(),
-            _ratio if metric == "latency" else _ident,
-            True,
-        )
-    if metric == "agreement":
+    row = _TABLE[(check.metric, phase)]
+    if row is None:
         return None
-    if metric == "accuracy":
-        return _Spec(
-            lambda: TwoSampleMeanTest(margin=-m, alternative="less"),
-            lambda: TwoSampleMeanTest(margin=0.0 if sup else -m, alternative="greater"),
-            lambda: TwoSampleMeanTest(),
-            _ident,
-            False,
-        )
-    margin = math.log1p(m) if metric == "latency" else m
-    return _Spec(
-        lambda: TwoSampleMeanTest(margin=margin, alternative="greater"),
-        lambda: TwoSampleMeanTest(margin=0.0 if sup else margin, alternative="less"),
-        lambda: TwoSampleMeanTest(),
-        _ratio if metric == "latency" else _ident,
-        False,
-    )
-
-
-def needs_labels(check: CheckConfig) -> bool:
-    return check.metric in ("accuracy", "loss")
+    harm_b = row.boundary(check.effective_margin, check.effective_min)
+    sup = check.goal == "superior" and row.superior is not None
+    pass_b = row.superior if sup and row.superior is not None else harm_b
+    harm_alt = row.worse
+    make_harm, make_display = _makers(row, harm_b, harm_alt, alpha_harm, method)
+    make_pass, _ = _makers(row, pass_b, _flip(harm_alt), alpha_pass, method)
+    if row.kind == "diff01":
+        pa, ap = _flip(harm_alt), alpha_pass
+        if method == "long-run":  # rare errors: the bet grows as the data allow
+            make_pass = partial(
+                BoundedMeanCS, threshold=pass_b, alternative=pa, alpha=ap, bets="grapa"
+            )
+        make_display = partial(BoundedMeanCS, alpha=2 * ap)
+    return _Spec(make_harm, make_pass, make_display, row.shown, row.kind != "two-sample")
 
 
 def segment_alpha(share: float, j: int) -> float:
@@ -222,9 +249,14 @@ class CheckState:
     """The live tests of one check in one phase: overall harm/pass/display, per-segment harm."""
 
     def __init__(
-        self, check: CheckConfig, phase: Phase, alpha_harm: float, alpha_pass: float
+        self,
+        check: CheckConfig,
+        phase: Phase,
+        alpha_harm: float,
+        alpha_pass: float,
+        method: Method = "long-run",
     ) -> None:
-        spec = spec_for(check, phase, alpha_harm, alpha_pass)
+        spec = spec_for(check, phase, alpha_harm, alpha_pass, method)
         if spec is None:
             raise ValueError(f"{check.metric} is not observable in {phase} mode")
         self.check = check
@@ -234,10 +266,10 @@ class CheckState:
         # with per-segment guardrails, half of the harm share goes to the segments
         self.alpha_harm = alpha_harm / 2 if check.per_segment else alpha_harm
         self.alpha_segments = alpha_harm / 2 if check.per_segment else 0.0
-        self.harm: Any = spec.make_harm()
-        self.pass_: Any = spec.make_pass()
-        self.display: Any = spec.make_display()
-        self.segments: dict[str, Any] = {}  # segment value → harm test, in order first seen
+        self.harm: _Test = spec.make_harm()
+        self.pass_: _Test = spec.make_pass()
+        self.display: _Test = spec.make_display()
+        self.segments: dict[str, _Test] = {}  # segment value → harm test, in order first seen
 
     def update(self, values: Floats, groups: Floats | None, segments: Sequence[str | None]) -> None:
         if len(values) == 0:
@@ -262,7 +294,7 @@ class CheckState:
     def n(self) -> int:
         return int(self.display.n)
 
-    def _segment_harm(self) -> tuple[str, Any] | None:
+    def _segment_harm(self) -> tuple[str, _Test] | None:
         for j, (value, test) in enumerate(self.segments.items(), start=1):
             if test.p_value <= segment_alpha(self.alpha_segments, j):
                 return value, test
@@ -281,7 +313,13 @@ class CheckState:
         return out
 
     def _result(
-        self, segment: str | None, shown: Any, harm: Any, pass_: Any, verdict: Verdict, a: float
+        self,
+        segment: str | None,
+        shown: _Test,
+        harm: _Test,
+        pass_: _Test,
+        verdict: Verdict,
+        a: float,
     ) -> CheckResult:
         n = int(shown.n)
         est = lo = hi = None
@@ -324,69 +362,3 @@ class CheckState:
 
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
-
-
-# --- extracting each check's values from a batch -------------------------------------
-
-Extracted = tuple[Floats, Floats | None, list[str | None]]
-
-
-def _keep(mask: np.ndarray[Any, Any], segs: list[str | None]) -> list[str | None]:
-    return [s for s, k in zip(segs, mask.tolist(), strict=True) if k]
-
-
-def values_for_pairs(metric: str, b: PairBatch) -> Extracted | None:
-    if len(b) == 0:
-        return None
-    segs = b.segment or [None] * len(b)
-    if metric == "errors":
-        v = (b.cand_fail.astype(np.float64) - b.prod_fail.astype(np.float64) + 1.0) / 2.0
-        return v, None, list(segs)
-    if metric == "latency":
-        x = b.log_latency_ratio
-    elif metric == "agreement":
-        x = b.agreement
-    else:
-        return None
-    ok = np.isfinite(x)
-    return x[ok], None, _keep(ok, segs)
-
-
-def values_for_labels(metric: str, b: LabelBatch) -> Extracted | None:
-    if len(b) == 0:
-        return None
-    segs = b.segment or [None] * len(b)
-    if metric == "accuracy":
-        d = b.cand_correct - b.prod_correct
-        ok = np.isfinite(d)
-        return (np.clip(d[ok], -1.0, 1.0) + 1.0) / 2.0, None, _keep(ok, segs)
-    if metric == "loss":
-        d = b.cand_loss - b.prod_loss
-        ok = np.isfinite(d)
-        return d[ok], None, _keep(ok, segs)
-    return None
-
-
-def values_for_canary(metric: str, b: CanaryBatch) -> Extracted | None:
-    if len(b) == 0:
-        return None
-    segs = b.segment or [None] * len(b)
-    groups = b.candidate.astype(np.float64)
-    if metric == "errors":
-        return b.failed.astype(np.float64), groups, list(segs)
-    if metric == "latency":
-        ok = np.isfinite(b.log_latency)
-        return b.log_latency[ok], groups[ok], _keep(ok, segs)
-    return None
-
-
-def values_for_canary_labels(metric: str, b: CanaryLabelBatch) -> Extracted | None:
-    if len(b) == 0:
-        return None
-    segs = b.segment or [None] * len(b)
-    groups = b.candidate.astype(np.float64)
-    x = b.correct if metric == "accuracy" else b.loss if metric == "loss" else None
-    if x is None:
-        return None
-    ok = np.isfinite(x)
-    return x[ok], groups[ok], _keep(ok, segs)

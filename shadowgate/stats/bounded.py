@@ -43,6 +43,9 @@ from shadowgate.stats._core import (
 )
 
 MAX_BET = 0.5
+BETS = ("eb", "grapa")
+#: fraction of the largest bet that keeps wealth nonnegative (grapa)
+GRAPA_CAP = 0.9
 # t, sum x, sum (x - mu_hat)^2, sum lambda, sum lambda x, sum v psi(lambda)
 State = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
 
@@ -91,6 +94,44 @@ def bounded_log_e(
     return out
 
 
+def grapa_log_wealth(
+    x: FloatArray,
+    prefix: State,
+    start: tuple[float, float, float, float, float],
+    *,
+    threshold: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Log wealth of the two bettors against ``mean == threshold``, after every prefix.
+
+    aGRAPA bets (Waudby-Smith & Ramdas 2023, section 5.1): ``lambda_t`` = clip of
+    ``(mu_hat - t) / (sigma_hat^2 + (mu_hat - t)^2)`` from the data before ``t`` only, so
+    the wealth ``prod (1 + lambda_i (x_i - t))`` is a nonnegative martingale under a mean
+    of ``t`` (a supermartingale on the null side): exact for bounded data, and the bet
+    grows as large as the data allow when the stream is nearly constant (rare errors).
+    ``start`` = (t, sum x, sum sq) before the batch, as in ``bounded_prefix``, then the
+    two log wealths to continue from.
+    """
+    t_all, sx, sq = prefix[0][0], prefix[1][0], prefix[2][0]
+    t_prev = t_all  # mu_hat_{t-1} uses t values (prior 1/2 counted once)
+    sx_prev = np.concatenate([[start[1]], sx[:-1]])
+    sq_prev = np.concatenate([[start[2]], sq[:-1]])
+    mu = (0.5 + sx_prev) / t_prev
+    var = (0.25 + sq_prev) / t_prev
+    gap = mu - threshold
+    raw = gap / (var + gap * gap)
+    cap_up = GRAPA_CAP / max(threshold, 1e-12)
+    cap_down = GRAPA_CAP / max(1.0 - threshold, 1e-12)
+    lam_up = np.clip(raw, 0.0, cap_up)
+    lam_down = np.clip(-raw, 0.0, cap_down)
+    with np.errstate(divide="ignore"):
+        inc_up = np.log1p(lam_up * (x[0] - threshold))
+        inc_down = np.log1p(lam_down * (threshold - x[0]))
+    # the previous wealth goes first, so a batch adds in the order one-by-one updates do
+    up: FloatArray = np.cumsum(np.concatenate([[start[3]], inc_up]))[1:]
+    down: FloatArray = np.cumsum(np.concatenate([[start[4]], inc_down]))[1:]
+    return up, down
+
+
 class BoundedMeanCS(EProcessReadout):
     """Anytime-valid confidence sequence for a mean in [0, 1], optionally tested vs a threshold."""
 
@@ -102,12 +143,17 @@ class BoundedMeanCS(EProcessReadout):
         threshold: float | None = None,
         alternative: str = "two-sided",
         alpha: float = 0.05,
+        bets: str = "eb",
     ) -> None:
+        if bets not in BETS:
+            raise ValueError(f"bets must be one of {', '.join(BETS)}; got {bets!r}")
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1]; got {threshold!r}")
         self.threshold = None if threshold is None else float(threshold)
         self.alternative: Alternative = check_alternative(alternative)
         self.alpha = check_alpha(alpha)
+        self.bets = bets
+        self._wealth = [0.0, 0.0]  # grapa: log wealth of the "greater" and "less" bettors
         self._state = [0.0] * 6
         self._log_e = 0.0
         self._max_log_e = 0.0
@@ -121,8 +167,22 @@ class BoundedMeanCS(EProcessReadout):
             raise ValueError("values must lie in [0, 1]; rescale bounded scores first")
         st = tuple(np.array([s]) for s in self._state)
         prefix, final = bounded_prefix(x, st, alpha=self.alpha)  # type: ignore[arg-type]
+        before = self._state
         self._state = [float(a[0]) for a in final]
-        if self.threshold is not None:
+        if self.threshold is not None and self.bets == "grapa":
+            start = (before[0], before[1], before[2], self._wealth[0], self._wealth[1])
+            w_up, w_down = grapa_log_wealth(x, prefix, start, threshold=self.threshold)
+            up, down = w_up[None, :], w_down[None, :]
+            self._wealth = [float(up[0, -1]), float(down[0, -1])]
+            if self.alternative == "greater":
+                log_e = up
+            elif self.alternative == "less":
+                log_e = down
+            else:
+                log_e = np.logaddexp(up, down) - math.log(2.0)
+            self._log_e = float(log_e[0, -1])
+            self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
+        elif self.threshold is not None:
             log_e = bounded_log_e(
                 prefix[3],
                 prefix[4],
@@ -158,6 +218,8 @@ class BoundedMeanCS(EProcessReadout):
             "threshold": self.threshold,
             "alternative": self.alternative,
             "alpha": self.alpha,
+            "bets": self.bets,
+            "wealth": list(self._wealth),
             "state": list(self._state),
             "log_e": self._log_e,
             "max_log_e": self._max_log_e,
@@ -167,7 +229,13 @@ class BoundedMeanCS(EProcessReadout):
     def from_dict(cls, data: Mapping[str, Any]) -> BoundedMeanCS:
         d = dict(data)
         check_kind(d, cls.kind)
-        t = cls(threshold=d["threshold"], alternative=d["alternative"], alpha=d["alpha"])
+        t = cls(
+            threshold=d["threshold"],
+            alternative=d["alternative"],
+            alpha=d["alpha"],
+            bets=d.get("bets", "eb"),
+        )
+        t._wealth = [float(w) for w in d.get("wealth", [0.0, 0.0])]
         t._state = [float(s) for s in d["state"]]
         t._log_e = float(d["log_e"])
         t._max_log_e = float(d["max_log_e"])

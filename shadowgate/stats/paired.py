@@ -3,7 +3,11 @@
 Data are per-request differences ``candidate - production`` (for latency, the log-ratio
 ``log(candidate / production)``; for a loss, the loss difference). The test is the
 normal-mixture SPRT of Johari, Pekelis and Walsh (2017) with a plug-in variance and a
-burn-in (see :mod:`shadowgate.stats.normal_mixture`).
+burn-in (see :mod:`shadowgate.stats.normal_mixture`). The plug-in is the i.i.d. sample
+variance (``variance="iid"``, the default) or the dependence-robust long-run variance
+(``variance="long-run"``, :mod:`shadowgate.stats.long_run`, what the rollout checks use:
+per-request latencies are autocorrelated in production). A zero plug-in carries no
+evidence; ``min_variance`` sets a floor for streams where a constant value is meaningful.
 
 Hypotheses, with ``mu`` the mean difference:
 
@@ -41,6 +45,14 @@ from shadowgate.stats._core import (
     check_kind,
     running_max,
 )
+from shadowgate.stats.long_run import (
+    BASE_BLOCK,
+    EFFECTIVE_N,
+    MIN_BLOCKS,
+    copy_state,
+    long_run_var,
+    new_state,
+)
 from shadowgate.stats.normal_mixture import (
     half_width,
     log_e_normal_mixture,
@@ -50,6 +62,7 @@ from shadowgate.stats.normal_mixture import (
 )
 
 DEFAULT_BURN_IN = 20
+VARIANCES = ("iid", "long-run")
 
 
 def paired_log_e(
@@ -63,22 +76,39 @@ def paired_log_e(
     mde: float | None,
     alternative: Alternative,
     burn_in: int,
+    long_run: dict[str, Any] | None = None,
+    min_variance: float = 0.0,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Log e-value after every prefix of ``x`` (rows are independent streams).
 
     ``x`` holds observations minus ``offset`` (a constant per row that keeps the sum of
     squares well conditioned); returns ``(log_e, n, sum, sum_sq)``, the last three being
-    the running sums to continue from.
+    the running sums to continue from. The variance plug-in is never below
+    ``min_variance``. With ``long_run`` (the state of
+    :mod:`shadowgate.stats.long_run`, one row only) the plug-in is the long-run variance.
+    A prefix whose variance is zero carries no evidence (a constant stream cannot say
+    how far its mean may wander), so it never yields a p-value of 0.
     """
     n, s, ss = prefix_moments(x, n0, s0, ss0)
     mean, var = mean_var(n, s, ss)
-    var_of_mean = var / n
+    ok = (n >= burn_in) & np.isfinite(var)
+    if long_run is not None:
+        lrv = long_run_var(x[0], n[0], s[0], ss[0], np.nan_to_num(var[0]), long_run)[None, :]
+        # dependence burn-in: at least EFFECTIVE_N observations' worth of independent
+        # information, n / tau_hat with tau_hat = long-run / i.i.d. variance
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ok &= (n >= MIN_BLOCKS * BASE_BLOCK) & ~(n * var < EFFECTIVE_N * lrv)
+    else:
+        lrv = var
+    lrv = np.maximum(lrv, min_variance)
+    ok &= lrv > 0.0
+    var_of_mean = lrv / n
     delta = mean + offset - margin
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        m = mixture_ratio(var_of_mean, var, mde)
+        m = mixture_ratio(var_of_mean, np.maximum(var, min_variance), mde)
         z = delta / np.sqrt(np.maximum(var_of_mean, 1e-300))
         log_e = log_e_normal_mixture(z, m, alternative)
-    log_e = np.where((n >= burn_in) & np.isfinite(var), np.nan_to_num(log_e, nan=0.0), 0.0)
+    log_e = np.where(ok, np.nan_to_num(log_e, nan=0.0), 0.0)
     return log_e, n, s, ss
 
 
@@ -100,6 +130,8 @@ class PairedMeanTest(EProcessReadout):
         margin: float = 0.0,
         alternative: str = "two-sided",
         burn_in: int = DEFAULT_BURN_IN,
+        variance: str = "iid",
+        min_variance: float = 0.0,
     ) -> None:
         if mde is not None and not (math.isfinite(mde) and mde > 0):
             raise ValueError(f"mde must be a positive number or None; got {mde!r}")
@@ -110,7 +142,14 @@ class PairedMeanTest(EProcessReadout):
         self.mde = None if mde is None else float(mde)
         self.margin = float(margin)
         self.alternative: Alternative = check_alternative(alternative)
+        if variance not in VARIANCES:
+            raise ValueError(f"variance must be one of {', '.join(VARIANCES)}; got {variance!r}")
+        if not (math.isfinite(min_variance) and min_variance >= 0):
+            raise ValueError(f"min_variance must be a number >= 0; got {min_variance!r}")
         self.burn_in = int(burn_in)
+        self.variance = variance
+        self.min_variance = float(min_variance)
+        self._long_run: dict[str, Any] | None = new_state() if variance == "long-run" else None
         self._n = 0
         self._offset = 0.0
         self._sum = 0.0
@@ -135,6 +174,8 @@ class PairedMeanTest(EProcessReadout):
             mde=self.mde,
             alternative=self.alternative,
             burn_in=self.burn_in,
+            long_run=self._long_run,
+            min_variance=self.min_variance,
         )
         self._n = int(n[0, -1])
         self._sum = float(s[0, -1])
@@ -159,13 +200,19 @@ class PairedMeanTest(EProcessReadout):
         mean = self._sum / self._n
         return max(self._sum_sq - self._sum * mean, 0.0) / (self._n - 1)
 
+    def long_run_variance(self) -> float:
+        """The variance plug-in per observation now (the sample variance for ``"iid"``)."""
+        own = self._var() if self._long_run is None else float(self._long_run["lrv_now"])
+        return max(own, self.min_variance)
+
     def confidence_interval(self, alpha: float = 0.05) -> tuple[float, float]:
         """Two-sided confidence sequence for the mean: covers it at every n w.p. >= 1 - alpha."""
         if self._n < self.burn_in:
             return (-math.inf, math.inf)
         var = self._var()
-        var_of_mean = var / self._n
-        m = float(mixture_ratio(np.array(var_of_mean), np.array(var), self.mde))
+        var_of_mean = self.long_run_variance() / self._n
+        scale = np.array(max(var, self.min_variance))
+        m = float(mixture_ratio(np.array(var_of_mean), scale, self.mde))
         h = half_width(var_of_mean, m, alpha)
         return (self.estimate - h, self.estimate + h)
 
@@ -176,6 +223,9 @@ class PairedMeanTest(EProcessReadout):
             "margin": self.margin,
             "alternative": self.alternative,
             "burn_in": self.burn_in,
+            "variance": self.variance,
+            "min_variance": self.min_variance,
+            "long_run": None if self._long_run is None else copy_state(self._long_run),
             "n": self._n,
             "offset": self._offset,
             "sum": self._sum,
@@ -189,8 +239,15 @@ class PairedMeanTest(EProcessReadout):
         d = dict(data)
         check_kind(d, cls.kind)
         t = cls(
-            mde=d["mde"], margin=d["margin"], alternative=d["alternative"], burn_in=d["burn_in"]
+            mde=d["mde"],
+            margin=d["margin"],
+            alternative=d["alternative"],
+            burn_in=d["burn_in"],
+            variance=d.get("variance", "iid"),
+            min_variance=d.get("min_variance", 0.0),
         )
+        if d.get("long_run") is not None:
+            t._long_run = copy_state(d["long_run"])
         t._n = int(d["n"])
         t._offset = float(d["offset"])
         t._sum = float(d["sum"])

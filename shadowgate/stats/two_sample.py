@@ -75,7 +75,8 @@ def two_sample_log_e(
         z = delta / np.sqrt(np.maximum(var_of_diff, 1e-300))
         log_e = log_e_normal_mixture(z, m, alternative)
     del offset  # the common offset cancels in the difference of means
-    ok = (np.minimum(n0, n1) >= burn_in) & np.isfinite(var_of_diff)
+    # a zero variance says nothing about how far the means may wander: no evidence
+    ok = (np.minimum(n0, n1) >= burn_in) & np.isfinite(var_of_diff) & (var_of_diff > 0.0)
     log_e = np.where(ok, np.nan_to_num(log_e, nan=0.0), 0.0)
     return log_e, (n0[:, -1], s0[:, -1], ss0[:, -1]), (n1[:, -1], s1[:, -1], ss1[:, -1])
 

@@ -1,0 +1,72 @@
+"""Each check's values from a batch of evidence: what the (metric, phase) table tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, Floats, LabelBatch, PairBatch
+
+Extracted = tuple[Floats, Floats | None, list[str | None]]
+
+
+def _keep(mask: np.ndarray[Any, Any], segs: list[str | None]) -> list[str | None]:
+    return [s for s, k in zip(segs, mask.tolist(), strict=True) if k]
+
+
+def values_for_pairs(metric: str, b: PairBatch) -> Extracted | None:
+    if len(b) == 0:
+        return None
+    segs = b.segment or [None] * len(b)
+    if metric == "errors":
+        v = (b.cand_fail.astype(np.float64) - b.prod_fail.astype(np.float64) + 1.0) / 2.0
+        return v, None, list(segs)
+    if metric == "latency":
+        x = b.log_latency_ratio
+    elif metric == "agreement":
+        x = b.agreement
+    else:
+        return None
+    ok = np.isfinite(x)
+    return x[ok], None, _keep(ok, segs)
+
+
+def values_for_labels(metric: str, b: LabelBatch) -> Extracted | None:
+    if len(b) == 0:
+        return None
+    segs = b.segment or [None] * len(b)
+    if metric == "accuracy":
+        d = b.cand_correct - b.prod_correct
+        ok = np.isfinite(d)
+        return (np.clip(d[ok], -1.0, 1.0) + 1.0) / 2.0, None, _keep(ok, segs)
+    if metric == "loss":
+        d = b.cand_loss - b.prod_loss
+        ok = np.isfinite(d)
+        return d[ok], None, _keep(ok, segs)
+    return None
+
+
+def values_for_canary(metric: str, b: CanaryBatch) -> Extracted | None:
+    if len(b) == 0:
+        return None
+    segs = b.segment or [None] * len(b)
+    groups = b.candidate.astype(np.float64)
+    if metric == "errors":
+        return b.failed.astype(np.float64), groups, list(segs)
+    if metric == "latency":
+        ok = np.isfinite(b.log_latency)
+        return b.log_latency[ok], groups[ok], _keep(ok, segs)
+    return None
+
+
+def values_for_canary_labels(metric: str, b: CanaryLabelBatch) -> Extracted | None:
+    if len(b) == 0:
+        return None
+    segs = b.segment or [None] * len(b)
+    groups = b.candidate.astype(np.float64)
+    x = b.correct if metric == "accuracy" else b.loss if metric == "loss" else None
+    if x is None:
+        return None
+    ok = np.isfinite(x)
+    return x[ok], groups[ok], _keep(ok, segs)

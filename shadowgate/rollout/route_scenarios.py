@@ -1,0 +1,159 @@
+"""The route-level table of ``shadowgate simulate``: dependent nulls and the powers asked.
+
+Nulls put the truth where the counted decision is wrong (an identical candidate for
+rollback; exactly at the margin for promotion). Default checks and margins (errors 0.1
+point, latency 10 %) with α = 0.05: harm shares α/2 in total, pass α/2 (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from shadowgate.rollout.machine import Event
+from shadowgate.rollout.route_sim import RouteScenario
+from shadowgate.stats import scenarios_route as g
+
+DEFAULT = ({"metric": "errors"}, {"metric": "latency"})
+AGREE = (*DEFAULT, {"metric": "agreement", "min": 0.9})
+ACC = (*DEFAULT, {"metric": "accuracy", "margin": 0.01})
+LOSS = (*DEFAULT, {"metric": "loss", "margin": 0.01})
+LOSS3 = (*DEFAULT, {"metric": "loss", "margin": 0.03})
+H, P = Event.HARM, Event.PASSED
+
+
+def build() -> list[RouteScenario]:
+    lp = g.latency_pairs
+    sc = [
+        RouteScenario(
+            "A/A i.i.d.", "identical candidate, log-latency noise sd 0.3", True, H, DEFAULT, lp
+        )
+    ]
+    for phi in (0.9, 0.99, 0.999):
+        sc.append(
+            RouteScenario(
+                f"A/A AR(1) phi={phi}",
+                f"identical; each side's own AR(1) load, phi {phi}, sd 0.3 (+ noise sd 0.1)",
+                True,
+                H,
+                DEFAULT,
+                partial(lp, phi=phi, load_sd=0.3, noise_sd=0.1),
+            )
+        )
+    for rate, burst in ((0.001, 20.0), (0.01, 50.0)):
+        sc.append(
+            RouteScenario(
+                f"A/A bursty errors {rate:.1%}",
+                f"identical; each side fails {rate:.1%} of requests in bursts of ~{burst:g}",
+                True,
+                H,
+                DEFAULT,
+                partial(lp, prod_err=rate, cand_err=rate, burst=burst),
+            )
+        )
+    for phi in (0.5, 0.9):
+        sc.append(
+            RouteScenario(
+                f"latency at +10% margin, AR {phi}",
+                f"candidate exactly 10 % slower; AR(1) loads phi {phi}, sd 0.3",
+                True,
+                P,
+                DEFAULT,
+                partial(lp, slowdown=1.1, phi=phi, load_sd=0.3, noise_sd=0.1),
+            )
+        )
+    sc += [
+        RouteScenario(
+            "agreement at min 0.9, runs",
+            "agreement 0.85 and 0.95 in runs of ~50 requests (mean 0.9 = min)",
+            True,
+            P,
+            AGREE,
+            partial(g.agreement_runs, low=0.85, high=0.95, run=50.0),
+        ),
+        RouteScenario(
+            "accuracy at margin, label delay",
+            "accuracy 1 point worse (= margin); positives labelled 5 000 requests late; "
+            "label window 8 000",
+            True,
+            P,
+            ACC,
+            g.labelled_accuracy,
+            label_window=8_000.0,
+        ),
+        RouteScenario(
+            "0/1 loss at margin",
+            "0/1 loss 0.10 vs 0.11 (margin +0.01), every pair labelled",
+            True,
+            P,
+            LOSS,
+            partial(g.losses, kind="01", shift=0.01),
+        ),
+        RouteScenario(
+            "0/1 loss beyond margin, 10% labelled",
+            "0/1 loss 0.10 vs 0.13 (margin +0.03 is the null boundary), 10 % labelled",
+            True,
+            P,
+            LOSS3,
+            partial(g.losses, kind="01", shift=0.03, labelled=0.1),
+        ),
+        RouteScenario(
+            "log loss at margin, rare mistakes",
+            "log loss +0.01 from a 0.1 % chance of a 10-nat mistake",
+            True,
+            P,
+            LOSS,
+            partial(g.losses, kind="log", shift=0.01),
+        ),
+        RouteScenario(
+            "canary errors at margin",
+            "canary 50 %, errors 0.2 % vs 0.3 % (margin 0.1 point), promotion needs the "
+            "canary pass tests",
+            True,
+            P,
+            DEFAULT,
+            g.canary,
+            canary=True,
+        ),
+        # ---- power
+        RouteScenario(
+            "i.i.d. 20% slower",
+            "candidate 20 % slower, i.i.d.",
+            False,
+            H,
+            DEFAULT,
+            partial(lp, slowdown=1.2),
+        ),
+        RouteScenario(
+            "i.i.d. +1 point errors",
+            "errors 0.5 % vs 1.5 %, i.i.d.",
+            False,
+            H,
+            DEFAULT,
+            partial(lp, prod_err=0.005, cand_err=0.015),
+        ),
+        RouteScenario(
+            "AR 0.99 20% slower",
+            "20 % slower; AR(1) loads phi 0.99, sd 0.3 (+ noise sd 0.1)",
+            False,
+            H,
+            DEFAULT,
+            partial(lp, slowdown=1.2, phi=0.99, load_sd=0.3, noise_sd=0.1),
+        ),
+        RouteScenario(
+            "AR 0.99 sd 0.1 20% slower",
+            "20 % slower; noise sd 0.3 plus AR(1) loads phi 0.99, sd 0.1",
+            False,
+            H,
+            DEFAULT,
+            partial(lp, slowdown=1.2, phi=0.99, load_sd=0.1, noise_sd=0.3),
+        ),
+        RouteScenario(
+            "identical promoted",
+            "identical candidate, i.i.d., errors 0.01 % per side",
+            False,
+            P,
+            DEFAULT,
+            lp,
+        ),
+    ]
+    return sc

@@ -54,7 +54,9 @@ def test_identical_candidate_is_promoted_and_a_worse_one_rolled_back(tmp_path: P
     assert same["seconds"]["promote"]["median"] == pytest.approx(promote["median"] / 50, rel=0.01)
     assert worse["share"]["rollback"] == 1.0 and "promote" not in worse["samples"]
     assert worse["deciding_checks"] == {"errors": 6}
-    assert worse["samples"]["rollback"]["median"] < promote["median"]
+    rollback = worse["samples"]["rollback"]
+    # the harm tests' burn-in holds too: no rollback before 200 observations' worth of evidence
+    assert 200 <= rollback["median"] <= rollback["p90"] < 2_000
 
 
 def test_a_higher_rate_takes_proportionally_less_time(tmp_path: Path) -> None:

@@ -44,6 +44,15 @@ def cases(n: int, rng: np.random.Generator) -> dict[str, tuple[Callable[[], Any]
             lambda: CountShareTest(alternative="greater"),
             ((rng.random(n) < 0.1).astype(int),),
         ),
+        # what the judge's checks run: the long-run variance plug-in and rate-aware bets
+        "PairedMeanTest(long-run, less)": (
+            lambda: PairedMeanTest(margin=0.1, alternative="less", variance="long-run"),
+            (x,),
+        ),
+        "BoundedMeanCS(grapa)": (
+            lambda: BoundedMeanCS(threshold=0.01, alternative="less", bets="grapa"),
+            ((rng.random(n) < 0.001).astype(float),),
+        ),
         "TwoSampleMeanTest": (TwoSampleMeanTest, (x, g)),
         "BoundedMeanCS(threshold)": (
             lambda: BoundedMeanCS(threshold=0.5, alternative="greater"),

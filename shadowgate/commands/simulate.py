@@ -9,9 +9,6 @@ on its own (A/A and A/B), as before.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -75,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
         return simulate_drift.run(args)
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from shadowgate.commands.sim_output import progress_bar, write_results
     from shadowgate.stats.scenarios import build
     from shadowgate.stats.simulation import run_scenario
 
@@ -122,13 +119,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     results: list[dict[str, Any]] = []
     start = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description:<40}"),
-        BarColumn(),
-        TextColumn("{task.completed:>7.0f}/{task.total:.0f} runs"),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console, 40) as progress:
         total = progress.add_task("all scenarios", total=runs * len(scenarios))
         for sc in scenarios:
             task = progress.add_task(sc.name, total=runs)
@@ -144,21 +135,14 @@ def run(args: argparse.Namespace) -> int:
     failed = [r["name"] for r in results if r["null"] and not null_ok(r)]
     if failed:
         console.print(f"[red]false-decision rate above alpha beyond MC error: {failed}[/red]")
-    if args.out is not None:
-        payload = {
-            "runs": runs,
-            "seed": args.seed,
-            "quick": args.quick,
-            "seconds": round(elapsed, 1),
-            "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}",
-            "scenarios": results,
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(payload, indent=2) + "\n")
-        console.print(f"wrote {args.out}")
-    if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown_table(results) + "\n")
+    write_results(
+        console,
+        {"runs": runs, "seed": args.seed, "quick": args.quick, "scenarios": results},
+        elapsed,
+        args.out,
+        args.markdown,
+        markdown_table(results),
+    )
     console.print(f"{len(scenarios)} scenarios x {runs} runs in {elapsed:.0f} s")
     return 1 if failed else 0
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from typing import Any
 
@@ -16,8 +13,8 @@ ALT_ROWS = 5_000  # stream rows after the drift starts, for alternatives
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from shadowgate.commands.sim_output import progress_bar, write_results
     from shadowgate.inputs.simulation import run_drift_scenario, scenarios
 
     console = Console()
@@ -35,13 +32,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     results: list[dict[str, Any]] = []
     start = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description:<44}"),
-        BarColumn(),
-        TextColumn("{task.completed:>6.0f}/{task.total:.0f} runs"),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console) as progress:
         for sc in chosen:
             n_runs = runs if sc.null else max(1, runs // 2)
             task = progress.add_task(sc.name, total=n_runs)
@@ -65,22 +56,14 @@ def run(args: argparse.Namespace) -> int:
     failed = [r["name"] for r in results if r["null"] and not r["ok"]]
     if failed:
         console.print(f"[red]false alarms above alpha + 2.5 SE: {failed}[/red]")
-    if args.out is not None:
-        payload = {
-            "drift": True,
-            "runs": runs,
-            "seed": args.seed,
-            "quick": args.quick,
-            "seconds": round(elapsed, 1),
-            "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}",
-            "scenarios": results,
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(payload, indent=2) + "\n")
-        console.print(f"wrote {args.out}")
-    if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown_table(results) + "\n")
+    write_results(
+        console,
+        {"drift": True, "runs": runs, "seed": args.seed, "quick": args.quick, "scenarios": results},
+        elapsed,
+        args.out,
+        args.markdown,
+        markdown_table(results),
+    )
     console.print(f"{len(chosen)} drift scenarios x {runs} runs in {elapsed:.0f} s")
     return 1 if failed else 0
 

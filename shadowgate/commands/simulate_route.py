@@ -8,17 +8,15 @@ procedure (i.i.d. plug-in) as a negative control.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from shadowgate.commands.sim_output import progress_bar, write_results
 from shadowgate.judge.evidence import pairs_from
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.rollout.machine import Event
@@ -48,13 +46,7 @@ def run_table(
         return 2
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description:<44}"),
-        BarColumn(),
-        TextColumn("{task.completed:>6.0f}/{task.total:.0f} runs"),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console) as progress:
         total = progress.add_task("all scenarios", total=2 * runs * len(scenarios))
         for sc in scenarios:
             pair: dict[str, Any] = {}
@@ -74,23 +66,15 @@ def run_table(
     if failed:
         console.print(f"[red]above nominal + 2.5 SE: {failed}[/red]")
     command = "shadowgate simulate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
-    if out is not None:
-        payload = {
-            "runs": runs,
-            "seed": seed,
-            "horizon": horizon,
-            "seconds": round(elapsed, 1),
-            "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}",
-            "rows": rows,
-        }
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(payload, indent=2) + "\n")
-    if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        head = (
-            f"Produced by `{command}` in {elapsed:.0f} s ({runs} runs per scenario and method).\n\n"
-        )
-        markdown.write_text(head + markdown_table(rows) + "\n")
+    head = f"Produced by `{command}` in {elapsed:.0f} s ({runs} runs per scenario and method).\n\n"
+    write_results(
+        console,
+        {"runs": runs, "seed": seed, "horizon": horizon, "rows": rows},
+        elapsed,
+        out,
+        markdown,
+        head + markdown_table(rows),
+    )
     console.print(f"{len(scenarios)} scenarios x {runs} runs x 2 procedures in {elapsed:.0f} s")
     return 1 if failed else 0
 

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.exposition import generate_latest
@@ -64,17 +65,38 @@ def decision_for_state(state: str) -> str:
     return _DECISION_OF_STATE.get(state, "continue")
 
 
+#: how a gauge's values from several worker processes combine (prometheus_client)
+_Mode = Literal[
+    "all",
+    "liveall",
+    "min",
+    "livemin",
+    "max",
+    "livemax",
+    "sum",
+    "livesum",
+    "mostrecent",
+    "livemostrecent",
+]
+
+
 class Metrics:
     """The project's metric objects, registered on ``registry``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.requests_total = Counter(
+
+        def counter(name: str, doc: str, labels: list[str]) -> Counter:
+            return Counter(name, doc, labels, registry=r)
+
+        def gauge(name: str, doc: str, labels: list[str], mode: _Mode = "all") -> Gauge:
+            return Gauge(name, doc, labels, registry=r, multiprocess_mode=mode)
+
+        self.requests_total = counter(
             "shadowgate_requests_total",
             "Client requests answered, by route, serving variant and HTTP status.",
             ["route", "variant", "code"],
-            registry=r,
         )
         self.upstream_latency_seconds = Histogram(
             "shadowgate_upstream_latency_seconds",
@@ -83,152 +105,133 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.upstream_retries_total = Counter(
+        self.upstream_retries_total = counter(
             "shadowgate_upstream_retries_total",
             "Requests sent once more on a new connection after a reused keep-alive "
             "connection was reset before any answer byte (not counted as failures).",
             ["route", "variant"],
-            registry=r,
         )
-        self.mirror_dropped_total = Counter(
+        self.mirror_dropped_total = counter(
             "shadowgate_mirror_dropped_total",
             "Mirrored requests not sent or not recorded (full: no free in-flight slot).",
             ["route", "reason"],
-            registry=r,
         )
-        self.pairs_total = Counter(
+        self.pairs_total = counter(
             "shadowgate_pairs_total",
             "Finished exchanges (pairs in shadow mode) handed to recording: stored + dropped "
             "(requests production serves alone after a rollout ended are not recorded, so "
             "not counted).",
             ["route"],
-            registry=r,
         )
-        self.pairs_excluded_total = Counter(
+        self.pairs_excluded_total = counter(
             "shadowgate_pairs_excluded_total",
             "Pairs the judge left out of the checks, by reason (production_failed: during a "
             "production outage, production itself failed with connect, timeout, reset or "
             "5xx, so the pair says nothing about the candidate).",
             ["route", "reason"],
-            registry=r,
         )
-        self.outcomes_dropped_total = Counter(
+        self.outcomes_dropped_total = counter(
             "shadowgate_outcomes_dropped_total",
             "Outcome records dropped before reaching the store (queue full, store down).",
             ["route", "reason"],
-            registry=r,
         )
-        self.labels_rejected_total = Counter(
+        self.labels_rejected_total = counter(
             "shadowgate_labels_rejected_total",
             "Posted labels that did not fit the outcome they join (kept apart, not scored).",
             ["route", "reason"],
-            registry=r,
         )
-        self.input_violations_total = Counter(
+        self.input_violations_total = counter(
             "shadowgate_input_violations_total",
             "Recorded requests violating the model's input schema, once per request and reason.",
             ["route", "reason"],
-            registry=r,
         )
-        self.drift_alarm = Gauge(
+        self.drift_alarm = gauge(
             "shadowgate_drift_alarm",
             "1 while a feature's anytime-valid drift monitor is in alarm, else 0.",
             ["route", "feature"],
-            registry=r,
-            multiprocess_mode="livemax",
+            "livemax",
         )
-        self.drift_e_value = Gauge(
+        self.drift_e_value = gauge(
             "shadowgate_drift_e_value",
             "Current e-value of a feature's drift monitor (alarm at features / alpha).",
             ["route", "feature"],
-            registry=r,
-            multiprocess_mode="livemax",
+            "livemax",
         )
         check_labels = ["route", "check"]
-        self.check_p_value = Gauge(
+        self.check_p_value = gauge(
             "shadowgate_check_p_value",
             "Always-valid p-value of a check (the smaller of its harm/pass tests).",
             check_labels,
-            registry=r,
-            multiprocess_mode="livemostrecent",
+            "livemostrecent",
         )
-        self.check_estimate = Gauge(
+        self.check_estimate = gauge(
             "shadowgate_check_estimate",
             "Point estimate of a check's effect (candidate vs production).",
             check_labels,
-            registry=r,
-            multiprocess_mode="livemostrecent",
+            "livemostrecent",
         )
-        self.check_ci_lower = Gauge(
+        self.check_ci_lower = gauge(
             "shadowgate_check_ci_lower",
             "Lower end of a check's anytime-valid confidence interval.",
             check_labels,
-            registry=r,
-            multiprocess_mode="livemostrecent",
+            "livemostrecent",
         )
-        self.check_ci_upper = Gauge(
+        self.check_ci_upper = gauge(
             "shadowgate_check_ci_upper",
             "Upper end of a check's anytime-valid confidence interval.",
             check_labels,
-            registry=r,
-            multiprocess_mode="livemostrecent",
+            "livemostrecent",
         )
-        self.rollout_state = Gauge(
+        self.rollout_state = gauge(
             "shadowgate_rollout_state",
             "1 for a route's current rollout state, 0 for the others.",
             ["route", "state"],
-            registry=r,
-            multiprocess_mode="livemostrecent",
+            "livemostrecent",
         )
-        self.candidate_weight = Gauge(
+        self.candidate_weight = gauge(
             "shadowgate_candidate_weight",
             "Percent of a route's traffic the candidate serves right now (canary weight).",
             ["route"],
-            registry=r,
-            multiprocess_mode="livemostrecent",
+            "livemostrecent",
         )
-        self.config_reloads_total = Counter(
+        self.config_reloads_total = counter(
             "shadowgate_config_reloads_total",
             "Config reloads by result (ok, or error: the previous config kept serving).",
             ["result"],
-            registry=r,
         )
         # both results exist from the start, so dashboards see 0 rather than no series
         self.config_reloads_total.labels(result="ok")
         self.config_reloads_total.labels(result="error")
-        self.judge_last_run_timestamp_seconds = Gauge(
+        self.judge_last_run_timestamp_seconds = gauge(
             "shadowgate_judge_last_run_timestamp_seconds",
             "Unix time of the acting judge's last look at the evidence (alert when stale).",
-            registry=r,
-            multiprocess_mode="max",
+            [],
+            "max",
         )
-        self.noise_disagreement_rate = Gauge(
+        self.noise_disagreement_rate = gauge(
             "shadowgate_noise_disagreement_rate",
             "Share of rows where production disagreed with itself (the noise floor).",
             ["route"],
-            registry=r,
-            multiprocess_mode="livemostrecent",
+            "livemostrecent",
         )
-        self.noise_latency_bias = Gauge(
+        self.noise_latency_bias = gauge(
             "shadowgate_noise_latency_bias",
             "Relative latency of production's mirrored copy over its answer to the client "
             "(the measurement's own bias; 0 is unbiased).",
             ["route"],
-            registry=r,
-            multiprocess_mode="livemostrecent",
+            "livemostrecent",
         )
-        self.decision = Gauge(
+        self.decision = gauge(
             "shadowgate_decision",
             "1 for a route's current verdict (continue, promote, rollback, inconclusive).",
             ["route", "decision"],
-            registry=r,
-            multiprocess_mode="livemostrecent",
+            "livemostrecent",
         )
-        self.judge_leader = Gauge(
+        self.judge_leader = gauge(
             "shadowgate_judge_leader",
             "1 in the process whose judge acts (holds the leader lock); sums to 1 over workers.",
-            registry=r,
-            multiprocess_mode="livesum",
+            [],
+            "livesum",
         )
 
     def set_rollout_state(self, route: str, state: str) -> None:

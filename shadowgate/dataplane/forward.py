@@ -129,20 +129,6 @@ async def _captured(pending: Awaitable[Response], t0: float, cap: int) -> Side:
     return Side(status, _latency(resp, t0), data, ctype)
 
 
-async def capture(
-    up: Upstream,
-    method: str,
-    path: str,
-    headers: CIMultiDict[str],
-    body: bytes | None,
-    timeout: Timeout,
-    cap: int,
-    on_retry: OnRetry = None,
-) -> Side:
-    """Send a request and read the whole answer (at most ``cap`` bytes) into a ``Side``."""
-    return await start_capture(up, method, path, headers, body, timeout, cap, on_retry)
-
-
 async def relay(
     request: Request,
     resp: Response,

@@ -9,7 +9,7 @@ from multidict import CIMultiDict
 
 from conftest import UpstreamServer
 from gwhelpers import config, route
-from shadowgate.dataplane.forward import capture
+from shadowgate.dataplane.forward import start_capture
 from shadowgate.dataplane.pools import Upstream
 from shadowgate.gateway import Gateway
 from shadowgate.http.client import Timeout
@@ -35,7 +35,7 @@ async def test_captured_latency_is_t_done_minus_t_sent(upstream_factory: Factory
     up = Upstream(up_srv.url, 4)
     up.pool.clock = Steps()  # read by connections opened from now on
     try:
-        side = await capture(up, "POST", "/", CIMultiDict(), b"{}", Timeout(5.0), 1 << 20)
+        side = await start_capture(up, "POST", "/", CIMultiDict(), b"{}", Timeout(5.0), 1 << 20)
     finally:
         await up.close()
     assert side.status == 200 and side.error is None

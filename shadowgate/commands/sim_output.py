@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+T = TypeVar("T")
 
 
 def progress_bar(console: Console, width: int = 44) -> Progress:
@@ -49,3 +52,26 @@ def write_results(
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(table + "\n")
+
+
+def wide_console() -> Console:
+    """The terminal, or 160 columns when the output is a file (tables stay readable)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def run_count(console: Console, asked: int | None, default: int) -> int | None:
+    """The runs per scenario: ``asked`` if given, else ``default``; None (said) if < 1."""
+    runs = asked or default
+    if runs < 1:
+        console.print("[red]--runs must be at least 1[/red]")
+        return None
+    return runs
+
+
+def chosen(console: Console, names: list[T], only: str | None, name: Callable[[T], str]) -> list[T]:
+    """The scenarios whose name contains ``only`` (all without it); says so when none do."""
+    out = [s for s in names if not only or only in name(s)]
+    if not out:
+        console.print(f"[red]no scenario name contains {only!r}[/red]")
+    return out

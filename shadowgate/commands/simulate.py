@@ -71,18 +71,20 @@ def run(args: argparse.Namespace) -> int:
         from shadowgate.commands import simulate_drift
 
         return simulate_drift.run(args)
-    from rich.console import Console
 
-    from shadowgate.commands.sim_output import progress_bar, write_results
+    from shadowgate.commands.sim_output import (
+        chosen,
+        progress_bar,
+        run_count,
+        wide_console,
+        write_results,
+    )
     from shadowgate.stats.scenarios import build
     from shadowgate.stats.simulation import run_scenario
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
-    runs = args.runs or (QUICK_RUNS if args.quick else DEFAULT_RUNS)
-    if runs < 1:
-        console.print("[red]--runs must be at least 1[/red]")
+    console = wide_console()
+    runs = run_count(console, args.runs, QUICK_RUNS if args.quick else DEFAULT_RUNS)
+    if runs is None:
         return 2
     if args.outcomes is not None:
         from shadowgate.commands.simulate_route import load_outcomes, run_table
@@ -113,9 +115,8 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             markdown=args.markdown,
         )
-    scenarios = [s for s in build(quick=args.quick) if not args.only or args.only in s.name]
+    scenarios = chosen(console, build(quick=args.quick), args.only, lambda s: s.name)
     if not scenarios:
-        console.print(f"[red]no scenario name contains {args.only!r}[/red]")
         return 2
     results: list[dict[str, Any]] = []
     start = time.perf_counter()

@@ -12,28 +12,29 @@ ALT_ROWS = 5_000  # stream rows after the drift starts, for alternatives
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
-    from shadowgate.commands.sim_output import progress_bar, write_results
+    from shadowgate.commands.sim_output import (
+        chosen,
+        progress_bar,
+        run_count,
+        wide_console,
+        write_results,
+    )
     from shadowgate.inputs.simulation import run_drift_scenario, scenarios
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
-    runs = args.runs or (QUICK_DRIFT_RUNS if args.quick else DRIFT_RUNS)
-    if runs < 1:
-        console.print("[red]--runs must be at least 1[/red]")
+    console = wide_console()
+    runs = run_count(console, args.runs, QUICK_DRIFT_RUNS if args.quick else DRIFT_RUNS)
+    if runs is None:
         return 2
     null_rows = 10_000 if args.quick else 100_000
     late = 5_000 if args.quick else 50_000
-    chosen = [s for s in scenarios(late_start=late) if not args.only or args.only in s.name]
-    if not chosen:
-        console.print(f"[red]no drift scenario name contains {args.only!r}[/red]")
+    picked = chosen(console, scenarios(late_start=late), args.only, lambda s: s.name)
+    if not picked:
         return 2
     results: list[dict[str, Any]] = []
     start = time.perf_counter()
     with progress_bar(console) as progress:
-        for sc in chosen:
+        for sc in picked:
             n_runs = runs if sc.null else max(1, runs // 2)
             task = progress.add_task(sc.name, total=n_runs)
 
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         args.markdown,
         markdown_table(results),
     )
-    console.print(f"{len(chosen)} drift scenarios x {runs} runs in {elapsed:.0f} s")
+    console.print(f"{len(picked)} drift scenarios x {runs} runs in {elapsed:.0f} s")
     return 1 if failed else 0
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from shadowgate.commands.sim_output import progress_bar, write_results
+from shadowgate.commands.sim_output import chosen, progress_bar, write_results
 from shadowgate.judge.evidence import pairs_from
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.rollout.machine import Event
@@ -40,9 +40,8 @@ def run_table(
     scenarios: list[RouteScenario] | None = None,
 ) -> int:
     if scenarios is None:
-        scenarios = [s for s in build() if not only or only in s.name]
+        scenarios = chosen(console, build(), only, lambda s: s.name)
     if not scenarios:
-        console.print(f"[red]no scenario name contains {only!r}[/red]")
         return 2
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()

@@ -2,8 +2,8 @@
 
 ``POST /api/routes/{name}/{promote|rollback|approve|pause|resume}`` applies the action
 through the judge (audited with actor ``operator``); the token check is done by the admin
-app's middleware. A refused transition (e.g. approve while in shadow) answers 409 with
-the reason; an unknown route 404.
+app's middleware. A refused transition (e.g. approve while in shadow) answers with the
+error's ``error_status_hint`` (409) and the reason; an unknown route 404.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ async def route_action(request: web.Request) -> web.Response:
             name, action, actor=f"operator:{actor}" if actor != "operator" else actor
         )
     except TransitionError as exc:
-        return _error(409, "transition_refused", str(exc))
+        return _error(exc.error_status_hint, "transition_refused", str(exc))
     if request.app.get(SYNC) is not None:
         await request.app[SYNC].refresh()  # apply on this replica at once
     return web.json_response(
@@ -142,10 +142,11 @@ async def _stored_status(judge: Judge, route_name: str) -> dict[str, Any]:
     data = saved.data
     route = judge.holder.current.route(route_name)
     outage_cfg = route.analysis.production_outage if route else ProductionOutageConfig()
+    routing = saved.detail.get("routing") or {}
     return {
         "rollout_id": rollout.rollout_id,
         "state": saved.state,
-        "effective": {k: saved.detail.get(k) for k in ("mode", "weight", "mirror")},
+        "effective": {k: routing.get(k) for k in ("mode", "weight", "mirror")},
         "last_decision": data.get("last_decision"),
         "checks": data.get("results", []),
         **OutageGate.from_dict(outage_cfg, data.get("outage") or {}).status(),

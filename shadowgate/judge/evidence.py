@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from shadowgate.compare.loss import LabelError, paired_loss
 from shadowgate.config.model import RouteConfig
-from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.model.outcome import OutcomeRecord, side_failed
 from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
 from shadowgate.rollout.outage import production_failed
 from shadowgate.store import codec
@@ -40,14 +40,7 @@ LABEL_FIELDS: tuple[str, ...] = codec.columns(
     "kind", "variant", "prod_pred", "cand_pred", "segment"
 )
 
-#: error classes that are the client's doing, not a model's: never counted against either
-_NOT_A_FAILURE = frozenset({"client_closed"})
-
-
-def _failed(error: str | None, status: int | None) -> bool:
-    if error is not None:
-        return error not in _NOT_A_FAILURE
-    return status is None or status >= 500
+_failed = side_failed  # what counts as a failed side is defined once, in ``model.outcome``
 
 
 def _log_ratio(a: float | None, b: float | None) -> float:

@@ -21,6 +21,7 @@ from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge import evidence
 from shadowgate.judge.outage import OutageHook, current_gate, switched
+from shadowgate.model.routing import Routing
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.checks import CheckResult
 from shadowgate.rollout.machine import (
@@ -28,8 +29,11 @@ from shadowgate.rollout.machine import (
     RolloutState,
     State,
     TransitionError,
+    from_detail,
     initial_state,
-    routing_for,
+    is_final,
+    routing_of,
+    to_detail,
     transition,
 )
 from shadowgate.rollout.outage import OutageGate
@@ -64,24 +68,12 @@ class RouteContext:
     noise: NoiseFloor = field(default_factory=NoiseFloor)
     #: production failures: left out of the checks, and decisions paused while they last
     outage: OutageGate = field(default_factory=OutageGate)
+    #: the split last committed (what every data plane applies); None before any commit
+    committed: Routing | None = None
 
-    def detail(self, route: RouteConfig) -> dict[str, Any]:
-        r = routing_for(
-            self.rollout,
-            mode=route.mode,
-            weight=route.canary.weight,
-            steps=route.canary.steps,
-        )
-        return {
-            "step": self.rollout.step,
-            "mode": r.mode,
-            "weight": r.weight,
-            "mirror": r.mirror,
-            "reason": self.rollout.reason,
-            "since": self.rollout.since,
-            "paused_from": self.rollout.paused_from.value if self.rollout.paused_from else None,
-            "paused_step": self.rollout.paused_step,
-        }
+    def routing(self, route: RouteConfig) -> Routing:
+        """The split this rollout's state implies under the route's config."""
+        return routing_of(self.rollout, route, self.rollout_id)
 
     def results(self) -> list[CheckResult]:
         """Shadow results, plus canary results once the canary has data."""
@@ -94,7 +86,6 @@ class RouteContext:
         return JudgeState(
             state=self.rollout.state.value,
             data={
-                "rollout": self.rollout.to_dict(),
                 "analysis": self.analysis.to_dict(),
                 "started_at": self.started_at,
                 "began_in_shadow": self.began_in_shadow,
@@ -103,7 +94,7 @@ class RouteContext:
                 "noise": self.noise.to_dict(),
                 "outage": self.outage.to_dict(),
             },
-            detail=self.detail(route),
+            detail=to_detail(self.rollout, self.routing(route)),
             outcome_cursor=self.outcome_cursor,
             label_cursor=self.label_cursor,
             version=self.version,
@@ -166,9 +157,7 @@ class Judge:
         saved = await self.store.load_judge_state(route.name, rollout_id)
         if saved is None:
             rollout = initial_state(route.mode, route.canary.steps, now)
-            w = routing_for(
-                rollout, mode=route.mode, weight=route.canary.weight, steps=route.canary.steps
-            ).weight
+            w = routing_of(rollout, route).weight
             ctx = RouteContext(
                 route.name,
                 rollout_id,
@@ -180,10 +169,14 @@ class Judge:
             )
         else:
             d = saved.data
+            # the rollout state is stored once, with the split it implies; states committed
+            # before that kept it in ``data``
+            detail = saved.detail if "rollout" in saved.detail else {"rollout": d["rollout"]}
+            rollout, committed = from_detail(detail, route, rollout_id)
             ctx = RouteContext(
                 route.name,
                 rollout_id,
-                RolloutState.from_dict(d["rollout"]),
+                rollout,
                 RouteAnalysis.from_dict(route.analysis, d["analysis"]),
                 started_at=float(d["started_at"]),
                 began_in_shadow=bool(d.get("began_in_shadow", True)),
@@ -193,6 +186,7 @@ class Judge:
                 last_decision=d.get("last_decision"),
                 noise=NoiseFloor.from_dict(d["noise"]) if d.get("noise") else NoiseFloor(),
                 outage=OutageGate.from_dict(route.analysis.production_outage, d.get("outage", {})),
+                committed=committed,
             )
         self.contexts[route.name] = ctx
         return ctx
@@ -243,7 +237,7 @@ class Judge:
     async def look(self, route: RouteConfig) -> Decision | None:
         """Read what is new, update the tests, decide, commit. Returns the decision made."""
         ctx = await self.context(route)
-        terminal = ctx.rollout.state in (State.PROMOTED, State.ROLLED_BACK, State.INCONCLUSIVE)
+        terminal = is_final(ctx.rollout.state)
         read = 0 if terminal else await self._read(route, ctx)
         now = self.clock()
         decision = None
@@ -276,7 +270,9 @@ class Judge:
                 ctx.pending_event = "promotion not confirmed by the confirm_promotion hook"
                 decision = None
         if decision is None:
-            if (read or ctx.version == 0) and outage is None:
+            # new evidence, a first commit, or a split the file changed (e.g. canary.weight)
+            changed = ctx.committed != ctx.routing(route)
+            if (read or ctx.version == 0 or changed) and outage is None:
                 await self._commit(route, ctx, now, [])
         else:
             await self._apply(route, ctx, decision, now, actor="judge")
@@ -341,10 +337,7 @@ class Judge:
             State.CANARY,
             after.step,
         ):
-            w = routing_for(
-                after, mode=route.mode, weight=route.canary.weight, steps=route.canary.steps
-            ).weight
-            ctx.analysis.set_canary_weight(w)
+            ctx.analysis.set_canary_weight(routing_of(after, route).weight)
         ctx.pending_event = None
         r = decision.result
         ctx.last_decision = {
@@ -388,9 +381,9 @@ class Judge:
     async def _commit(
         self, route: RouteConfig, ctx: RouteContext, now: float, audit: list[AuditRecord]
     ) -> None:
-        ctx.version = await self.store.commit_decision(
-            route.name, ctx.rollout_id, ctx.to_state(route, now), audit
-        )
+        state = ctx.to_state(route, now)
+        ctx.version = await self.store.commit_decision(route.name, ctx.rollout_id, state, audit)
+        ctx.committed = ctx.routing(route)
 
     # --- operators ------------------------------------------------------------------
 
@@ -426,13 +419,13 @@ class Judge:
             return {}
         phase = "canary" if ctx.rollout.state is State.CANARY else "shadow"
         results = ctx.results()
-        detail = ctx.detail(route)
+        routing = ctx.routing(route)
         return {
             "rollout_id": ctx.rollout_id,
             "state": ctx.rollout.state.value,
             "step": ctx.rollout.step if ctx.rollout.state is State.CANARY else None,
             "phase": phase,
-            "effective": {k: detail[k] for k in ("mode", "weight", "mirror")},
+            "effective": {"mode": routing.mode, "weight": routing.weight, "mirror": routing.mirror},
             "samples": {
                 "pairs": ctx.analysis.pairs,
                 "labels": ctx.analysis.labels,

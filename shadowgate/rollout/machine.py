@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
+
+from shadowgate.config.model import RouteConfig
+from shadowgate.errors import ConflictError
+from shadowgate.model.routing import Routing
 
 
 class State(StrEnum):
@@ -41,8 +45,15 @@ class Event(StrEnum):
     RESUME = "resume"  # operator
 
 
+#: the states a rollout ends in: nothing is decided, read or mirrored any more
 TERMINAL = frozenset({State.PROMOTED, State.ROLLED_BACK, State.INCONCLUSIVE})
-ACTIVE = frozenset({State.SHADOW, State.CANARY})
+#: the states in which the judge's checks decide (paused and terminal states wait)
+DECIDING = frozenset({State.SHADOW, State.CANARY, State.AWAITING_APPROVAL})
+
+
+def is_final(state: State | str) -> bool:
+    """True when the rollout has ended (promoted, rolled back or inconclusive)."""
+    return State(state) in TERMINAL
 
 
 class Target(StrEnum):
@@ -77,8 +88,10 @@ TABLE: dict[tuple[State, Event], State | Target] = {
 }
 
 
-class TransitionError(ValueError):
-    """The event is not allowed in the current state (e.g. approve while in shadow)."""
+class TransitionError(ConflictError):
+    """The event is not allowed in the current state (e.g. approve while in shadow).
+
+    The admin API answers it with ``error_status_hint`` (409)."""
 
     error_status_hint = 409
 
@@ -124,10 +137,6 @@ def initial_state(mode: str, steps: tuple[float, ...], now: float) -> RolloutSta
     return RolloutState(State.SHADOW, 0, since=now, reason="rollout started in shadow mode")
 
 
-def allowed(state: State, event: Event) -> bool:
-    return (state, event) in TABLE
-
-
 def transition(
     current: RolloutState,
     event: Event,
@@ -170,32 +179,78 @@ def transition(
     return RolloutState(nxt, step, None, 0, now, reason)
 
 
-@dataclass(frozen=True)
-class Routing:
-    """What the data plane does for a route in a given rollout state."""
+def routing_for(
+    st: RolloutState,
+    *,
+    mode: str,
+    weight: float,
+    steps: tuple[float, ...],
+    mirror_percent: float = 100.0,
+    rollout_id: str = "",
+) -> Routing:
+    """The traffic split a state implies: the only place a split is computed.
 
-    mode: Literal["shadow", "canary"]
-    weight: float  # percent served by the candidate
-    mirror: bool  # mirror to the candidate (shadow mode)
-
-
-def routing_for(st: RolloutState, *, mode: str, weight: float, steps: tuple[float, ...]) -> Routing:
-    """The traffic split a state implies. ``mode``/``weight`` are the config file's."""
+    ``mode``, ``weight``, ``steps`` and ``mirror_percent`` are the config file's; the
+    result is what the judge commits and every data plane applies unchanged."""
     s = st.paused_from if st.state is State.PAUSED and st.paused_from else st.state
     step = st.paused_step if st.state is State.PAUSED else st.step
+
+    def split(m: str, w: float, mirror: bool) -> Routing:
+        return Routing(
+            "canary" if m == "canary" else "shadow",
+            w,
+            mirror,
+            mirror_percent,
+            rollout_id,
+            is_final(s),
+        )
+
     if s is State.SHADOW:
-        return Routing("shadow", 0.0, True)
+        return split("shadow", 0.0, True)
     if s is State.CANARY:
-        w = steps[min(step, len(steps) - 1)] if steps else weight
-        return Routing("canary", w, False)
+        return split("canary", steps[min(step, len(steps) - 1)] if steps else weight, False)
     if s is State.AWAITING_APPROVAL:
         # hold the last stage: the final canary weight, or keep mirroring after shadow
         if steps:
-            return Routing("canary", steps[-1], False)
+            return split("canary", steps[-1], False)
         if mode == "canary":
-            return Routing("canary", weight, False)
-        return Routing("shadow", 0.0, True)
+            return split("canary", weight, False)
+        return split("shadow", 0.0, True)
     if s is State.PROMOTED:
-        return Routing("canary", 100.0, False)
+        return split("canary", 100.0, False)
     # rolled_back, inconclusive: production alone serves, nothing mirrored
-    return Routing("canary", 0.0, False)
+    return split("canary", 0.0, False)
+
+
+def routing_of(st: RolloutState, route: RouteConfig, rollout_id: str = "") -> Routing:
+    """``routing_for`` with the route's configured mode, weight, steps and mirror share."""
+    return routing_for(
+        st,
+        mode=route.mode,
+        weight=route.canary.weight,
+        steps=route.canary.steps,
+        mirror_percent=route.mirror.percent,
+        rollout_id=rollout_id,
+    )
+
+
+def initial_routing(route: RouteConfig, rollout_id: str = "") -> Routing:
+    """The split of a rollout that has just started in the route's configured mode."""
+    return routing_of(initial_state(route.mode, route.canary.steps, 0.0), route, rollout_id)
+
+
+def to_detail(st: RolloutState, routing: Routing) -> dict[str, Any]:
+    """What a commit stores for data planes: the rollout state and the split it implies."""
+    return {"rollout": st.to_dict(), "routing": routing.to_dict()}
+
+
+def from_detail(
+    detail: dict[str, Any], route: RouteConfig, rollout_id: str
+) -> tuple[RolloutState, Routing]:
+    """Read back what ``to_detail`` stored (a state committed before the routing was stored
+    gets its split from ``routing_of``)."""
+    st = RolloutState.from_dict(detail["rollout"])
+    routing = detail.get("routing")
+    if routing is None:
+        return st, routing_of(st, route, rollout_id)
+    return st, Routing.from_dict(routing)

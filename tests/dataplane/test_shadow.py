@@ -13,6 +13,7 @@ from aiohttp import web
 from conftest import UpstreamServer
 from gwhelpers import config, route, until
 from shadowgate.gateway import Gateway
+from shadowgate.model.routing import Routing
 from shadowgate.model.sink import MemorySink
 
 Factory = Callable[..., Awaitable[UpstreamServer]]
@@ -282,20 +283,20 @@ async def test_noise_mirrors_to_production_itself(
     assert len(prod.requests) == 2 and len(cand.requests) == 1
 
 
-async def test_runtime_override_stops_mirroring(
+async def test_published_routing_stops_mirroring(
     upstream_factory: Factory, gateway_factory: GatewayFactory, http: aiohttp.ClientSession
 ) -> None:
     prod = await upstream_factory(model)
     cand = await upstream_factory(model)
     sink = MemorySink()
     gw = await gateway_factory(config(route("m", "/", prod.url, cand.url)), sink=sink)
-    gw.runtime.set("m", mirror=False)
+    gw.routing.publish("m", Routing("shadow", mirror=False))
     for _ in range(5):
         async with http.get(gw.data_url + "/x") as r:
             assert r.status == 200
     await gw.proxy.drain_mirrors(2)
     assert cand.requests == [] and len(sink.items) == 0
-    gw.runtime.set("m", mirror=None)
+    gw.routing.publish("m", Routing("shadow", mirror=True))
     async with http.get(gw.data_url + "/x") as r:
         assert r.status == 200
     await until(lambda: len(sink.items) == 1)

@@ -109,7 +109,11 @@ def pairs_from(
     return PairBatch(pf, cf, lat, agree, [r.segment for r in rows])
 
 
-def canary_from(outcomes: Sequence[StoredOutcome]) -> CanaryBatch:
+def canary_from(
+    outcomes: Sequence[StoredOutcome], settle: tuple[float, float] | None = None
+) -> CanaryBatch:
+    """Canary outcomes. Forced variants, and requests that arrived within ``settle`` (while
+    the split was changing), are not "assigned": the sample-ratio check skips them."""
     rows = [o.record for o in outcomes if o.record.kind == "canary"]
     cand = np.fromiter((r.variant == "candidate" for r in rows), bool, len(rows))
     failed = np.fromiter(
@@ -128,7 +132,10 @@ def canary_from(outcomes: Sequence[StoredOutcome]) -> CanaryBatch:
         np.float64,
         len(rows),
     )
-    assigned = np.fromiter((not r.extra.get("forced") for r in rows), bool, len(rows))
+    lo, hi = settle if settle is not None else (math.inf, -math.inf)
+    assigned = np.fromiter(
+        (not r.extra.get("forced") and not lo <= r.ts < hi for r in rows), bool, len(rows)
+    )
     return CanaryBatch(cand, failed, lat, assigned, [r.segment for r in rows])
 
 

@@ -13,17 +13,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from shadowgate.compare.noise import NoiseFloor
 from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge import evidence
+from shadowgate.judge.context import RouteContext
 from shadowgate.judge.outage import OutageHook, current_gate, switched
-from shadowgate.model.routing import Routing
+from shadowgate.judge.rollouts import current_rollout_id, restart_rollout
 from shadowgate.rollout.analysis import RouteAnalysis
-from shadowgate.rollout.checks import CheckResult
 from shadowgate.rollout.machine import (
     Event,
     RolloutState,
@@ -33,12 +32,12 @@ from shadowgate.rollout.machine import (
     initial_state,
     is_final,
     routing_of,
-    to_detail,
     transition,
 )
 from shadowgate.rollout.outage import OutageGate
 from shadowgate.rollout.policy import Decision, decide
-from shadowgate.store.base import AuditRecord, JudgeState, StaleStateError, Store
+from shadowgate.rollout.steering import Steering, steer
+from shadowgate.store.base import AuditRecord, StaleStateError, Store
 from shadowgate.store.pages import pages
 
 log = logging.getLogger("shadowgate.judge")
@@ -48,58 +47,9 @@ PAGE = 5000
 #: outcomes folded into the tests between two yields to the event loop
 CHUNK = 250
 MAX_PAGES = 20
-
-
-@dataclass
-class RouteContext:
-    """The judge's in-memory picture of one route's current rollout."""
-
-    route: str
-    rollout_id: str
-    rollout: RolloutState
-    analysis: RouteAnalysis
-    started_at: float
-    began_in_shadow: bool
-    outcome_cursor: int = 0
-    label_cursor: int = 0
-    version: int = 0
-    last_decision: dict[str, Any] | None = None
-    pending_event: str | None = None  # e.g. waiting for confirm_promotion
-    noise: NoiseFloor = field(default_factory=NoiseFloor)
-    #: production failures: left out of the checks, and decisions paused while they last
-    outage: OutageGate = field(default_factory=OutageGate)
-    #: the split last committed (what every data plane applies); None before any commit
-    committed: Routing | None = None
-
-    def routing(self, route: RouteConfig) -> Routing:
-        """The split this rollout's state implies under the route's config."""
-        return routing_of(self.rollout, route, self.rollout_id)
-
-    def results(self) -> list[CheckResult]:
-        """Shadow results, plus canary results once the canary has data."""
-        out = self.analysis.results("shadow")
-        if self.analysis.canary != [0, 0]:
-            out += self.analysis.results("canary")
-        return out
-
-    def to_state(self, route: RouteConfig, now: float) -> JudgeState:
-        return JudgeState(
-            state=self.rollout.state.value,
-            data={
-                "analysis": self.analysis.to_dict(),
-                "started_at": self.started_at,
-                "began_in_shadow": self.began_in_shadow,
-                "last_decision": self.last_decision,
-                "results": [r.to_dict() for r in self.results()],
-                "noise": self.noise.to_dict(),
-                "outage": self.outage.to_dict(),
-            },
-            detail=to_detail(self.rollout, self.routing(route)),
-            outcome_cursor=self.outcome_cursor,
-            label_cursor=self.label_cursor,
-            version=self.version,
-            updated_at=now,
-        )
+#: seconds either side of a change of the split whose canary outcomes are kept out of the
+#: sample-ratio check: served while replicas switched, they belong to neither split
+SETTLE = 2.0
 
 
 Listener = Callable[[str, "RouteContext", Decision | None, str], Awaitable[None] | None]
@@ -146,9 +96,7 @@ class Judge:
     async def context(self, route: RouteConfig) -> RouteContext:
         """The route's current rollout context, starting a rollout or resuming from the store."""
         now = self.clock()
-        rollout_id = await self.store.start_rollout(
-            route.name, route.candidate_identity, self.holder.current.digest(), now
-        )
+        rollout_id = await current_rollout_id(self.store, route, self.holder.current.digest(), now)
         ctx = self.contexts.get(route.name)
         if ctx is not None and ctx.rollout_id == rollout_id:
             if ctx.analysis.config != route.analysis:  # an edited check gets fresh tests
@@ -166,6 +114,7 @@ class Judge:
                 started_at=now,
                 began_in_shadow=route.mode == "shadow",
                 outage=OutageGate(route.analysis.production_outage),
+                steering=Steering.of(route),
             )
         else:
             d = saved.data
@@ -187,6 +136,8 @@ class Judge:
                 noise=NoiseFloor.from_dict(d["noise"]) if d.get("noise") else NoiseFloor(),
                 outage=OutageGate.from_dict(route.analysis.production_outage, d.get("outage", {})),
                 committed=committed,
+                steering=Steering.from_dict(d["steering"]) if d.get("steering") else None,
+                settle=(float(d["settle"][0]), float(d["settle"][1])) if d.get("settle") else None,
             )
         self.contexts[route.name] = ctx
         return ctx
@@ -240,6 +191,20 @@ class Judge:
         terminal = is_final(ctx.rollout.state)
         read = 0 if terminal else await self._read(route, ctx)
         now = self.clock()
+        steering = Steering.of(route)
+        edits = (ctx.steering or steering).changes(steering)
+        if edits and not terminal:  # a file edit is an operator action, applied and audited
+            after = steer(
+                ctx.rollout,
+                ctx.steering or steering,
+                steering,
+                steps=route.canary.steps,
+                now=now,
+                reason="file edit: " + ", ".join(edits),
+            )
+            edit = Decision(Event.EDIT, after.reason)
+            ctx.steering = steering
+            await self._apply(route, ctx, edit, now, actor="config", after=after)
         decision = None
         ctx.outage = current_gate(ctx.outage, route)
         outage = None if terminal else ctx.outage.evaluate(now)
@@ -300,7 +265,7 @@ class Judge:
                 outage = ctx.outage.observe(*evidence.production_health(chunk))
                 ctx.analysis.add_pairs(evidence.pairs_from(chunk, outage))
                 ctx.noise.update(o.record for o in chunk)
-                ctx.analysis.add_canary(evidence.canary_from(chunk))
+                ctx.analysis.add_canary(evidence.canary_from(chunk, ctx.settle))
                 await asyncio.sleep(0)
         async for labeled in pages(
             self.store.read_labeled,
@@ -321,23 +286,34 @@ class Judge:
         return total
 
     async def _apply(
-        self, route: RouteConfig, ctx: RouteContext, decision: Decision, now: float, actor: str
+        self,
+        route: RouteConfig,
+        ctx: RouteContext,
+        decision: Decision,
+        now: float,
+        actor: str,
+        after: RolloutState | None = None,
     ) -> None:
         before = ctx.rollout
-        after = transition(
-            before,
-            decision.event,
-            n_steps=len(route.canary.steps),
-            await_approval=route.analysis.on_success == "await_approval",
-            now=now,
-            reason=decision.reason,
-        )
+        if after is None:
+            after = transition(
+                before,
+                decision.event,
+                n_steps=len(route.canary.steps),
+                await_approval=route.analysis.on_success == "await_approval",
+                now=now,
+                reason=decision.reason,
+            )
         ctx.rollout = after
-        if after.state is State.CANARY and (before.state, before.step) != (
-            State.CANARY,
-            after.step,
+        w = routing_of(after, route).weight
+        if after.state is State.CANARY and (
+            (before.state, before.step) != (State.CANARY, after.step)
+            or w != ctx.analysis.srm_weight
         ):
-            ctx.analysis.set_canary_weight(routing_of(after, route).weight)
+            # a new split (a step, an edit, an operator's action): the sample-ratio check
+            # follows the new shares from now on
+            ctx.analysis.set_canary_weight(w)
+            ctx.settle = (now - SETTLE, now + SETTLE)
         ctx.pending_event = None
         r = decision.result
         ctx.last_decision = {
@@ -373,10 +349,7 @@ class Judge:
             after.state.value,
             decision.reason,
         )
-        for listener in self.listeners:
-            res = listener(route.name, ctx, decision, before.state.value)
-            if res is not None:
-                await res
+        await self._tell(route.name, ctx, decision, before.state.value)
 
     async def _commit(
         self, route: RouteConfig, ctx: RouteContext, now: float, audit: list[AuditRecord]
@@ -412,32 +385,53 @@ class Judge:
                         raise
         raise AssertionError("unreachable")
 
+    async def restart(self, route_name: str, actor: str = "operator") -> RouteContext:
+        """Start a new rollout of the same candidate, in the file's mode; audited there."""
+        route = self.holder.current.route(route_name)
+        if route is None:
+            raise KeyError(route_name)
+        async with self._lock(route_name):
+            self.contexts.pop(route_name, None)
+            old = await self.context(route)
+            now = self.clock()
+            await restart_rollout(self.store, route, self.holder.current.digest(), now)
+            ctx = await self.context(route)
+            reason = (
+                f"restart by {actor}: a new rollout of the same candidate after "
+                f"{old.rollout_id} ({old.rollout.state.value})"
+            )
+            ctx.last_decision = {
+                "time": now,
+                "event": Event.RESTART.value,
+                "from": old.rollout.state.value,
+                "to": ctx.rollout.state.value,
+                "step": ctx.rollout.step,
+                "reason": reason,
+                "check": None,
+                "actor": actor,
+            }
+            audit = AuditRecord(
+                time=now,
+                route=route.name,
+                rollout_id=ctx.rollout_id,
+                decision=f"{Event.RESTART.value}:{ctx.rollout.state.value}",
+                n=0,
+                config_digest=self.holder.current.digest(),
+                reason=reason,
+                actor=actor,
+            )
+            await self._commit(route, ctx, now, [audit])
+        log.info("route %s: %s", route.name, reason)
+        await self._tell(route.name, ctx, Decision(Event.RESTART, reason), old.rollout.state.value)
+        return ctx
+
+    async def _tell(self, route: str, ctx: RouteContext, d: Decision, before: str) -> None:
+        for listener in self.listeners:
+            res = listener(route, ctx, d, before)
+            if res is not None:
+                await res
+
     def status(self, route: RouteConfig) -> dict[str, Any]:
         """Per-route decision status for /api/status (empty before the first look)."""
         ctx = self.contexts.get(route.name)
-        if ctx is None:
-            return {}
-        phase = "canary" if ctx.rollout.state is State.CANARY else "shadow"
-        results = ctx.results()
-        routing = ctx.routing(route)
-        return {
-            "rollout_id": ctx.rollout_id,
-            "state": ctx.rollout.state.value,
-            "step": ctx.rollout.step if ctx.rollout.state is State.CANARY else None,
-            "phase": phase,
-            "effective": {"mode": routing.mode, "weight": routing.weight, "mirror": routing.mirror},
-            "samples": {
-                "pairs": ctx.analysis.pairs,
-                "labels": ctx.analysis.labels,
-                "canary_production": ctx.analysis.canary[0],
-                "canary_candidate": ctx.analysis.canary[1],
-                "canary_labels": ctx.analysis.canary_labels,
-            },
-            "checks": [r.to_dict() for r in results],
-            "srm_p_value": ctx.analysis.srm_p_value(),
-            "noise_floor": ctx.noise.to_dict() if ctx.noise.pairs else None,
-            **ctx.outage.status(),
-            "last_decision": ctx.last_decision,
-            "pending": ctx.pending_event,
-            "started_at": ctx.started_at,
-        }
+        return {} if ctx is None else ctx.status(route)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from shadowgate.config.model import RouteConfig, ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.dataplane.runtime import RoutingBoard
+from shadowgate.judge.rollouts import current_rollout_id
 from shadowgate.model.routing import Routing
 from shadowgate.rollout.machine import (
     RolloutState,
@@ -68,9 +69,7 @@ class StateSync:
     async def register_rollouts(self, cfg: ShadowgateConfig) -> None:
         now = time.time()
         for route in cfg.routes:
-            rid = await self.store.start_rollout(
-                route.name, route.candidate_identity, cfg.digest(), now
-            )
+            rid = await current_rollout_id(self.store, route, cfg.digest(), now)
             self.rollout_ids[route.name] = rid
 
     async def refresh(self) -> None:
@@ -113,19 +112,26 @@ class StateSync:
         if c is None:
             return None
         state = c.rollout.state
-        if state is State.PROMOTED and route.canary.weight < 100:
+        restart = (
+            f"`shadowgate restart {route.name}` (POST /api/routes/{route.name}/restart) begins "
+            "a new rollout of the same candidate in the file's mode"
+        )
+        asks = f"mode {route.mode}, canary.weight {route.canary.weight:g}%"
+        if route.mode == "shadow":
+            asks += f", mirror.percent {route.mirror.percent:g}%"
+        if state is State.PROMOTED and (route.mode != "canary" or route.canary.weight < 100):
             return (
-                "the rollout promoted the candidate (it serves 100%); the file still says "
-                f"mode {route.mode}, weight {route.canary.weight:g}. Point production.url at the "
-                "candidate (or change candidate.version) to start the next rollout"
+                "the rollout promoted the candidate: it serves 100% and the file's edits no "
+                f"longer steer it, while the file asks for {asks}. Make the candidate the "
+                f"route's production in the file to hand over, or: {restart}"
             )
         if state in (State.ROLLED_BACK, State.INCONCLUSIVE) and (
             (route.mode == "canary" and route.canary.weight > 0) or route.mode == "shadow"
         ):
             return (
-                f"the rollout is {state.value}: production serves everything and nothing is "
-                f"mirrored, whatever the file's mode ({route.mode}) and weight say. Change "
-                "candidate.url or candidate.version to start a new rollout"
+                f"the rollout is {state.value}: production serves 100% and nothing is "
+                f"mirrored, while the file asks for {asks}; edits are not applied to an "
+                f"ended rollout. {restart}"
             )
         w = c.routing.weight
         if c.routing.mode == "canary" and route.canary.steps and w != route.canary.weight:

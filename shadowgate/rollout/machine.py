@@ -43,6 +43,8 @@ class Event(StrEnum):
     APPROVE = "approve"  # operator
     PAUSE = "pause"  # operator
     RESUME = "resume"  # operator
+    EDIT = "edit"  # the config file's mode, canary.weight or mirror.percent changed
+    RESTART = "restart"  # operator: a new rollout of the same candidate
 
 
 #: the states a rollout ends in: nothing is decided, read or mirrored any more
@@ -107,6 +109,9 @@ class RolloutState:
     paused_step: int = 0
     since: float = 0.0
     reason: str = ""
+    #: a canary weight set by a file edit while ``canary.steps`` are configured: it holds
+    #: until the next step (None: the step's weight)
+    weight: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +121,7 @@ class RolloutState:
             "paused_step": self.paused_step,
             "since": self.since,
             "reason": self.reason,
+            "weight": self.weight,
         }
 
     @classmethod
@@ -127,6 +133,7 @@ class RolloutState:
             paused_step=int(d.get("paused_step", 0)),
             since=float(d.get("since", 0.0)),
             reason=str(d.get("reason", "")),
+            weight=None if d.get("weight") is None else float(d["weight"]),
         )
 
 
@@ -152,6 +159,7 @@ def transition(
         raise TransitionError(f"cannot {event.value} a rollout in state {current.state.value}")
     success = State.AWAITING_APPROVAL if await_approval else State.PROMOTED
     step = current.step
+    weight = None
     if target is Target.AFTER_SHADOW:
         nxt = State.CANARY if n_steps > 0 else success
         step = 0
@@ -164,7 +172,7 @@ def transition(
         nxt = success
     elif target is Target.PREVIOUS:
         nxt = current.paused_from or State.SHADOW
-        step = current.paused_step
+        step, weight = current.paused_step, current.weight
     else:
         nxt = State(target)
     if nxt is State.PAUSED:
@@ -176,7 +184,7 @@ def transition(
             since=now,
             reason=reason,
         )
-    return RolloutState(nxt, step, None, 0, now, reason)
+    return RolloutState(nxt, step, None, 0, now, reason, weight)
 
 
 def routing_for(
@@ -208,6 +216,8 @@ def routing_for(
     if s is State.SHADOW:
         return split("shadow", 0.0, True)
     if s is State.CANARY:
+        if st.weight is not None:
+            return split("canary", st.weight, False)
         return split("canary", steps[min(step, len(steps) - 1)] if steps else weight, False)
     if s is State.AWAITING_APPROVAL:
         # hold the last stage: the final canary weight, or keep mirroring after shadow

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shadowgate.config.inputs import DriftConfig, ValidationConfig
 from shadowgate.config.join import RequestIdConfig
+from shadowgate.config.lifecycle import AfterPromotionConfig
 from shadowgate.config.outage import ProductionOutageConfig
 from shadowgate.config.types import Duration, Fraction, HttpUrl, ListenAddress, Percent, Size
 from shadowgate.config.upstream import UpstreamConfig as UpstreamConfig
@@ -315,6 +316,7 @@ class RouteConfig(Strict):
     request_id: RequestIdConfig = RequestIdConfig()
     validation: ValidationConfig | None = None
     drift: DriftConfig | None = None
+    after_promotion: AfterPromotionConfig | None = None
 
     @field_validator("name")
     @classmethod

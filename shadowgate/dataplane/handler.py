@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, Literal
 
 from multidict import CIMultiDict
@@ -38,6 +38,7 @@ from shadowgate.dataplane.forward import (
     start_capture,
 )
 from shadowgate.dataplane.log_limit import RateLimitedLog
+from shadowgate.dataplane.pair import Pair
 from shadowgate.dataplane.passthrough import passthrough
 from shadowgate.dataplane.pools import Upstream, UpstreamPools
 from shadowgate.dataplane.request import (
@@ -75,30 +76,6 @@ log = logging.getLogger("shadowgate.proxy")
 Variant = Literal["production", "candidate"]
 _perf = time.perf_counter
 _MAX_REQUEST_ID = 200
-
-
-class _Pair:
-    """Collects production's answer and the mirror's; submits the exchange when both are in."""
-
-    __slots__ = ("exchange", "submit", "waiting")
-
-    def __init__(self, exchange: Exchange, submit: Callable[[Exchange], None]) -> None:
-        self.exchange = exchange
-        self.submit = submit
-        self.waiting = 2
-
-    def production_done(self, side: Side) -> None:
-        self.exchange.production = side
-        self._tick()
-
-    def mirror_done(self, side: Side) -> None:
-        self.exchange.candidate = side
-        self._tick()
-
-    def _tick(self) -> None:
-        self.waiting -= 1
-        if self.waiting == 0:
-            self.submit(self.exchange)
 
 
 class Proxy:
@@ -227,7 +204,11 @@ class Proxy:
     ) -> Response:
         routing = entry.routing
         mirror = routing.mirror and chosen(entry.mirror_salt, rid, routing.mirror_percent)
-        noise = entry.noise_percent > 0.0 and chosen(entry.noise_salt, rid, entry.noise_percent)
+        noise = (
+            entry.noise_percent > 0.0
+            and not routing.reverse
+            and chosen(entry.noise_salt, rid, entry.noise_percent)
+        )
         headers = upstream_request_headers(request.headers, rid, request.remote, request.scheme)
         enforce = self.request_check is not None and enforced(entry)
         body = await read_body(request, headers, table.max_body_size, mirror or noise or enforce)
@@ -236,13 +217,16 @@ class Proxy:
         assert not isinstance(body, TooLarge)
         if enforce and (bad := rejected(self.request_check, self.metrics, entry, body, rid)):
             return bad
-        pairs: list[_Pair] = []
+        pairs: list[Pair] = []
+        # baking after a promotion (reverse): the candidate serves, production is mirrored
+        served: Variant = "candidate" if routing.reverse else "production"
         if mirror or noise:
             assert body is None or isinstance(body, bytes)
             ts = time.time()
             if mirror:
                 mh = mirror_request_headers(headers, entry.drop_headers)
-                p = self._mirror(request, entry, "shadow", entry.candidate, mh, body, rid, ts)
+                target = entry.production if routing.reverse else entry.candidate
+                p = self._mirror(request, entry, "shadow", target, mh, body, rid, ts, served)
                 if p is not None:
                     pairs.append(p)
             if noise:
@@ -251,7 +235,7 @@ class Proxy:
                 p = self._mirror(request, entry, "noise", entry.production, nh, body, rid, ts)
                 if p is not None:
                     pairs.append(p)
-        return await self._serve(request, entry, table, "production", headers, body, rid, pairs)
+        return await self._serve(request, entry, table, served, headers, body, rid, pairs)
 
     async def _canary(
         self, request: Request, entry: RouteEntry, table: RouteTable, rid: str
@@ -291,7 +275,7 @@ class Proxy:
         headers: CIMultiDict[str],
         body: RequestBody,
         rid: str,
-        pairs: list[_Pair] | tuple[()],
+        pairs: list[Pair] | tuple[()],
         exchange: Exchange | None = None,
     ) -> Response:
         """Send to the serving upstream, relay its answer, hand the result on."""
@@ -340,7 +324,7 @@ class Proxy:
         if side.status is not None and side.latency is not None:
             st.latency[variant].observe(side.latency)
         for p in pairs:
-            p.production_done(side)
+            p.served_done(side)
         if exchange is not None:
             if variant == "production":
                 exchange.production = side
@@ -361,7 +345,8 @@ class Proxy:
         body: bytes | None,
         rid: str,
         ts: float,
-    ) -> _Pair | None:
+        served: Variant = "production",
+    ) -> Pair | None:
         """Start a mirror now, or drop it (counted) when every slot is taken."""
         st = entry.stats
         if st.mirrors_in_flight >= entry.max_in_flight:
@@ -369,10 +354,9 @@ class Proxy:
             return None
         st.mirrors_in_flight += 1
         st.mirrored += 1
-        pair = _Pair(
-            self._exchange(request, entry, kind, "production", body, rid, ts), self._submit
-        )
-        timeout = entry.mirror_timeout if kind == "shadow" else entry.production_timeout
+        pair = Pair(self._exchange(request, entry, kind, served, body, rid, ts), self._submit)
+        shadow = kind == "shadow" and not pair.reverse  # the candidate is the mirror
+        timeout = entry.mirror_timeout if shadow else entry.production_timeout
         up.active += 1
         # written now, before production's request in the same loop iteration (when a
         # kept-alive connection is free): both sides are timed from the same moment
@@ -387,7 +371,7 @@ class Proxy:
         return pair
 
     async def _run_mirror(
-        self, entry: RouteEntry, up: Upstream, started: Coroutine[Any, Any, Side], pair: _Pair
+        self, entry: RouteEntry, up: Upstream, started: Coroutine[Any, Any, Side], pair: Pair
     ) -> None:
         try:
             side = await started
@@ -395,7 +379,8 @@ class Proxy:
             entry.stats.mirrors_in_flight -= 1
             up.release()
         if side.status is not None and side.latency is not None and pair.exchange.kind == "shadow":
-            entry.stats.latency["candidate"].observe(side.latency)
+            mirrored = "production" if pair.reverse else "candidate"
+            entry.stats.latency[mirrored].observe(side.latency)
         pair.mirror_done(side)
 
     # -- hand-off --------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from shadowgate.demo.view import Snapshot, View
 from shadowgate.rollout.machine import TERMINAL, State
 
 ROUTE = "cancer"
-#: states after which the demo stops (awaiting_approval needs a human)
 #: the demo stops once the rollout has ended or waits for an operator
 FINAL_STATES = frozenset(s.value for s in TERMINAL | {State.AWAITING_APPROVAL})
 

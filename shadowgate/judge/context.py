@@ -7,6 +7,7 @@ holds what only the judge reads (test states, cursors' companions, the last deci
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from shadowgate.rollout.checks import CheckResult
 from shadowgate.rollout.machine import RolloutState, State, routing_of, to_detail
 from shadowgate.rollout.outage import OutageGate
 from shadowgate.rollout.steering import Steering
-from shadowgate.store.base import JudgeState
+from shadowgate.store.base import JudgeState, LabeledOutcome
 
 
 @dataclass
@@ -45,6 +46,8 @@ class RouteContext:
     steering: Steering | None = None
     #: canary outcomes with ``ts`` in this window are kept out of the sample-ratio check
     settle: tuple[float, float] | None = None
+    #: the bake's own tests (reverse-shadow pairs since the promotion), while baking
+    bake: RouteAnalysis | None = None
 
     def routing(self, route: RouteConfig) -> Routing:
         """The split this rollout's state implies under the route's config."""
@@ -70,6 +73,7 @@ class RouteContext:
                 "outage": self.outage.to_dict(),
                 "steering": self.steering.to_dict() if self.steering else None,
                 "settle": list(self.settle) if self.settle else None,
+                "bake": self.bake.to_dict() if self.bake is not None else None,
             },
             detail=to_detail(self.rollout, self.routing(route)),
             outcome_cursor=self.outcome_cursor,
@@ -77,6 +81,18 @@ class RouteContext:
             version=self.version,
             updated_at=now,
         )
+
+    def label_targets(
+        self, rows: Sequence[LabeledOutcome]
+    ) -> list[tuple[RouteAnalysis, Sequence[LabeledOutcome]]]:
+        """Which tests each label feeds: the bake's for outcomes served since it began."""
+        if self.bake is None:
+            return [(self.analysis, rows)]
+        since = self.rollout.since
+        return [
+            (self.analysis, [x for x in rows if x.outcome.record.ts < since]),
+            (self.bake, [x for x in rows if x.outcome.record.ts >= since]),
+        ]
 
     def status(self, route: RouteConfig) -> dict[str, Any]:
         """The route's decision status for /api/status."""
@@ -104,4 +120,18 @@ class RouteContext:
             "last_decision": ctx.last_decision,
             "pending": ctx.pending_event,
             "started_at": ctx.started_at,
+            "bake": self._bake_status(route),
+        }
+
+    def _bake_status(self, route: RouteConfig) -> dict[str, Any] | None:
+        if self.bake is None or self.rollout.state is not State.BAKING:
+            return None
+        cfg = route.after_promotion
+        return {
+            "since": self.rollout.since,
+            "ends_at": self.rollout.since + cfg.bake if cfg else None,
+            "min_samples": cfg.min_samples if cfg else None,
+            "pairs": self.bake.pairs,
+            "labels": self.bake.labels,
+            "checks": [r.to_dict() for r in self.bake.results("shadow")],
         }

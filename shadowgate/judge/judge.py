@@ -23,6 +23,7 @@ from shadowgate.judge.context import RouteContext
 from shadowgate.judge.outage import OutageHook, current_gate, switched
 from shadowgate.judge.rollouts import current_rollout_id, restart_rollout
 from shadowgate.rollout.analysis import RouteAnalysis
+from shadowgate.rollout.bake import decide_bake
 from shadowgate.rollout.machine import (
     Event,
     RolloutState,
@@ -138,6 +139,7 @@ class Judge:
                 committed=committed,
                 steering=Steering.from_dict(d["steering"]) if d.get("steering") else None,
                 settle=(float(d["settle"][0]), float(d["settle"][1])) if d.get("settle") else None,
+                bake=RouteAnalysis.from_dict(route.analysis, d["bake"]) if d.get("bake") else None,
             )
         self.contexts[route.name] = ctx
         return ctx
@@ -210,7 +212,13 @@ class Judge:
         outage = None if terminal else ctx.outage.evaluate(now)
         if outage is not None:
             await switched(self, route, ctx, outage, now)
-        if not terminal and ctx.rollout.state is not State.PAUSED and not ctx.outage.active:
+        if ctx.outage.active:
+            pass  # production (the reference) is failing: nothing is decided meanwhile
+        elif ctx.rollout.state is State.BAKING:
+            decision = decide_bake(
+                route, ctx.rollout, ctx.bake, now=now, complete=self.complete(route.name)
+            )
+        elif not terminal and ctx.rollout.state is not State.PAUSED:
             decision = decide(
                 route,
                 ctx.rollout,
@@ -220,12 +228,13 @@ class Judge:
                 complete=self.complete(route.name),
                 began_in_shadow=ctx.began_in_shadow,
             )
-        if decision is not None and decision.event is Event.PASSED:
+        baking = ctx.rollout.state is State.BAKING  # the promotion was held/confirmed before
+        if decision is not None and decision.event is Event.PASSED and not baking:
             held = next((r for h in self.holds if (r := h(route)) is not None), None)
             if held is not None:
                 ctx.pending_event = held
                 decision = None
-        if decision is not None and decision.event is Event.PASSED and self.confirm is not None:
+        if decision and decision.event is Event.PASSED and self.confirm and not baking:
             final = ctx.rollout.state is State.CANARY or not route.canary.steps
             if (
                 final
@@ -263,7 +272,7 @@ class Judge:
             for i in range(0, len(rows), CHUNK):
                 chunk = rows[i : i + CHUNK]
                 outage = ctx.outage.observe(*evidence.production_health(chunk))
-                ctx.analysis.add_pairs(evidence.pairs_from(chunk, outage))
+                (ctx.bake or ctx.analysis).add_pairs(evidence.pairs_from(chunk, outage))
                 ctx.noise.update(o.record for o in chunk)
                 ctx.analysis.add_canary(evidence.canary_from(chunk, ctx.settle))
                 await asyncio.sleep(0)
@@ -280,7 +289,8 @@ class Judge:
             total += len(labeled)
             for i in range(0, len(labeled), CHUNK):
                 part = labeled[i : i + CHUNK]
-                ctx.analysis.add_labels(evidence.labels_from(route, part))
+                for tests, subset in ctx.label_targets(part):
+                    tests.add_labels(evidence.labels_from(route, subset))
                 ctx.analysis.add_canary_labels(evidence.canary_labels_from(route, part))
                 await asyncio.sleep(0)
         return total
@@ -303,8 +313,11 @@ class Judge:
                 await_approval=route.analysis.on_success == "await_approval",
                 now=now,
                 reason=decision.reason,
+                bake=route.after_promotion is not None,
             )
         ctx.rollout = after
+        if after.state is State.BAKING and before.state is not State.BAKING:
+            ctx.bake = RouteAnalysis(route.analysis)  # the bake's own tests, own α
         w = routing_of(after, route).weight
         if after.state is State.CANARY and (
             (before.state, before.step) != (State.CANARY, after.step)

@@ -24,7 +24,9 @@ class Routing:
     - ``mirror_percent``: the share of requests mirrored when ``mirror`` is on;
     - ``rollout_id``: the rollout the route's outcomes belong to ("" before any);
     - ``final``: the rollout has ended, so requests production serves alone are not
-      evidence of anything and are not recorded.
+      evidence of anything and are not recorded;
+    - ``reverse`` (shadow mode, while baking after a promotion): the candidate serves
+      everyone and production is the one mirrored, as the reference.
     """
 
     mode: Mode
@@ -33,6 +35,7 @@ class Routing:
     mirror_percent: float = 100.0
     rollout_id: str = ""
     final: bool = False
+    reverse: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("shadow", "canary"):
@@ -45,6 +48,8 @@ class Routing:
     @property
     def candidate_share(self) -> float:
         """Percent of client requests the candidate serves."""
+        if self.reverse:
+            return 100.0
         return self.weight if self.mode == "canary" else 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,4 +67,5 @@ class Routing:
             mirror_percent=float(d.get("mirror_percent", 100.0)),
             rollout_id=str(d.get("rollout_id", "")),
             final=bool(d.get("final", False)),
+            reverse=bool(d.get("reverse", False)),
         )

@@ -1,6 +1,6 @@
 """The rollout state machine: one table of transitions, nothing else decides a state.
 
-States (DESIGN §4): shadow, canary (with its step), awaiting_approval, promoted,
+States (DESIGN §4): shadow, canary (with its step), awaiting_approval, baking, promoted,
 rolled_back, paused, inconclusive. Events come from the judge's verdicts or from an
 operator. Everything that affects the state machine lives in this file.
 
@@ -9,6 +9,8 @@ operator. Everything that affects the state machine lives in this file.
        └──harm──► rolled_back ◄──harm── canary            awaiting_approval ──approve──► promoted
     any active ──limit──► inconclusive     canary ──srm──► paused ──resume──► (previous)
     any ──promote/rollback (operator)──► promoted / rolled_back
+    with after_promotion, "promoted" above reads baking:
+    baking ──passed (bake elapsed, no harm)──► promoted     baking ──harm──► rolled_back
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class State(StrEnum):
     SHADOW = "shadow"
     CANARY = "canary"
     AWAITING_APPROVAL = "awaiting_approval"
+    BAKING = "baking"  # promoted, watched against the former production (after_promotion)
     PROMOTED = "promoted"
     ROLLED_BACK = "rolled_back"
     PAUSED = "paused"
@@ -64,6 +67,7 @@ class Target(StrEnum):
     AFTER_SHADOW = "after_shadow"  # canary[0] if steps, else final success
     NEXT_STEP = "next_step"
     SUCCESS = "success"  # promoted, or awaiting_approval when on_success: await_approval
+    APPROVED = "approved"  # promoted, or baking when after_promotion is configured
     PREVIOUS = "previous"  # the state before the pause
 
 
@@ -77,7 +81,9 @@ TABLE: dict[tuple[State, Event], State | Target] = {
     (State.CANARY, Event.HARM): State.ROLLED_BACK,
     (State.CANARY, Event.LIMIT): State.INCONCLUSIVE,
     (State.CANARY, Event.SRM): State.PAUSED,
-    (State.AWAITING_APPROVAL, Event.APPROVE): State.PROMOTED,
+    (State.AWAITING_APPROVAL, Event.APPROVE): Target.APPROVED,
+    (State.BAKING, Event.HARM): State.ROLLED_BACK,  # regression while baking: revert
+    (State.BAKING, Event.PASSED): State.PROMOTED,  # the bake elapsed with no harm
     (State.AWAITING_APPROVAL, Event.HARM): State.ROLLED_BACK,
     (State.PAUSED, Event.RESUME): Target.PREVIOUS,
     # operators may always promote or roll back, from any state
@@ -152,12 +158,14 @@ def transition(
     await_approval: bool,
     now: float,
     reason: str,
+    bake: bool = False,
 ) -> RolloutState:
     """Apply ``event``; raise ``TransitionError`` when the table has no such transition."""
     target = TABLE.get((current.state, event))
     if target is None:
         raise TransitionError(f"cannot {event.value} a rollout in state {current.state.value}")
-    success = State.AWAITING_APPROVAL if await_approval else State.PROMOTED
+    promoted = State.BAKING if bake else State.PROMOTED
+    success = State.AWAITING_APPROVAL if await_approval else promoted
     step = current.step
     weight = None
     if target is Target.AFTER_SHADOW:
@@ -170,6 +178,8 @@ def transition(
             nxt = success
     elif target is Target.SUCCESS:
         nxt = success
+    elif target is Target.APPROVED:
+        nxt = promoted
     elif target is Target.PREVIOUS:
         nxt = current.paused_from or State.SHADOW
         step, weight = current.paused_step, current.weight
@@ -195,6 +205,7 @@ def routing_for(
     steps: tuple[float, ...],
     mirror_percent: float = 100.0,
     rollout_id: str = "",
+    bake_percent: float = 0.0,
 ) -> Routing:
     """The traffic split a state implies: the only place a split is computed.
 
@@ -226,6 +237,8 @@ def routing_for(
         if mode == "canary":
             return split("canary", weight, False)
         return split("shadow", 0.0, True)
+    if s is State.BAKING:  # reverse shadow: the candidate serves, production is mirrored
+        return Routing("shadow", 100.0, True, bake_percent, rollout_id, False, reverse=True)
     if s is State.PROMOTED:
         return split("canary", 100.0, False)
     # rolled_back, inconclusive: production alone serves, nothing mirrored
@@ -241,6 +254,7 @@ def routing_of(st: RolloutState, route: RouteConfig, rollout_id: str = "") -> Ro
         steps=route.canary.steps,
         mirror_percent=route.mirror.percent,
         rollout_id=rollout_id,
+        bake_percent=route.after_promotion.mirror_percent if route.after_promotion else 0.0,
     )
 
 

@@ -123,6 +123,15 @@ def status_provider(judge: Judge, sync: StateSync | None) -> Any:
         if route is None:
             return None
         out: dict[str, Any] = {}
+        if route.candidate is None:
+            return {
+                "rollout": {
+                    "state": None,
+                    "rollout_id": None,
+                    "note": "no candidate: production serves alone, nothing is decided",
+                    "config_disagrees": None,
+                }
+            }
         status = judge.status(route)
         if not status:
             # not the acting judge (or before its first look): read the committed state

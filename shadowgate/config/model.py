@@ -300,7 +300,8 @@ class RouteConfig(Strict):
     name: str
     match: MatchConfig
     production: UpstreamConfig
-    candidate: UpstreamConfig
+    #: none: a steady state, production alone (no rollout, nothing mirrored but noise)
+    candidate: UpstreamConfig | None = None
     mode: Mode = "shadow"
     mirror: MirrorConfig = MirrorConfig()
     canary: CanaryConfig = CanaryConfig()
@@ -338,8 +339,15 @@ class RouteConfig(Strict):
 
     @property
     def candidate_identity(self) -> str:
-        """What defines "the same candidate": a change starts a new rollout."""
+        """What defines "the same candidate": a change starts a new rollout ("" for none)."""
+        if self.candidate is None:
+            return ""
         return f"{self.candidate.url}#{self.candidate.version or ''}"
+
+    @property
+    def upstreams(self) -> tuple[UpstreamConfig, ...]:
+        """The model servers the route talks to (production, and the candidate if any)."""
+        return (self.production,) if self.candidate is None else (self.production, self.candidate)
 
 
 class ShadowgateConfig(Strict):

@@ -117,11 +117,13 @@ class RouteEntry:
         self.routing = routing
         self.stats = stats
         self.production: Upstream = pools.get(cfg.production)
-        self.candidate: Upstream = pools.get(cfg.candidate)
+        # without a candidate (a steady state) its published split never sends to it
+        cand = cfg.candidate if cfg.candidate is not None else cfg.production
+        self.candidate: Upstream = pools.get(cand)
         self.production_timeout = _timeout(cfg.production.timeout, cfg.production.connect_timeout)
-        self.candidate_timeout = _timeout(cfg.candidate.timeout, cfg.candidate.connect_timeout)
-        mirror_total = cfg.mirror.timeout or cfg.candidate.timeout
-        self.mirror_timeout = _timeout(mirror_total, cfg.candidate.connect_timeout)
+        self.candidate_timeout = _timeout(cand.timeout, cand.connect_timeout)
+        mirror_total = cfg.mirror.timeout or cand.timeout
+        self.mirror_timeout = _timeout(mirror_total, cand.connect_timeout)
         self.max_in_flight = cfg.mirror.max_in_flight
         self.drop_headers = frozenset(h.lower() for h in cfg.mirror.drop_headers)
         self.noise_percent = cfg.noise.percent

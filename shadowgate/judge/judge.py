@@ -167,6 +167,8 @@ class Judge:
             log.exception("judge cannot read rollout states; will retry")
             return
         for route in self.holder.current.routes:
+            if route.candidate is None:
+                continue  # a steady state: production alone, no rollout to judge
             now = self.clock()
             if not force and now < self._next.get(route.name, 0.0):
                 continue
@@ -318,14 +320,15 @@ class Judge:
         ctx.rollout = after
         if after.state is State.BAKING and before.state is not State.BAKING:
             ctx.bake = RouteAnalysis(route.analysis)  # the bake's own tests, own α
-        w = routing_of(after, route).weight
-        if after.state is State.CANARY and (
-            (before.state, before.step) != (State.CANARY, after.step)
-            or w != ctx.analysis.srm_weight
+        split = routing_of(after, route)
+        moved = (before.state, before.step) != (State.CANARY, after.step)
+        canary = split.mode == "canary" and not split.final and not split.reverse
+        if canary and (
+            (after.state is State.CANARY and moved) or split.weight != ctx.analysis.srm_weight
         ):
-            # a new split (a step, an edit, an operator's action): the sample-ratio check
-            # follows the new shares from now on
-            ctx.analysis.set_canary_weight(w)
+            # a new split (a step, an edit, an operator's action, also while paused): the
+            # sample-ratio check follows the new shares from now on
+            ctx.analysis.set_canary_weight(split.weight)
             ctx.settle = (now - SETTLE, now + SETTLE)
         ctx.pending_event = None
         r = decision.result
@@ -375,9 +378,7 @@ class Judge:
 
     async def act(self, route_name: str, action: str, actor: str = "operator") -> RouteContext:
         """Apply an operator's promote/rollback/approve/pause/resume; audited like decisions."""
-        route = self.holder.current.route(route_name)
-        if route is None:
-            raise KeyError(route_name)
+        route = self._rollout_route(route_name)
         event = Event(action)
         if event not in (Event.PROMOTE, Event.ROLLBACK, Event.APPROVE, Event.PAUSE, Event.RESUME):
             raise TransitionError(f"unknown action {action!r}")
@@ -400,9 +401,7 @@ class Judge:
 
     async def restart(self, route_name: str, actor: str = "operator") -> RouteContext:
         """Start a new rollout of the same candidate, in the file's mode; audited there."""
-        route = self.holder.current.route(route_name)
-        if route is None:
-            raise KeyError(route_name)
+        route = self._rollout_route(route_name)
         async with self._lock(route_name):
             self.contexts.pop(route_name, None)
             old = await self.context(route)
@@ -437,6 +436,17 @@ class Judge:
         log.info("route %s: %s", route.name, reason)
         await self._tell(route.name, ctx, Decision(Event.RESTART, reason), old.rollout.state.value)
         return ctx
+
+    def _rollout_route(self, name: str) -> RouteConfig:
+        route = self.holder.current.route(name)
+        if route is None:
+            raise KeyError(name)
+        if route.candidate is None:
+            raise TransitionError(
+                f"route {name!r} has no candidate: production serves alone and there is no "
+                "rollout to act on; add a candidate to the file to start one"
+            )
+        return route
 
     async def _tell(self, route: str, ctx: RouteContext, d: Decision, before: str) -> None:
         for listener in self.listeners:

@@ -69,6 +69,9 @@ class StateSync:
     async def register_rollouts(self, cfg: ShadowgateConfig) -> None:
         now = time.time()
         for route in cfg.routes:
+            if route.candidate is None:  # a steady state: no rollout
+                self.rollout_ids.pop(route.name, None)
+                continue
             rid = await current_rollout_id(self.store, route, cfg.digest(), now)
             self.rollout_ids[route.name] = rid
 
@@ -91,7 +94,8 @@ class StateSync:
     def current(self, route_name: str) -> Committed | None:
         """The committed state of the route's current rollout (None before the first)."""
         c = self.states.get(route_name)
-        if c is None or c.rollout_id != self.rollout_ids.get(route_name):
+        rid = self.rollout_ids.get(route_name)
+        if c is None or rid is None or c.rollout_id != rid:
             return None
         return c
 
@@ -119,11 +123,13 @@ class StateSync:
         asks = f"mode {route.mode}, canary.weight {route.canary.weight:g}%"
         if route.mode == "shadow":
             asks += f", mirror.percent {route.mirror.percent:g}%"
-        if state is State.PROMOTED and (route.mode != "canary" or route.canary.weight < 100):
+        cand = route.candidate
+        if state is State.PROMOTED and cand is not None and route.production.url != cand.url:
             return (
                 "the rollout promoted the candidate: it serves 100% and the file's edits no "
-                f"longer steer it, while the file asks for {asks}. Make the candidate the "
-                f"route's production in the file to hand over, or: {restart}"
+                f"longer steer it (the file asks for {asks}). Next, hand over in the file: set "
+                f"production.url to {cand.url} and remove `candidate` (production alone, no new "
+                f"rollout), or put the next model in `candidate`. Or: {restart}"
             )
         if state in (State.ROLLED_BACK, State.INCONCLUSIVE) and (
             (route.mode == "canary" and route.canary.weight > 0) or route.mode == "shadow"

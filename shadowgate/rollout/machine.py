@@ -259,7 +259,10 @@ def routing_of(st: RolloutState, route: RouteConfig, rollout_id: str = "") -> Ro
 
 
 def initial_routing(route: RouteConfig, rollout_id: str = "") -> Routing:
-    """The split of a rollout that has just started in the route's configured mode."""
+    """The split of a rollout that has just started in the route's configured mode, or the
+    steady state of a route without a candidate: production alone, nothing mirrored."""
+    if route.candidate is None:
+        return Routing("shadow", 0.0, False, 0.0, "", final=True)
     return routing_of(initial_state(route.mode, route.canary.steps, 0.0), route, rollout_id)
 
 

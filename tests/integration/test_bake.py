@@ -122,9 +122,9 @@ async def test_a_candidate_regressing_while_baking_is_reverted(world: dict[str, 
             await poll(lambda: _served(traffic, "production"), timeout=10)
             print(f"production serving again {time.time() - decided:.2f} s after the decision")
         assert ro["last_decision"]["reason"].startswith("regression while baking: errors")
-        async with aiohttp.ClientSession() as s:
-            async with s.get(f"{serve.admin}/api/routes/m/rollouts") as r:
-                audit = (await r.json())["rollouts"][0]["audit"]
+        url = f"{serve.admin}/api/routes/m/rollouts"
+        async with aiohttp.ClientSession() as s, s.get(url) as r:
+            audit = (await r.json())["rollouts"][0]["audit"]
         assert [a["decision"] for a in audit] == ["passed:baking", "harm:rolled_back"]
         assert audit[-1]["check"] == "errors" and audit[-1]["p_value"] is not None
 

@@ -131,6 +131,7 @@ async def test_an_edit_while_paused_changes_what_resume_returns_to(store: Store)
     ctx = judge.contexts["m"]
     assert ctx.rollout.state is State.PAUSED and ctx.rollout.paused_from is State.CANARY
     assert (await committed(store)).weight == 40.0  # the split follows the edit while paused
+    assert judge.contexts["m"].analysis.srm_weight == 40.0  # and so does the split check
     await judge.act("m", "resume")
     assert judge.contexts["m"].rollout.state is State.CANARY
 

@@ -300,3 +300,34 @@ async def test_published_routing_stops_mirroring(
     async with http.get(gw.data_url + "/x") as r:
         assert r.status == 200
     await until(lambda: len(sink.items) == 1)
+
+
+async def test_a_reverse_routing_serves_the_candidate_and_mirrors_production(
+    upstream_factory: Factory, gateway_factory: GatewayFactory, http: aiohttp.ClientSession
+) -> None:
+    """Baking after a promotion: the candidate serves, production is the mirrored reference,
+    and each answer stays in its own side of the exchange."""
+
+    def answering(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            await request.read()
+            return web.json_response({"outputs": [name]}, headers={"X-Served-By": name})
+
+        return handler
+
+    prod = await upstream_factory(answering("production"))
+    cand = await upstream_factory(answering("candidate"))
+    sink = MemorySink()
+    gw = await gateway_factory(config(route("m", "/", prod.url, cand.url)), sink=sink)
+    gw.routing.publish("m", Routing("shadow", 100.0, True, 100.0, "m-1", reverse=True))
+    for _ in range(4):
+        async with http.post(gw.data_url + "/x", json={"inputs": [1]}) as r:
+            assert r.status == 200 and r.headers["X-Served-By"] == "candidate"
+    await until(lambda: len(sink.items) == 4)
+    assert len(prod.requests) == 4 and len(cand.requests) == 4
+    ex = sink.items[0]
+    assert (ex.kind, ex.variant) == ("shadow", "candidate")
+    assert ex.production is not None and ex.production.body == b'{"outputs": ["production"]}'
+    assert ex.candidate is not None and ex.candidate.body == b'{"outputs": ["candidate"]}'
+    status = gw.proxy.route_status("m")
+    assert status is not None and status["weights"]["candidate"] == 100.0

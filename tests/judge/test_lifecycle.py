@@ -191,3 +191,38 @@ async def test_a_live_weight_edit_rebases_the_sample_ratio_check(
         if ctx.rollout.state is State.PAUSED:
             break
     assert (ctx.rollout.state is State.PAUSED) is paused, ctx.analysis.srm_p_value()
+
+
+async def test_an_edit_while_awaiting_approval_keeps_the_state_and_moves_the_split(
+    store: Store,
+) -> None:
+    from judge.test_bake import pairs
+
+    cfg: dict[str, Any] = {
+        "analysis": {
+            "min_samples": 100,
+            "interval": "10ms",
+            "on_success": "await_approval",
+            "checks": [{"metric": "errors", "margin": 0.02}],
+        }
+    }
+    holder = ConfigHolder(config(**cfg))
+    clock = Clock()
+    judge = Judge(store, holder, clock=clock)
+    route = holder.current.routes[0]
+    ctx = await judge.context(route)
+    rng = np.random.default_rng(4)
+    for _ in range(60):
+        rows, _ = pairs(rng, ctx.rollout_id, 100, clock.t)
+        await store.insert_outcomes(rows)
+        clock.t += 1
+        if await judge.look(route) is not None:
+            break
+    assert ctx.rollout.state is State.AWAITING_APPROVAL
+    assert (await committed(store)).mode == "shadow"  # holds the last stage: mirroring
+    holder.swap(config(mode="canary", canary={"weight": 15}, **cfg))
+    await judge.look(holder.current.routes[0])
+    assert ctx.rollout.state is State.AWAITING_APPROVAL
+    r = await committed(store)
+    assert (r.mode, r.weight) == ("canary", 15.0)
+    assert (await audit(store))[-1] == ("edit:awaiting_approval", "config")

@@ -85,7 +85,8 @@ class RouteContext:
     def label_targets(
         self, rows: Sequence[LabeledOutcome]
     ) -> list[tuple[RouteAnalysis, Sequence[LabeledOutcome]]]:
-        """Which tests each label feeds: the bake's for outcomes served since it began."""
+        """Which tests each label feeds: the bake's for outcomes served since it began
+        (``ts`` is among the identifying fields every read returns, ``codec.ALWAYS_READ``)."""
         if self.bake is None:
             return [(self.analysis, rows)]
         since = self.rollout.since

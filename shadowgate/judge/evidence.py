@@ -22,7 +22,7 @@ from shadowgate.store.base import LabeledOutcome, StoredOutcome
 #: listed here would reach them as its default. Checked against the codec's columns here
 #: and against what those functions read by ``tests/judge/test_evidence_fields.py``
 OUTCOME_FIELDS: tuple[str, ...] = codec.columns(
-    "ts",
+    "ts",  # the outage gate, and the split check's settling window
     "kind",
     "variant",
     "prod_status",

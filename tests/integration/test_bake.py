@@ -174,8 +174,14 @@ async def test_kill_9_mid_bake_resumes_the_bake(world: dict[str, Any]) -> None:
             before = (await state(serve))["bake"]
             assert await serve.stop(signal.SIGKILL) != 0
         await serve.start()
-        after = await reach(serve, "baking", timeout=30)
-        assert after["rollout_id"] == ro["rollout_id"]
+        await reach(serve, "baking", timeout=30)
+
+        async def judged() -> bool:  # the judge's own status, once it has looked again
+            return bool((await state(serve)).get("bake"))
+
+        await poll(judged, timeout=30)
+        after = await state(serve)
+        assert after["state"] == "baking" and after["rollout_id"] == ro["rollout_id"]
         assert after["bake"]["since"] == before["since"]
         assert after["bake"]["pairs"] >= before["pairs"]
     finally:

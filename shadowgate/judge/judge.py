@@ -21,7 +21,7 @@ from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge import evidence
 from shadowgate.judge.context import RouteContext
 from shadowgate.judge.outage import OutageHook, current_gate, switched
-from shadowgate.judge.rollouts import current_rollout_id, restart_rollout
+from shadowgate.judge.rollouts import current_rollout_id, restart_record, restart_rollout
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.bake import decide_bake
 from shadowgate.rollout.machine import (
@@ -408,29 +408,8 @@ class Judge:
             now = self.clock()
             await restart_rollout(self.store, route, self.holder.current.digest(), now)
             ctx = await self.context(route)
-            reason = (
-                f"restart by {actor}: a new rollout of the same candidate after "
-                f"{old.rollout_id} ({old.rollout.state.value})"
-            )
-            ctx.last_decision = {
-                "time": now,
-                "event": Event.RESTART.value,
-                "from": old.rollout.state.value,
-                "to": ctx.rollout.state.value,
-                "step": ctx.rollout.step,
-                "reason": reason,
-                "check": None,
-                "actor": actor,
-            }
-            audit = AuditRecord(
-                time=now,
-                route=route.name,
-                rollout_id=ctx.rollout_id,
-                decision=f"{Event.RESTART.value}:{ctx.rollout.state.value}",
-                n=0,
-                config_digest=self.holder.current.digest(),
-                reason=reason,
-                actor=actor,
+            reason, ctx.last_decision, audit = restart_record(
+                old, ctx, actor, now, self.holder.current.digest()
             )
             await self._commit(route, ctx, now, [audit])
         log.info("route %s: %s", route.name, reason)

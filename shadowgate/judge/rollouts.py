@@ -9,8 +9,14 @@ rollouts keep their state and audit, queryable as before.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from shadowgate.config.model import RouteConfig
-from shadowgate.store.base import Store
+from shadowgate.rollout.machine import Event
+from shadowgate.store.base import AuditRecord, Store
+
+if TYPE_CHECKING:
+    from shadowgate.judge.context import RouteContext
 
 _SUFFIX = "~restart"
 
@@ -41,3 +47,34 @@ async def restart_rollout(store: Store, route: RouteConfig, digest: str, now: fl
         if base != identity:
             n = 0
     return await store.start_rollout(route.name, f"{identity}{_SUFFIX}{n + 1}", digest, now)
+
+
+def restart_record(
+    old: RouteContext, new: RouteContext, actor: str, now: float, digest: str
+) -> tuple[str, dict[str, Any], AuditRecord]:
+    """The reason, last decision and audit record of a restart (kept on the new rollout)."""
+    reason = (
+        f"restart by {actor}: a new rollout of the same candidate after "
+        f"{old.rollout_id} ({old.rollout.state.value})"
+    )
+    last = {
+        "time": now,
+        "event": Event.RESTART.value,
+        "from": old.rollout.state.value,
+        "to": new.rollout.state.value,
+        "step": new.rollout.step,
+        "reason": reason,
+        "check": None,
+        "actor": actor,
+    }
+    audit = AuditRecord(
+        time=now,
+        route=new.route,
+        rollout_id=new.rollout_id,
+        decision=f"{Event.RESTART.value}:{new.rollout.state.value}",
+        n=0,
+        config_digest=digest,
+        reason=reason,
+        actor=actor,
+    )
+    return reason, last, audit

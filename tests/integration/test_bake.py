@@ -20,9 +20,15 @@ from aiohttp import web
 from reliability.procs import Serve, poll
 
 
-def answer(name: str, status: int = 200) -> Any:
+def answer(name: str, fail: float = 0.0) -> Any:
+    """A model server; ``fail`` of its answers are 503 (every ``1/fail``-th, deterministic)."""
+    count = 0
+
     async def handler(request: web.Request) -> web.Response:
+        nonlocal count
         await request.read()
+        count += 1
+        status = 503 if fail and count % round(1 / fail) == 0 else 200
         return web.json_response({"outputs": [1]}, status=status, headers={"X-Served-By": name})
 
     return handler
@@ -93,7 +99,10 @@ async def reach(serve: Serve, wanted: str, timeout: float = 60.0) -> dict[str, A
         ro = await state(serve)
         return ro.get("state") == wanted
 
-    await poll(there, timeout=timeout, every=0.05)
+    try:
+        await poll(there, timeout=timeout, every=0.05)
+    except AssertionError:
+        raise AssertionError(f"never reached {wanted}: {ro}") from None
     return ro
 
 
@@ -116,7 +125,7 @@ async def test_a_candidate_regressing_while_baking_is_reverted(world: dict[str, 
             await poll(lambda: _served(traffic, "candidate"), timeout=10)
             mirrored = len(w["prod"].requests)
             await poll(lambda: _more(w["prod"], mirrored), timeout=10)  # reverse shadow
-            w["cand"].handler = answer("candidate", status=503)  # the new model breaks
+            w["cand"].handler = answer("candidate", fail=0.25)  # the new model breaks
             ro = await reach(serve, "rolled_back")
             decided = ro["last_decision"]["time"]
             await poll(lambda: _served(traffic, "production"), timeout=10)

@@ -4,7 +4,9 @@
                                                                           ▲   │
     POST /api/feedback ──labels───────────────────────────────────────────┘   │
     Judge (leader only) ◄──cursor reads──────────────────────────────────────┘
-      └─ commits state + audit ──► Store ──► StateSync (every replica) ──► RuntimeState
+      └─ commits state + Routing + audit ──► Store ──► StateSync (every replica)
+                                                  └─ publishes Routing ──► RoutingBoard
+    Recorder tags each outcome with the published Routing's rollout id
 
 Every process runs a recorder, a writer and a state sync; the judge runs everywhere but
 acts only while its process holds the leader lock.
@@ -23,6 +25,7 @@ from shadowgate.admin.actions import add_action_routes, status_provider
 from shadowgate.admin.verdict import add_verdict_routes
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
+from shadowgate.dataplane.runtime import RoutingBoard
 from shadowgate.gateway import Gateway
 from shadowgate.judge.judge import Judge
 from shadowgate.judge.leader import Leadership, leadership_for
@@ -78,10 +81,10 @@ def attach_control(
             route=route, reason=reason
         ).inc(n),
     )
-    sync = StateSync(store, holder, gateway.runtime)
+    sync = StateSync(store, holder, gateway.routing)
     recorder = Recorder(
         route_config=lambda name: holder.current.route(name),
-        rollout_id=lambda name: gateway.runtime.get(name).rollout_id,
+        routing=gateway.routing.get,
         write=writer.put,
         queue_size=cfg.queue_size,
         on_drop=lambda route, reason, n: metrics.outcomes_dropped_total.labels(
@@ -89,7 +92,7 @@ def attach_control(
         ).inc(n),
         idle=gateway.proxy.idle,
     )
-    gateway.sink = _SettledFilter(recorder, sync)
+    gateway.sink = _SettledFilter(recorder, gateway.routing)
     leader = leader or leadership_for(cfg.url)
 
     def complete(route: str) -> bool:
@@ -183,7 +186,7 @@ def _attach_inputs(
             event = {
                 "type": "shadowgate.drift",
                 "route": route,
-                "rollout_id": gateway.runtime.get(route).rollout_id,
+                "rollout_id": gateway.routing.routing(cfg).rollout_id,
                 "on_drift": cfg.drift.on_drift if cfg.drift else None,
                 **alarm.to_dict(),
             }
@@ -240,13 +243,15 @@ class _SettledFilter:
     anything: they are not recorded (mirrored pairs still are, e.g. while awaiting
     approval)."""
 
-    def __init__(self, recorder: Recorder, sync: StateSync) -> None:
+    def __init__(self, recorder: Recorder, board: RoutingBoard) -> None:
         self.recorder = recorder
-        self.sync = sync
+        self.board = board
 
     def submit(self, exchange: Exchange) -> bool | None:
-        if exchange.kind == "canary" and self.sync.settled(exchange.route):
-            return None  # not recorded, so not a pair: the counters must match the store
+        if exchange.kind == "canary":
+            routing = self.board.get(exchange.route)
+            if routing is not None and routing.final:
+                return None  # not recorded, so not a pair: the counters must match the store
         return self.recorder.submit(exchange)
 
 

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "approve": "admin",
     "pause": "admin",
     "resume": "admin",
+    "restart": "admin",
     "simulate": "simulate",
     "plan": "plan",
     "report": "report",

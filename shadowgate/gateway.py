@@ -6,7 +6,8 @@ plug in without touching the data plane:
 - the outcome **recorder/store** is the ``sink`` (constructor argument or ``gateway.sink
   = ...`` before ``start``), opened and flushed through ``on_start``/``on_stop`` hooks;
 - the **judge** and the **rollout sync** are background tasks (``add_background``) and
-  steer traffic through ``gateway.runtime`` (``RuntimeState``);
+  steer traffic by publishing each route's ``Routing`` on ``gateway.routing``
+  (a ``RoutingBoard``);
 - admin endpoints are added to ``gateway.admin_app`` before ``start`` (see
   ``shadowgate.admin.api``).
 
@@ -34,7 +35,8 @@ from shadowgate.config.reload import ConfigHolder, ReloadResult, watch
 from shadowgate.config.types import split_listen
 from shadowgate.dataplane.handler import Proxy
 from shadowgate.dataplane.responses import error_response
-from shadowgate.dataplane.runtime import RuntimeState
+from shadowgate.dataplane.runtime import RoutingBoard
+from shadowgate.errors import ClientError
 from shadowgate.http.headers import X_REQUEST_ID
 from shadowgate.http.server import BodyReader, HttpServer, Request, Response
 from shadowgate.metrics import Metrics
@@ -63,7 +65,7 @@ class Gateway:
         *,
         sink: ExchangeSink | None = None,
         metrics: Metrics | None = None,
-        runtime: RuntimeState | None = None,
+        routing: RoutingBoard | None = None,
         watch_config: bool = True,
         watch_poll: float = 0.25,
         listen: str | None = None,
@@ -73,9 +75,9 @@ class Gateway:
     ) -> None:
         self.holder = holder
         self.metrics = metrics if metrics is not None else Metrics()
-        self.runtime = runtime if runtime is not None else RuntimeState()
+        self.routing = routing if routing is not None else RoutingBoard()
         self.proxy = Proxy(
-            holder, sink if sink is not None else MemorySink(), self.metrics, self.runtime
+            holder, sink if sink is not None else MemorySink(), self.metrics, self.routing
         )
         self.admin_app = build_admin_app(
             holder, self.metrics, self.ready, status_providers=[self.proxy.route_status]
@@ -240,7 +242,7 @@ class Gateway:
                 log.warning("server.%s changed: it takes effect after a restart", key)
 
 
-class BodyTimeout(Exception):
+class BodyTimeout(ClientError):
     """The client did not finish sending its request body within ``server.client_timeout``."""
 
 

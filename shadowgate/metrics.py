@@ -46,6 +46,7 @@ ROLLOUT_STATES: tuple[str, ...] = (
     "shadow",
     "canary",
     "awaiting_approval",
+    "baking",
     "promoted",
     "rolled_back",
     "paused",

@@ -1,9 +1,9 @@
 """Operator actions and decision status on the admin API.
 
-``POST /api/routes/{name}/{promote|rollback|approve|pause|resume}`` applies the action
-through the judge (audited with actor ``operator``); the token check is done by the admin
-app's middleware. A refused transition (e.g. approve while in shadow) answers 409 with
-the reason; an unknown route 404.
+``POST /api/routes/{name}/{promote|rollback|approve|pause|resume|restart}`` applies the
+action through the judge (audited with actor ``operator``); the token check is done by the admin
+app's middleware. A refused transition (e.g. approve while in shadow) answers with the
+error's ``error_status_hint`` (409) and the reason; an unknown route 404.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from shadowgate.judge.sync import StateSync
 from shadowgate.rollout.machine import TransitionError
 from shadowgate.rollout.outage import OutageGate
 
-ACTIONS = ("promote", "rollback", "approve", "pause", "resume")
+ACTIONS = ("promote", "rollback", "approve", "pause", "resume", "restart")
 
 JUDGE: web.AppKey[Judge] = web.AppKey("shadowgate_judge", Judge)
 SYNC: web.AppKey[StateSync] = web.AppKey("shadowgate_sync", StateSync)
@@ -39,16 +39,23 @@ async def route_action(request: web.Request) -> web.Response:
         known = ", ".join(r.name for r in judge.holder.current.routes) or "none"
         return _error(404, "unknown_route", f"no route named {name!r} (routes: {known})")
     actor = request.headers.get("X-Shadowgate-Actor", "operator")[:64] or "operator"
+    who = f"operator:{actor}" if actor != "operator" else actor
     try:
-        ctx = await judge.act(
-            name, action, actor=f"operator:{actor}" if actor != "operator" else actor
-        )
+        if action == "restart":  # a new rollout of the same candidate, in the file's mode
+            ctx = await judge.restart(name, actor=who)
+        else:
+            ctx = await judge.act(name, action, actor=who)
     except TransitionError as exc:
-        return _error(409, "transition_refused", str(exc))
+        return _error(exc.error_status_hint, "transition_refused", str(exc))
     if request.app.get(SYNC) is not None:
         await request.app[SYNC].refresh()  # apply on this replica at once
     return web.json_response(
-        {"route": name, "state": ctx.rollout.state.value, "decision": ctx.last_decision}
+        {
+            "route": name,
+            "rollout_id": ctx.rollout_id,
+            "state": ctx.rollout.state.value,
+            "decision": ctx.last_decision,
+        }
     )
 
 
@@ -116,6 +123,15 @@ def status_provider(judge: Judge, sync: StateSync | None) -> Any:
         if route is None:
             return None
         out: dict[str, Any] = {}
+        if route.candidate is None:
+            return {
+                "rollout": {
+                    "state": None,
+                    "rollout_id": None,
+                    "note": "no candidate: production serves alone, nothing is decided",
+                    "config_disagrees": None,
+                }
+            }
         status = judge.status(route)
         if not status:
             # not the acting judge (or before its first look): read the committed state
@@ -142,10 +158,11 @@ async def _stored_status(judge: Judge, route_name: str) -> dict[str, Any]:
     data = saved.data
     route = judge.holder.current.route(route_name)
     outage_cfg = route.analysis.production_outage if route else ProductionOutageConfig()
+    routing = saved.detail.get("routing") or {}
     return {
         "rollout_id": rollout.rollout_id,
         "state": saved.state,
-        "effective": {k: saved.detail.get(k) for k in ("mode", "weight", "mirror")},
+        "effective": {k: routing.get(k) for k in ("mode", "weight", "mirror")},
         "last_decision": data.get("last_decision"),
         "checks": data.get("results", []),
         **OutageGate.from_dict(outage_cfg, data.get("outage") or {}).status(),

@@ -49,7 +49,12 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the raw JSON")
     p.set_defaults(func=run_status)
     for action in ACTIONS:
-        p = sub.add_parser(action, help=f"{action} a route's rollout (audited)")
+        what = (
+            "start a new rollout of the same candidate, in the file's mode (audited)"
+            if action == "restart"
+            else f"{action} a route's rollout (audited)"
+        )
+        p = sub.add_parser(action, help=what)
         common(p)
         p.add_argument("route", help="route name")
         p.add_argument("--actor", default=os.environ.get("USER", "operator"), help="who acts")
@@ -131,7 +136,8 @@ def run_action(args: argparse.Namespace) -> int:
         msg = body.get("message") or body.get("error") if isinstance(body, dict) else body
         print(f"{args.action} {args.route}: HTTP {code}: {msg}", file=sys.stderr)
         return 1
-    print(f"{args.route}: {body.get('state')}")
+    rid = body.get("rollout_id")
+    print(f"{args.route}: {body.get('state')}" + (f" (rollout {rid})" if rid else ""))
     return 0
 
 

@@ -28,7 +28,8 @@ def register(sub: Any) -> None:
         choices=SCENARIOS,
         default="better",
         help="the candidate: better (more accurate), worse (less accurate), slower "
-        "(+50%% latency), broken (8%% errors), same (identical) [better]",
+        "(+50%% latency), broken (8%% errors), same (identical), regress (better, then "
+        "fails under live traffic while baking after its promotion: reverted) [better]",
     )
     p.add_argument("--rate", type=float, default=50.0, help="requests per second [50]")
     p.add_argument(

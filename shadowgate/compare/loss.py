@@ -22,13 +22,14 @@ from typing import Any, NamedTuple
 
 from shadowgate.compare.compare import Task
 from shadowgate.config.model import PredictionConfig
+from shadowgate.errors import InvalidDataError
 from shadowgate.model.outcome import OutcomeRecord
 
 #: probabilities are clipped to [EPS, 1] before the log, as scikit-learn's log_loss does
 EPS = 1e-15
 
 
-class LabelError(ValueError):
+class LabelError(InvalidDataError):
     """A label cannot be scored against the stored predictions; the message says why.
 
     ``reason`` names the kind of misfit for metrics: ``rows`` (not one label per row),

@@ -30,9 +30,10 @@ import orjson
 from jmespath.exceptions import JMESPathError
 
 from shadowgate.config.model import PredictionConfig, Protocol
+from shadowgate.errors import InvalidDataError
 
 
-class CompareError(ValueError):
+class CompareError(InvalidDataError):
     """A body could not be read per the route's protocol; the message says what and where."""
 
 

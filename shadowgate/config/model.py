@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shadowgate.config.inputs import DriftConfig, ValidationConfig
 from shadowgate.config.join import RequestIdConfig
+from shadowgate.config.lifecycle import AfterPromotionConfig
 from shadowgate.config.outage import ProductionOutageConfig
 from shadowgate.config.types import Duration, Fraction, HttpUrl, ListenAddress, Percent, Size
 from shadowgate.config.upstream import UpstreamConfig as UpstreamConfig
@@ -299,7 +300,8 @@ class RouteConfig(Strict):
     name: str
     match: MatchConfig
     production: UpstreamConfig
-    candidate: UpstreamConfig
+    #: none: a steady state, production alone (no rollout, nothing mirrored but noise)
+    candidate: UpstreamConfig | None = None
     mode: Mode = "shadow"
     mirror: MirrorConfig = MirrorConfig()
     canary: CanaryConfig = CanaryConfig()
@@ -315,6 +317,7 @@ class RouteConfig(Strict):
     request_id: RequestIdConfig = RequestIdConfig()
     validation: ValidationConfig | None = None
     drift: DriftConfig | None = None
+    after_promotion: AfterPromotionConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -336,8 +339,15 @@ class RouteConfig(Strict):
 
     @property
     def candidate_identity(self) -> str:
-        """What defines "the same candidate": a change starts a new rollout."""
+        """What defines "the same candidate": a change starts a new rollout ("" for none)."""
+        if self.candidate is None:
+            return ""
         return f"{self.candidate.url}#{self.candidate.version or ''}"
+
+    @property
+    def upstreams(self) -> tuple[UpstreamConfig, ...]:
+        """The model servers the route talks to (production, and the candidate if any)."""
+        return (self.production,) if self.candidate is None else (self.production, self.candidate)
 
 
 class ShadowgateConfig(Strict):

@@ -9,7 +9,6 @@ recorded in ``last_reload`` (shown by ``/api/status``) and in the reload counter
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -142,15 +141,3 @@ async def watch(holder: ConfigHolder, poll: float = 0.25, debounce: float = 0.2)
             holder.reload()
         except Exception:  # the watcher must survive anything a reload throws
             log.exception("config reload failed unexpectedly")
-
-
-@contextlib.asynccontextmanager
-async def watching(holder: ConfigHolder, poll: float = 0.25):  # type: ignore[no-untyped-def]
-    """Run ``watch`` for the duration of a ``async with`` block."""
-    task = asyncio.create_task(watch(holder, poll=poll), name="config-watch")
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -11,7 +11,8 @@ Per request: match the longest path prefix, take the request id (the client's
 - **canary** mode: a sticky hash of the user key picks the variant that serves; the
   served exchange goes to the sink.
 
-Mode, weight and mirroring can be overridden at runtime through ``RuntimeState``.
+Mode, weight and mirroring come from the route's published ``model.Routing`` (see
+``dataplane.runtime``), applied as it is: the handler never derives a split itself.
 Bodies that will not be recorded are streamed rather than buffered.
 """
 
@@ -19,9 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, Literal
 
 from multidict import CIMultiDict
@@ -38,15 +38,23 @@ from shadowgate.dataplane.forward import (
     start_capture,
 )
 from shadowgate.dataplane.log_limit import RateLimitedLog
+from shadowgate.dataplane.pair import Pair
 from shadowgate.dataplane.passthrough import passthrough
 from shadowgate.dataplane.pools import Upstream, UpstreamPools
-from shadowgate.dataplane.request import TOO_LARGE, RequestBody, TooLarge, read_body, sticky_key
+from shadowgate.dataplane.request import (
+    TOO_LARGE,
+    RequestBody,
+    TooLarge,
+    new_request_id,
+    read_body,
+    sticky_key,
+)
 from shadowgate.dataplane.responses import (
     log_upstream_failure,
     too_large,
     upstream_error,
 )
-from shadowgate.dataplane.runtime import RuntimeState
+from shadowgate.dataplane.runtime import RoutingBoard
 from shadowgate.dataplane.split import chosen
 from shadowgate.dataplane.table import RouteEntry, RouteStats, RouteTable
 from shadowgate.http.headers import (
@@ -60,6 +68,7 @@ from shadowgate.http.idle import DataPlaneIdle
 from shadowgate.http.server import Request, Response
 from shadowgate.metrics import Metrics
 from shadowgate.model.exchange import Exchange, Side
+from shadowgate.model.routing import Routing
 from shadowgate.model.sink import ExchangeSink
 
 log = logging.getLogger("shadowgate.proxy")
@@ -67,53 +76,6 @@ log = logging.getLogger("shadowgate.proxy")
 Variant = Literal["production", "candidate"]
 _perf = time.perf_counter
 _MAX_REQUEST_ID = 200
-
-
-class _RequestIds:
-    """128-bit random request ids, 256 per ``os.urandom`` call rather than one (a syscall
-    per request showed in profiles)."""
-
-    __slots__ = ("_hex", "_pos")
-
-    def __init__(self) -> None:
-        self._hex = ""
-        self._pos = 0
-
-    def __call__(self) -> str:
-        i = self._pos
-        if i >= len(self._hex):
-            self._hex = os.urandom(4096).hex()
-            i = 0
-        self._pos = i + 32
-        return self._hex[i : i + 32]
-
-
-#: a new request id: 32 lowercase hex digits, like ``uuid.uuid4().hex``
-new_request_id = _RequestIds()
-
-
-class _Pair:
-    """Collects production's answer and the mirror's; submits the exchange when both are in."""
-
-    __slots__ = ("exchange", "submit", "waiting")
-
-    def __init__(self, exchange: Exchange, submit: Callable[[Exchange], None]) -> None:
-        self.exchange = exchange
-        self.submit = submit
-        self.waiting = 2
-
-    def production_done(self, side: Side) -> None:
-        self.exchange.production = side
-        self._tick()
-
-    def mirror_done(self, side: Side) -> None:
-        self.exchange.candidate = side
-        self._tick()
-
-    def _tick(self) -> None:
-        self.waiting -= 1
-        if self.waiting == 0:
-            self.submit(self.exchange)
 
 
 class Proxy:
@@ -124,13 +86,13 @@ class Proxy:
         holder: ConfigHolder,
         sink: ExchangeSink,
         metrics: Metrics,
-        runtime: RuntimeState | None = None,
+        routing: RoutingBoard | None = None,
     ) -> None:
         self.holder = holder
         self.failure_log = RateLimitedLog(log)
         self.sink = sink
         self.metrics = metrics
-        self.runtime = runtime if runtime is not None else RuntimeState()
+        self.routing = routing if routing is not None else RoutingBoard()
         self.pools = UpstreamPools()
         self.stats: dict[str, RouteStats] = {}
         self._table: RouteTable | None = None
@@ -140,7 +102,7 @@ class Proxy:
         #: ``validation.enforce``: (route, body) -> a located message to answer 400 with
         self.request_check: RequestCheck | None = None
         holder.subscribe(self._on_config)
-        self.runtime.subscribe(lambda route, _o: self._update_weight_gauge(route))
+        self.routing.subscribe(self._on_routing)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -180,44 +142,39 @@ class Proxy:
 
     def _apply(self, config: ShadowgateConfig) -> None:
         self.pools.sync(config)
-        self._table = RouteTable(config, self.pools, self.runtime, self.stats, self.metrics)
-        for r in config.routes:
-            self._update_weight_gauge(r.name)
+        self._table = RouteTable(config, self.pools, self.routing, self.stats, self.metrics)
+        for e in self._table.entries:
+            self.metrics.candidate_weight.labels(route=e.name).set(e.routing.candidate_share)
 
-    def _update_weight_gauge(self, route: str) -> None:
-        if self._table is None:
-            return
-        cfg = self._table.config.route(route)
-        if cfg is None:
-            return
-        o = self.runtime.get(route)
-        weight = o.effective_weight(cfg) if o.effective_mode(cfg) == "canary" else 0.0
-        self.metrics.candidate_weight.labels(route=route).set(weight)
+    def _on_routing(self, route: str, routing: Routing) -> None:
+        """A new publication: in force from the next request of the current table."""
+        entry = self._table.entry(route) if self._table is not None else None
+        if entry is not None:
+            entry.routing = routing
+            self.metrics.candidate_weight.labels(route=route).set(routing.candidate_share)
 
     def route_status(self, name: str) -> dict[str, Any] | None:
         """The proxy's part of a route's ``/api/status`` entry (an admin status provider)."""
         if self._table is None:
             return None
-        cfg = self._table.config.route(name)
-        if cfg is None:
+        entry = self._table.entry(name)
+        if entry is None:
             return None
-        o = self.runtime.get(name)
-        mode = o.effective_mode(cfg)
-        weight = o.effective_weight(cfg) if mode == "canary" else 0.0
-        st = self.stats.get(name)
+        cfg, r = entry.config, entry.routing
+        weight = r.candidate_share
         return {
-            "mode": mode,
+            "mode": r.mode,
             "configured_mode": cfg.mode,
             "weights": {"production": 100.0 - weight, "candidate": weight},
             "configured_weight": cfg.canary.weight,
             "mirror": {
-                "percent": cfg.mirror.percent,
-                "enabled": o.mirror_enabled(),
+                "percent": r.mirror_percent,
+                "enabled": r.mirror,
                 "max_in_flight": cfg.mirror.max_in_flight,
             },
-            "rollout_id": o.rollout_id,
-            "overrides": o.to_dict(),
-            "counts": st.to_dict() if st is not None else {},
+            "rollout_id": r.rollout_id,
+            "routing": r.to_dict(),
+            "counts": entry.stats.to_dict(),
         }
 
     # -- the handler -----------------------------------------------------------------------
@@ -236,9 +193,7 @@ class Proxy:
             length = request.content_length
             if length is not None and length > table.max_body_size:
                 return too_large(table.max_body_size, rid)
-            o = entry.override
-            mode = o.mode if o.mode is not None else entry.config.mode
-            if mode == "canary":
+            if entry.routing.mode == "canary":
                 return await self._canary(request, entry, table, rid)
             return await self._shadow(request, entry, table, rid)
         finally:
@@ -247,10 +202,13 @@ class Proxy:
     async def _shadow(
         self, request: Request, entry: RouteEntry, table: RouteTable, rid: str
     ) -> Response:
-        mirror = entry.override.mirror is not False and chosen(
-            entry.mirror_salt, rid, entry.mirror_percent
+        routing = entry.routing
+        mirror = routing.mirror and chosen(entry.mirror_salt, rid, routing.mirror_percent)
+        noise = (
+            entry.noise_percent > 0.0
+            and not routing.reverse
+            and chosen(entry.noise_salt, rid, entry.noise_percent)
         )
-        noise = entry.noise_percent > 0.0 and chosen(entry.noise_salt, rid, entry.noise_percent)
         headers = upstream_request_headers(request.headers, rid, request.remote, request.scheme)
         enforce = self.request_check is not None and enforced(entry)
         body = await read_body(request, headers, table.max_body_size, mirror or noise or enforce)
@@ -259,13 +217,16 @@ class Proxy:
         assert not isinstance(body, TooLarge)
         if enforce and (bad := rejected(self.request_check, self.metrics, entry, body, rid)):
             return bad
-        pairs: list[_Pair] = []
+        pairs: list[Pair] = []
+        # baking after a promotion (reverse): the candidate serves, production is mirrored
+        served: Variant = "candidate" if routing.reverse else "production"
         if mirror or noise:
             assert body is None or isinstance(body, bytes)
             ts = time.time()
             if mirror:
                 mh = mirror_request_headers(headers, entry.drop_headers)
-                p = self._mirror(request, entry, "shadow", entry.candidate, mh, body, rid, ts)
+                target = entry.production if routing.reverse else entry.candidate
+                p = self._mirror(request, entry, "shadow", target, mh, body, rid, ts, served)
                 if p is not None:
                     pairs.append(p)
             if noise:
@@ -274,7 +235,7 @@ class Proxy:
                 p = self._mirror(request, entry, "noise", entry.production, nh, body, rid, ts)
                 if p is not None:
                     pairs.append(p)
-        return await self._serve(request, entry, table, "production", headers, body, rid, pairs)
+        return await self._serve(request, entry, table, served, headers, body, rid, pairs)
 
     async def _canary(
         self, request: Request, entry: RouteEntry, table: RouteTable, rid: str
@@ -289,9 +250,8 @@ class Proxy:
             elif forced == "candidate":
                 variant = "candidate"
         if variant is None:
-            o = entry.override
-            weight = o.weight if o.weight is not None else cfg.canary.weight
             key = sticky_key(request, entry) or rid
+            weight = entry.routing.weight
             variant = "candidate" if chosen(entry.canary_salt, key, weight) else "production"
         headers = upstream_request_headers(request.headers, rid, request.remote, request.scheme)
         body = await read_body(request, headers, table.max_body_size, True)
@@ -315,7 +275,7 @@ class Proxy:
         headers: CIMultiDict[str],
         body: RequestBody,
         rid: str,
-        pairs: list[_Pair] | tuple[()],
+        pairs: list[Pair] | tuple[()],
         exchange: Exchange | None = None,
     ) -> Response:
         """Send to the serving upstream, relay its answer, hand the result on."""
@@ -364,7 +324,7 @@ class Proxy:
         if side.status is not None and side.latency is not None:
             st.latency[variant].observe(side.latency)
         for p in pairs:
-            p.production_done(side)
+            p.served_done(side)
         if exchange is not None:
             if variant == "production":
                 exchange.production = side
@@ -385,7 +345,8 @@ class Proxy:
         body: bytes | None,
         rid: str,
         ts: float,
-    ) -> _Pair | None:
+        served: Variant = "production",
+    ) -> Pair | None:
         """Start a mirror now, or drop it (counted) when every slot is taken."""
         st = entry.stats
         if st.mirrors_in_flight >= entry.max_in_flight:
@@ -393,10 +354,9 @@ class Proxy:
             return None
         st.mirrors_in_flight += 1
         st.mirrored += 1
-        pair = _Pair(
-            self._exchange(request, entry, kind, "production", body, rid, ts), self._submit
-        )
-        timeout = entry.mirror_timeout if kind == "shadow" else entry.production_timeout
+        pair = Pair(self._exchange(request, entry, kind, served, body, rid, ts), self._submit)
+        shadow = kind == "shadow" and not pair.reverse  # the candidate is the mirror
+        timeout = entry.mirror_timeout if shadow else entry.production_timeout
         up.active += 1
         # written now, before production's request in the same loop iteration (when a
         # kept-alive connection is free): both sides are timed from the same moment
@@ -411,7 +371,7 @@ class Proxy:
         return pair
 
     async def _run_mirror(
-        self, entry: RouteEntry, up: Upstream, started: Coroutine[Any, Any, Side], pair: _Pair
+        self, entry: RouteEntry, up: Upstream, started: Coroutine[Any, Any, Side], pair: Pair
     ) -> None:
         try:
             side = await started
@@ -419,7 +379,8 @@ class Proxy:
             entry.stats.mirrors_in_flight -= 1
             up.release()
         if side.status is not None and side.latency is not None and pair.exchange.kind == "shadow":
-            entry.stats.latency["candidate"].observe(side.latency)
+            mirrored = "production" if pair.reverse else "candidate"
+            entry.stats.latency[mirrored].observe(side.latency)
         pair.mirror_done(side)
 
     # -- hand-off --------------------------------------------------------------------------

@@ -89,7 +89,7 @@ class UpstreamPools:
         """Create pools for new upstreams and retire the ones no route uses anymore."""
         wanted: dict[PoolKey, UpstreamConfig] = {}
         for r in config.routes:
-            for u in (r.production, r.candidate):
+            for u in r.upstreams:
                 wanted.setdefault(_key(u), u)
         for key in wanted:
             if key not in self._by_key:
@@ -107,7 +107,7 @@ class UpstreamPools:
     def ready(self, config: ShadowgateConfig) -> bool:
         """True when every upstream of ``config`` has an open pool."""
         for r in config.routes:
-            for u in (r.production, r.candidate):
+            for u in r.upstreams:
                 up = self._by_key.get(_key(u))
                 if up is None or up.closed:
                     return False

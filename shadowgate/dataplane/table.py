@@ -15,10 +15,11 @@ from prometheus_client import Counter, Histogram
 from shadowgate.compare.calls import is_inference, is_server_call, knows_paths
 from shadowgate.config.model import RouteConfig, ShadowgateConfig
 from shadowgate.dataplane.pools import Upstream, UpstreamPools
-from shadowgate.dataplane.runtime import RouteOverride, RuntimeState
+from shadowgate.dataplane.runtime import RoutingBoard
 from shadowgate.dataplane.split import salt
 from shadowgate.http.client import Timeout
 from shadowgate.metrics import Metrics
+from shadowgate.model.routing import Routing
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~")
 
@@ -91,16 +92,15 @@ class RouteEntry:
         "drop_headers",
         "inference_only",
         "max_in_flight",
-        "mirror_percent",
         "mirror_salt",
         "mirror_timeout",
         "name",
         "noise_percent",
         "noise_salt",
-        "override",
         "prefix",
         "production",
         "production_timeout",
+        "routing",
         "segment_header",
         "stats",
         "sticky_kind",
@@ -108,20 +108,22 @@ class RouteEntry:
     )
 
     def __init__(
-        self, cfg: RouteConfig, pools: UpstreamPools, override: RouteOverride, stats: RouteStats
+        self, cfg: RouteConfig, pools: UpstreamPools, routing: Routing, stats: RouteStats
     ) -> None:
         self.config = cfg
         self.name = cfg.name
         self.prefix = cfg.match.path_prefix
-        self.override = override
+        #: the split in force, as published (replaced whole on every publication)
+        self.routing = routing
         self.stats = stats
         self.production: Upstream = pools.get(cfg.production)
-        self.candidate: Upstream = pools.get(cfg.candidate)
+        # without a candidate (a steady state) its published split never sends to it
+        cand = cfg.candidate if cfg.candidate is not None else cfg.production
+        self.candidate: Upstream = pools.get(cand)
         self.production_timeout = _timeout(cfg.production.timeout, cfg.production.connect_timeout)
-        self.candidate_timeout = _timeout(cfg.candidate.timeout, cfg.candidate.connect_timeout)
-        mirror_total = cfg.mirror.timeout or cfg.candidate.timeout
-        self.mirror_timeout = _timeout(mirror_total, cfg.candidate.connect_timeout)
-        self.mirror_percent = cfg.mirror.percent
+        self.candidate_timeout = _timeout(cand.timeout, cand.connect_timeout)
+        mirror_total = cfg.mirror.timeout or cand.timeout
+        self.mirror_timeout = _timeout(mirror_total, cand.connect_timeout)
         self.max_in_flight = cfg.mirror.max_in_flight
         self.drop_headers = frozenset(h.lower() for h in cfg.mirror.drop_headers)
         self.noise_percent = cfg.noise.percent
@@ -143,13 +145,13 @@ class RouteEntry:
 class RouteTable:
     """The routes of one config snapshot; ``match`` finds the longest matching prefix."""
 
-    __slots__ = ("_servers", "config", "entries", "max_body_size")
+    __slots__ = ("_by_name", "_servers", "config", "entries", "max_body_size")
 
     def __init__(
         self,
         config: ShadowgateConfig,
         pools: UpstreamPools,
-        runtime: RuntimeState,
+        board: RoutingBoard,
         stats: dict[str, RouteStats],
         metrics: Metrics,
     ) -> None:
@@ -160,11 +162,15 @@ class RouteTable:
             st = stats.get(r.name)
             if st is None:
                 st = stats[r.name] = RouteStats(r.name, metrics)
-            entries.append(RouteEntry(r, pools, runtime.get(r.name), st))
+            entries.append(RouteEntry(r, pools, board.routing(r), st))
         #: config order, for the server-wide calls: the marked route first
         self._servers = tuple(sorted(entries, key=lambda e: not e.config.match.server_calls))
         entries.sort(key=lambda e: len(e.prefix), reverse=True)
         self.entries: tuple[RouteEntry, ...] = tuple(entries)
+        self._by_name = {e.name: e for e in entries}
+
+    def entry(self, name: str) -> RouteEntry | None:
+        return self._by_name.get(name)
 
     def server_route(self, path: str) -> RouteEntry | None:
         """The route whose production answers a server-wide call (``/v2/health/ready``)."""

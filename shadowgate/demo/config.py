@@ -52,6 +52,12 @@ routes:
         # Accuracy on the late labels: non-inferior within 1 point (harm: more than
         # 1 point worse). Shown once a few hundred labelled pairs have arrived.
         - {{metric: accuracy, goal: non_inferior, margin: 1%}}
+{after_promotion}"""
+
+#: the ``regress`` scenario watches the promoted model: a bake with reverse shadow
+BAKE = """    # After the checks pass: watch the promoted model for 2 minutes against half of the
+    # requests mirrored to the former production; any harm reverts on its own.
+    after_promotion: {bake: 2m, mirror_percent: 50, min_samples: 200}
 """
 
 
@@ -74,4 +80,5 @@ def demo_config(
         admin_port=admin_port,
         db=db.resolve().as_posix(),  # absolute: sqlite:////abs/path.db
         route=route,
+        after_promotion=BAKE if scenario == "regress" else "",
     )

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-SCENARIOS: tuple[str, ...] = ("better", "worse", "slower", "broken", "same")
+SCENARIOS: tuple[str, ...] = ("better", "worse", "slower", "broken", "same", "regress")
 KINDS: tuple[str, ...] = ("production", *SCENARIOS)
 #: the split every process agrees on (train 50%, hold out 50%, stratified)
 SPLIT_SEED = 0
@@ -58,6 +58,9 @@ class Variant:
     delay_factor: float = 1.0
     error_rate: float = 0.0
     description: str = ""
+    #: failure rate of the requests it serves live (not mirrored: no X-Shadowgate-Mirror),
+    #: i.e. once promoted; a model that breaks under real traffic
+    live_error_rate: float = 0.0
 
 
 VARIANTS: dict[str, Variant] = {
@@ -81,6 +84,13 @@ VARIANTS: dict[str, Variant] = {
         description="the production model, 8% of requests fail with 500",
     ),
     "same": Variant("same", MEAN_FEATURES, "v2", description="the production model, unchanged"),
+    "regress": Variant(
+        "regress",
+        ALL_FEATURES,
+        "v2",
+        live_error_rate=0.2,
+        description="the better model while mirrored; 20% of requests fail once it serves live",
+    ),
 }
 
 
@@ -202,7 +212,10 @@ class ModelServer:
         self.served += 1
         if self.delay > 0:
             await asyncio.sleep(self._think_time())
-        if self.variant.error_rate and self.rng.random() < self.variant.error_rate:
+        error_rate = self.variant.error_rate
+        if self.variant.live_error_rate and request.headers.get("X-Shadowgate-Mirror") != "1":
+            error_rate = self.variant.live_error_rate  # serving live: after the promotion
+        if error_rate and self.rng.random() < error_rate:
             return _error(500, "inference failed: the model raised an internal error")
         proba = self.model.predict_proba(x)
         return web.json_response(infer_response(self.name, self.variant.version, proba))

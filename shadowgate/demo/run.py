@@ -28,10 +28,11 @@ import aiohttp
 from shadowgate.demo.config import demo_config
 from shadowgate.demo.traffic import Traffic, TrafficStats
 from shadowgate.demo.view import Snapshot, View
+from shadowgate.rollout.machine import TERMINAL, State
 
 ROUTE = "cancer"
-#: states after which the demo stops (awaiting_approval needs a human)
-FINAL_STATES = frozenset({"promoted", "rolled_back", "inconclusive", "awaiting_approval"})
+#: the demo stops once the rollout has ended or waits for an operator
+FINAL_STATES = frozenset(s.value for s in TERMINAL | {State.AWAITING_APPROVAL})
 
 
 @dataclass

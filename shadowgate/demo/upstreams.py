@@ -84,6 +84,8 @@ async def start_demo_upstreams(config: ShadowgateConfig) -> list[web.AppRunner]:
     seen: set[tuple[str, int]] = set()
     for r in config.routes:
         for variant, up in (("production", r.production), ("candidate", r.candidate)):
+            if up is None:
+                continue
             parts = urlsplit(up.url)
             host, port = parts.hostname or "", parts.port or 80
             if host not in _LOOPBACK or (host, port) in seen:

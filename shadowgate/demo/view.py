@@ -24,6 +24,7 @@ _STATE_STYLE = {
     "shadow": "cyan",
     "canary": "cyan",
     "awaiting_approval": "yellow",
+    "baking": "green",
     "promoted": "bold green",
     "rolled_back": "bold red",
     "paused": "yellow",

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from shadowgate.compare.loss import LabelError, paired_loss
 from shadowgate.config.model import RouteConfig
-from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.model.outcome import OutcomeRecord, side_failed
 from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
 from shadowgate.rollout.outage import production_failed
 from shadowgate.store import codec
@@ -22,7 +22,7 @@ from shadowgate.store.base import LabeledOutcome, StoredOutcome
 #: listed here would reach them as its default. Checked against the codec's columns here
 #: and against what those functions read by ``tests/judge/test_evidence_fields.py``
 OUTCOME_FIELDS: tuple[str, ...] = codec.columns(
-    "ts",
+    "ts",  # the outage gate, and the split check's settling window
     "kind",
     "variant",
     "prod_status",
@@ -40,14 +40,7 @@ LABEL_FIELDS: tuple[str, ...] = codec.columns(
     "kind", "variant", "prod_pred", "cand_pred", "segment"
 )
 
-#: error classes that are the client's doing, not a model's: never counted against either
-_NOT_A_FAILURE = frozenset({"client_closed"})
-
-
-def _failed(error: str | None, status: int | None) -> bool:
-    if error is not None:
-        return error not in _NOT_A_FAILURE
-    return status is None or status >= 500
+_failed = side_failed  # what counts as a failed side is defined once, in ``model.outcome``
 
 
 def _log_ratio(a: float | None, b: float | None) -> float:
@@ -116,7 +109,11 @@ def pairs_from(
     return PairBatch(pf, cf, lat, agree, [r.segment for r in rows])
 
 
-def canary_from(outcomes: Sequence[StoredOutcome]) -> CanaryBatch:
+def canary_from(
+    outcomes: Sequence[StoredOutcome], settle: tuple[float, float] | None = None
+) -> CanaryBatch:
+    """Canary outcomes. Forced variants, and requests that arrived within ``settle`` (while
+    the split was changing), are not "assigned": the sample-ratio check skips them."""
     rows = [o.record for o in outcomes if o.record.kind == "canary"]
     cand = np.fromiter((r.variant == "candidate" for r in rows), bool, len(rows))
     failed = np.fromiter(
@@ -135,7 +132,10 @@ def canary_from(outcomes: Sequence[StoredOutcome]) -> CanaryBatch:
         np.float64,
         len(rows),
     )
-    assigned = np.fromiter((not r.extra.get("forced") for r in rows), bool, len(rows))
+    lo, hi = settle if settle is not None else (math.inf, -math.inf)
+    assigned = np.fromiter(
+        (not r.extra.get("forced") and not lo <= r.ts < hi for r in rows), bool, len(rows)
+    )
     return CanaryBatch(cand, failed, lat, assigned, [r.segment for r in rows])
 
 

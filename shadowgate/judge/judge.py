@@ -13,28 +13,32 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from shadowgate.compare.noise import NoiseFloor
 from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge import evidence
+from shadowgate.judge.context import RouteContext
 from shadowgate.judge.outage import OutageHook, current_gate, switched
+from shadowgate.judge.rollouts import current_rollout_id, restart_record, restart_rollout
 from shadowgate.rollout.analysis import RouteAnalysis
-from shadowgate.rollout.checks import CheckResult
+from shadowgate.rollout.bake import decide_bake
 from shadowgate.rollout.machine import (
     Event,
     RolloutState,
     State,
     TransitionError,
+    from_detail,
     initial_state,
-    routing_for,
+    is_final,
+    routing_of,
     transition,
 )
 from shadowgate.rollout.outage import OutageGate
 from shadowgate.rollout.policy import Decision, decide
-from shadowgate.store.base import AuditRecord, JudgeState, StaleStateError, Store
+from shadowgate.rollout.steering import Steering, steer
+from shadowgate.store.base import AuditRecord, StaleStateError, Store
 from shadowgate.store.pages import pages
 
 log = logging.getLogger("shadowgate.judge")
@@ -44,71 +48,9 @@ PAGE = 5000
 #: outcomes folded into the tests between two yields to the event loop
 CHUNK = 250
 MAX_PAGES = 20
-
-
-@dataclass
-class RouteContext:
-    """The judge's in-memory picture of one route's current rollout."""
-
-    route: str
-    rollout_id: str
-    rollout: RolloutState
-    analysis: RouteAnalysis
-    started_at: float
-    began_in_shadow: bool
-    outcome_cursor: int = 0
-    label_cursor: int = 0
-    version: int = 0
-    last_decision: dict[str, Any] | None = None
-    pending_event: str | None = None  # e.g. waiting for confirm_promotion
-    noise: NoiseFloor = field(default_factory=NoiseFloor)
-    #: production failures: left out of the checks, and decisions paused while they last
-    outage: OutageGate = field(default_factory=OutageGate)
-
-    def detail(self, route: RouteConfig) -> dict[str, Any]:
-        r = routing_for(
-            self.rollout,
-            mode=route.mode,
-            weight=route.canary.weight,
-            steps=route.canary.steps,
-        )
-        return {
-            "step": self.rollout.step,
-            "mode": r.mode,
-            "weight": r.weight,
-            "mirror": r.mirror,
-            "reason": self.rollout.reason,
-            "since": self.rollout.since,
-            "paused_from": self.rollout.paused_from.value if self.rollout.paused_from else None,
-            "paused_step": self.rollout.paused_step,
-        }
-
-    def results(self) -> list[CheckResult]:
-        """Shadow results, plus canary results once the canary has data."""
-        out = self.analysis.results("shadow")
-        if self.analysis.canary != [0, 0]:
-            out += self.analysis.results("canary")
-        return out
-
-    def to_state(self, route: RouteConfig, now: float) -> JudgeState:
-        return JudgeState(
-            state=self.rollout.state.value,
-            data={
-                "rollout": self.rollout.to_dict(),
-                "analysis": self.analysis.to_dict(),
-                "started_at": self.started_at,
-                "began_in_shadow": self.began_in_shadow,
-                "last_decision": self.last_decision,
-                "results": [r.to_dict() for r in self.results()],
-                "noise": self.noise.to_dict(),
-                "outage": self.outage.to_dict(),
-            },
-            detail=self.detail(route),
-            outcome_cursor=self.outcome_cursor,
-            label_cursor=self.label_cursor,
-            version=self.version,
-            updated_at=now,
-        )
+#: seconds either side of a change of the split whose canary outcomes are kept out of the
+#: sample-ratio check: served while replicas switched, they belong to neither split
+SETTLE = 2.0
 
 
 Listener = Callable[[str, "RouteContext", Decision | None, str], Awaitable[None] | None]
@@ -155,9 +97,7 @@ class Judge:
     async def context(self, route: RouteConfig) -> RouteContext:
         """The route's current rollout context, starting a rollout or resuming from the store."""
         now = self.clock()
-        rollout_id = await self.store.start_rollout(
-            route.name, route.candidate_identity, self.holder.current.digest(), now
-        )
+        rollout_id = await current_rollout_id(self.store, route, self.holder.current.digest(), now)
         ctx = self.contexts.get(route.name)
         if ctx is not None and ctx.rollout_id == rollout_id:
             if ctx.analysis.config != route.analysis:  # an edited check gets fresh tests
@@ -166,9 +106,7 @@ class Judge:
         saved = await self.store.load_judge_state(route.name, rollout_id)
         if saved is None:
             rollout = initial_state(route.mode, route.canary.steps, now)
-            w = routing_for(
-                rollout, mode=route.mode, weight=route.canary.weight, steps=route.canary.steps
-            ).weight
+            w = routing_of(rollout, route).weight
             ctx = RouteContext(
                 route.name,
                 rollout_id,
@@ -177,13 +115,18 @@ class Judge:
                 started_at=now,
                 began_in_shadow=route.mode == "shadow",
                 outage=OutageGate(route.analysis.production_outage),
+                steering=Steering.of(route),
             )
         else:
             d = saved.data
+            # the rollout state is stored once, with the split it implies; states committed
+            # before that kept it in ``data``
+            detail = saved.detail if "rollout" in saved.detail else {"rollout": d["rollout"]}
+            rollout, committed = from_detail(detail, route, rollout_id)
             ctx = RouteContext(
                 route.name,
                 rollout_id,
-                RolloutState.from_dict(d["rollout"]),
+                rollout,
                 RouteAnalysis.from_dict(route.analysis, d["analysis"]),
                 started_at=float(d["started_at"]),
                 began_in_shadow=bool(d.get("began_in_shadow", True)),
@@ -193,6 +136,10 @@ class Judge:
                 last_decision=d.get("last_decision"),
                 noise=NoiseFloor.from_dict(d["noise"]) if d.get("noise") else NoiseFloor(),
                 outage=OutageGate.from_dict(route.analysis.production_outage, d.get("outage", {})),
+                committed=committed,
+                steering=Steering.from_dict(d["steering"]) if d.get("steering") else None,
+                settle=(float(d["settle"][0]), float(d["settle"][1])) if d.get("settle") else None,
+                bake=RouteAnalysis.from_dict(route.analysis, d["bake"]) if d.get("bake") else None,
             )
         self.contexts[route.name] = ctx
         return ctx
@@ -220,6 +167,8 @@ class Judge:
             log.exception("judge cannot read rollout states; will retry")
             return
         for route in self.holder.current.routes:
+            if route.candidate is None:
+                continue  # a steady state: production alone, no rollout to judge
             now = self.clock()
             if not force and now < self._next.get(route.name, 0.0):
                 continue
@@ -243,15 +192,35 @@ class Judge:
     async def look(self, route: RouteConfig) -> Decision | None:
         """Read what is new, update the tests, decide, commit. Returns the decision made."""
         ctx = await self.context(route)
-        terminal = ctx.rollout.state in (State.PROMOTED, State.ROLLED_BACK, State.INCONCLUSIVE)
+        terminal = is_final(ctx.rollout.state)
         read = 0 if terminal else await self._read(route, ctx)
         now = self.clock()
+        steering = Steering.of(route)
+        edits = (ctx.steering or steering).changes(steering)
+        if edits and not terminal:  # a file edit is an operator action, applied and audited
+            after = steer(
+                ctx.rollout,
+                ctx.steering or steering,
+                steering,
+                steps=route.canary.steps,
+                now=now,
+                reason="file edit: " + ", ".join(edits),
+            )
+            edit = Decision(Event.EDIT, after.reason)
+            ctx.steering = steering
+            await self._apply(route, ctx, edit, now, actor="config", after=after)
         decision = None
         ctx.outage = current_gate(ctx.outage, route)
         outage = None if terminal else ctx.outage.evaluate(now)
         if outage is not None:
             await switched(self, route, ctx, outage, now)
-        if not terminal and ctx.rollout.state is not State.PAUSED and not ctx.outage.active:
+        if ctx.outage.active:
+            pass  # production (the reference) is failing: nothing is decided meanwhile
+        elif ctx.rollout.state is State.BAKING:
+            decision = decide_bake(
+                route, ctx.rollout, ctx.bake, now=now, complete=self.complete(route.name)
+            )
+        elif not terminal and ctx.rollout.state is not State.PAUSED:
             decision = decide(
                 route,
                 ctx.rollout,
@@ -261,12 +230,13 @@ class Judge:
                 complete=self.complete(route.name),
                 began_in_shadow=ctx.began_in_shadow,
             )
-        if decision is not None and decision.event is Event.PASSED:
+        baking = ctx.rollout.state is State.BAKING  # the promotion was held/confirmed before
+        if decision is not None and decision.event is Event.PASSED and not baking:
             held = next((r for h in self.holds if (r := h(route)) is not None), None)
             if held is not None:
                 ctx.pending_event = held
                 decision = None
-        if decision is not None and decision.event is Event.PASSED and self.confirm is not None:
+        if decision and decision.event is Event.PASSED and self.confirm and not baking:
             final = ctx.rollout.state is State.CANARY or not route.canary.steps
             if (
                 final
@@ -276,7 +246,9 @@ class Judge:
                 ctx.pending_event = "promotion not confirmed by the confirm_promotion hook"
                 decision = None
         if decision is None:
-            if (read or ctx.version == 0) and outage is None:
+            # new evidence, a first commit, or a split the file changed (e.g. canary.weight)
+            changed = ctx.committed != ctx.routing(route)
+            if (read or ctx.version == 0 or changed) and outage is None:
                 await self._commit(route, ctx, now, [])
         else:
             await self._apply(route, ctx, decision, now, actor="judge")
@@ -302,9 +274,9 @@ class Judge:
             for i in range(0, len(rows), CHUNK):
                 chunk = rows[i : i + CHUNK]
                 outage = ctx.outage.observe(*evidence.production_health(chunk))
-                ctx.analysis.add_pairs(evidence.pairs_from(chunk, outage))
+                (ctx.bake or ctx.analysis).add_pairs(evidence.pairs_from(chunk, outage))
                 ctx.noise.update(o.record for o in chunk)
-                ctx.analysis.add_canary(evidence.canary_from(chunk))
+                ctx.analysis.add_canary(evidence.canary_from(chunk, ctx.settle))
                 await asyncio.sleep(0)
         async for labeled in pages(
             self.store.read_labeled,
@@ -319,32 +291,45 @@ class Judge:
             total += len(labeled)
             for i in range(0, len(labeled), CHUNK):
                 part = labeled[i : i + CHUNK]
-                ctx.analysis.add_labels(evidence.labels_from(route, part))
+                for tests, subset in ctx.label_targets(part):
+                    tests.add_labels(evidence.labels_from(route, subset))
                 ctx.analysis.add_canary_labels(evidence.canary_labels_from(route, part))
                 await asyncio.sleep(0)
         return total
 
     async def _apply(
-        self, route: RouteConfig, ctx: RouteContext, decision: Decision, now: float, actor: str
+        self,
+        route: RouteConfig,
+        ctx: RouteContext,
+        decision: Decision,
+        now: float,
+        actor: str,
+        after: RolloutState | None = None,
     ) -> None:
         before = ctx.rollout
-        after = transition(
-            before,
-            decision.event,
-            n_steps=len(route.canary.steps),
-            await_approval=route.analysis.on_success == "await_approval",
-            now=now,
-            reason=decision.reason,
-        )
+        if after is None:
+            after = transition(
+                before,
+                decision.event,
+                n_steps=len(route.canary.steps),
+                await_approval=route.analysis.on_success == "await_approval",
+                now=now,
+                reason=decision.reason,
+                bake=route.after_promotion is not None,
+            )
         ctx.rollout = after
-        if after.state is State.CANARY and (before.state, before.step) != (
-            State.CANARY,
-            after.step,
+        if after.state is State.BAKING and before.state is not State.BAKING:
+            ctx.bake = RouteAnalysis(route.analysis)  # the bake's own tests, own α
+        split = routing_of(after, route)
+        moved = (before.state, before.step) != (State.CANARY, after.step)
+        canary = split.mode == "canary" and not split.final and not split.reverse
+        if canary and (
+            (after.state is State.CANARY and moved) or split.weight != ctx.analysis.srm_weight
         ):
-            w = routing_for(
-                after, mode=route.mode, weight=route.canary.weight, steps=route.canary.steps
-            ).weight
-            ctx.analysis.set_canary_weight(w)
+            # a new split (a step, an edit, an operator's action, also while paused): the
+            # sample-ratio check follows the new shares from now on
+            ctx.analysis.set_canary_weight(split.weight)
+            ctx.settle = (now - SETTLE, now + SETTLE)
         ctx.pending_event = None
         r = decision.result
         ctx.last_decision = {
@@ -380,25 +365,20 @@ class Judge:
             after.state.value,
             decision.reason,
         )
-        for listener in self.listeners:
-            res = listener(route.name, ctx, decision, before.state.value)
-            if res is not None:
-                await res
+        await self._tell(route.name, ctx, decision, before.state.value)
 
     async def _commit(
         self, route: RouteConfig, ctx: RouteContext, now: float, audit: list[AuditRecord]
     ) -> None:
-        ctx.version = await self.store.commit_decision(
-            route.name, ctx.rollout_id, ctx.to_state(route, now), audit
-        )
+        state = ctx.to_state(route, now)
+        ctx.version = await self.store.commit_decision(route.name, ctx.rollout_id, state, audit)
+        ctx.committed = ctx.routing(route)
 
     # --- operators ------------------------------------------------------------------
 
     async def act(self, route_name: str, action: str, actor: str = "operator") -> RouteContext:
         """Apply an operator's promote/rollback/approve/pause/resume; audited like decisions."""
-        route = self.holder.current.route(route_name)
-        if route is None:
-            raise KeyError(route_name)
+        route = self._rollout_route(route_name)
         event = Event(action)
         if event not in (Event.PROMOTE, Event.ROLLBACK, Event.APPROVE, Event.PAUSE, Event.RESUME):
             raise TransitionError(f"unknown action {action!r}")
@@ -419,32 +399,41 @@ class Judge:
                         raise
         raise AssertionError("unreachable")
 
+    async def restart(self, route_name: str, actor: str = "operator") -> RouteContext:
+        """Start a new rollout of the same candidate, in the file's mode; audited there."""
+        route = self._rollout_route(route_name)
+        async with self._lock(route_name):
+            self.contexts.pop(route_name, None)
+            old = await self.context(route)
+            now = self.clock()
+            await restart_rollout(self.store, route, self.holder.current.digest(), now)
+            ctx = await self.context(route)
+            reason, ctx.last_decision, audit = restart_record(
+                old, ctx, actor, now, self.holder.current.digest()
+            )
+            await self._commit(route, ctx, now, [audit])
+        log.info("route %s: %s", route.name, reason)
+        await self._tell(route.name, ctx, Decision(Event.RESTART, reason), old.rollout.state.value)
+        return ctx
+
+    def _rollout_route(self, name: str) -> RouteConfig:
+        route = self.holder.current.route(name)
+        if route is None:
+            raise KeyError(name)
+        if route.candidate is None:
+            raise TransitionError(
+                f"route {name!r} has no candidate: production serves alone and there is no "
+                "rollout to act on; add a candidate to the file to start one"
+            )
+        return route
+
+    async def _tell(self, route: str, ctx: RouteContext, d: Decision, before: str) -> None:
+        for listener in self.listeners:
+            res = listener(route, ctx, d, before)
+            if res is not None:
+                await res
+
     def status(self, route: RouteConfig) -> dict[str, Any]:
         """Per-route decision status for /api/status (empty before the first look)."""
         ctx = self.contexts.get(route.name)
-        if ctx is None:
-            return {}
-        phase = "canary" if ctx.rollout.state is State.CANARY else "shadow"
-        results = ctx.results()
-        detail = ctx.detail(route)
-        return {
-            "rollout_id": ctx.rollout_id,
-            "state": ctx.rollout.state.value,
-            "step": ctx.rollout.step if ctx.rollout.state is State.CANARY else None,
-            "phase": phase,
-            "effective": {k: detail[k] for k in ("mode", "weight", "mirror")},
-            "samples": {
-                "pairs": ctx.analysis.pairs,
-                "labels": ctx.analysis.labels,
-                "canary_production": ctx.analysis.canary[0],
-                "canary_candidate": ctx.analysis.canary[1],
-                "canary_labels": ctx.analysis.canary_labels,
-            },
-            "checks": [r.to_dict() for r in results],
-            "srm_p_value": ctx.analysis.srm_p_value(),
-            "noise_floor": ctx.noise.to_dict() if ctx.noise.pairs else None,
-            **ctx.outage.status(),
-            "last_decision": ctx.last_decision,
-            "pending": ctx.pending_event,
-            "started_at": ctx.started_at,
-        }
+        return {} if ctx is None else ctx.status(route)

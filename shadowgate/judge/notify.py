@@ -140,7 +140,7 @@ def event_for(
         "rollout_id": rollout_id,
         "from": before,
         "to": after,
-        "candidate_url": route.candidate.url,
-        "candidate_version": route.candidate.version,
+        "candidate_url": route.candidate.url if route.candidate else None,
+        "candidate_version": route.candidate.version if route.candidate else None,
         "decision": last,
     }

@@ -7,7 +7,8 @@ from typing import Any
 
 from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
-from shadowgate.judge.judge import Judge, RouteContext
+from shadowgate.judge.context import RouteContext
+from shadowgate.judge.judge import Judge
 from shadowgate.judge.notify import Notifier, event_for
 from shadowgate.judge.outage import excluded_metric, outage_webhooks
 from shadowgate.metrics import Metrics

@@ -18,7 +18,8 @@ from shadowgate.rollout.outage import OutageChange, OutageGate
 from shadowgate.store.base import AuditRecord
 
 if TYPE_CHECKING:
-    from shadowgate.judge.judge import Judge, RouteContext
+    from shadowgate.judge.context import RouteContext
+    from shadowgate.judge.judge import Judge
 
 log = logging.getLogger("shadowgate.judge")
 

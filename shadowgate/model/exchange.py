@@ -31,7 +31,9 @@ class Exchange:
     """One client request and what production and/or the candidate answered.
 
     - ``kind="shadow"``: production served, candidate was mirrored; both sides present
-      (``candidate.error`` says why a side failed).
+      (``candidate.error`` says why a side failed). While baking after a promotion
+      (``variant="candidate"``) the roles are reversed: the candidate served and
+      production was mirrored as the reference; each answer stays in its own field.
     - ``kind="canary"``: ``variant`` served it; only that side is present.
     - ``kind="noise"``: production mirrored to production itself, to measure the
       disagreement floor; ``candidate`` holds the second production answer.

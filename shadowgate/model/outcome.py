@@ -35,3 +35,18 @@ class OutcomeRecord:
     segment: str | None = None
     request_body: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: error classes that are the client's doing, not a model's: never counted against either
+NOT_A_FAILURE = frozenset({"client_closed"})
+
+
+def side_failed(error: str | None, status: int | None) -> bool:
+    """Whether one side of an outcome failed: the one definition every check and report uses.
+
+    A transport error fails the side unless the client caused it (``client_closed``); a side
+    that answered fails when it never gave a status or gave a 5xx.
+    """
+    if error is not None:
+        return error not in NOT_A_FAILURE
+    return status is None or status >= 500

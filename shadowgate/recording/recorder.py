@@ -12,7 +12,7 @@ pending`` holds at any moment, per route. Drop reasons:
 
 - ``queue_full``: the deque was at its bound (the recorder falls behind the traffic);
 - ``no_route``: the route was removed by a config reload before its exchange was processed;
-- ``lookup_error``: ``route_config`` or ``rollout_id`` raised for the exchange's route;
+- ``lookup_error``: ``route_config`` or ``routing`` raised for the exchange's route;
 - ``write_error``: ``write`` raised for the batch (a bug, or a writer that raises on close);
 - ``shutdown``: submitted after :meth:`close`.
 """
@@ -31,6 +31,7 @@ from shadowgate.config.model import RouteConfig
 from shadowgate.http.idle import DataPlaneIdle
 from shadowgate.model.exchange import Exchange
 from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.model.routing import Routing
 from shadowgate.recording.join_key import apply_join_key
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class Recorder:
 
     Satisfies :class:`~shadowgate.model.sink.ExchangeSink`. Use inside an event loop::
 
-        rec = Recorder(route_config=holder.current.route, rollout_id=ids.get,
+        rec = Recorder(route_config=holder.current.route, routing=board.get,
                        write=writer.put, on_drop=metrics_callback)
         task = asyncio.create_task(rec.run())
         rec.submit(exchange)      # from request handlers; never blocks
@@ -71,7 +72,7 @@ class Recorder:
         self,
         *,
         route_config: Callable[[str], RouteConfig | None],
-        rollout_id: Callable[[str], str],
+        routing: Callable[[str], Routing | None],
         write: WriteFn,
         queue_size: int = 10_000,
         batch_size: int = 256,
@@ -84,7 +85,8 @@ class Recorder:
         if queue_size < 1 or batch_size < 1:
             raise ValueError("queue_size and batch_size must be at least 1")
         self._route_config = route_config
-        self._rollout_id = rollout_id
+        #: the route's published split: outcomes are tagged with its rollout id
+        self._routing = routing
         self._write = write
         self.queue_size = queue_size
         self.batch_size = batch_size
@@ -190,7 +192,9 @@ class Recorder:
                     observe(ex)
                 except Exception:
                     log.exception("input observer failed on route %r", ex.route)
-            record = build_outcome(ex, route, self._rollout_id(ex.route))
+            routing = self._routing(ex.route)
+            rollout_id = routing.rollout_id if routing is not None else ""
+            record = build_outcome(ex, route, rollout_id)
             apply_join_key(record, ex, route)
             return record
         except Exception:

@@ -56,9 +56,10 @@ async def refresh_schemas(watch: InputWatch, cfg: ShadowgateConfig) -> None:
                 log.error("route %s: %s; requests are not checked", r.name, msg)
                 watch.set_schema_error(r.name, msg)
                 continue
-            cand: ModelSchema | None
+            cand: ModelSchema | None = None
             try:
-                cand = await fetch_schema(session, r.candidate.url + path, r.candidate.timeout)
+                if r.candidate is not None:  # none: a steady state, production alone
+                    cand = await fetch_schema(session, r.candidate.url + path, r.candidate.timeout)
             except (aiohttp.ClientError, TimeoutError, ValueError) as e:
                 log.warning("route %s: candidate model metadata unavailable: %s", r.name, e)
                 cand = None

@@ -20,12 +20,14 @@ from shadowgate.config.model import RouteConfig
 from shadowgate.judge import evidence
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.checks import CheckResult
+from shadowgate.rollout.machine import TERMINAL
 from shadowgate.store.base import AuditRecord, LabeledOutcome, Rollout, Store, StoredOutcome
 from shadowgate.store.pages import pages
 
 PAGE = 5000
 #: audit decisions (``event:state``) after which the judge reads no more evidence
-FINAL = (":promoted", ":rolled_back", ":inconclusive")
+#: audit decisions that end a rollout (``event:state`` with a terminal state)
+FINAL = tuple(f":{s.value}" for s in sorted(TERMINAL))
 
 
 @dataclass

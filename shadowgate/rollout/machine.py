@@ -1,6 +1,6 @@
 """The rollout state machine: one table of transitions, nothing else decides a state.
 
-States (DESIGN §4): shadow, canary (with its step), awaiting_approval, promoted,
+States (DESIGN §4): shadow, canary (with its step), awaiting_approval, baking, promoted,
 rolled_back, paused, inconclusive. Events come from the judge's verdicts or from an
 operator. Everything that affects the state machine lives in this file.
 
@@ -9,19 +9,26 @@ operator. Everything that affects the state machine lives in this file.
        └──harm──► rolled_back ◄──harm── canary            awaiting_approval ──approve──► promoted
     any active ──limit──► inconclusive     canary ──srm──► paused ──resume──► (previous)
     any ──promote/rollback (operator)──► promoted / rolled_back
+    with after_promotion, "promoted" above reads baking:
+    baking ──passed (bake elapsed, no harm)──► promoted     baking ──harm──► rolled_back
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
+
+from shadowgate.config.model import RouteConfig
+from shadowgate.errors import ConflictError
+from shadowgate.model.routing import Routing
 
 
 class State(StrEnum):
     SHADOW = "shadow"
     CANARY = "canary"
     AWAITING_APPROVAL = "awaiting_approval"
+    BAKING = "baking"  # promoted, watched against the former production (after_promotion)
     PROMOTED = "promoted"
     ROLLED_BACK = "rolled_back"
     PAUSED = "paused"
@@ -39,10 +46,19 @@ class Event(StrEnum):
     APPROVE = "approve"  # operator
     PAUSE = "pause"  # operator
     RESUME = "resume"  # operator
+    EDIT = "edit"  # the config file's mode, canary.weight or mirror.percent changed
+    RESTART = "restart"  # operator: a new rollout of the same candidate
 
 
+#: the states a rollout ends in: nothing is decided, read or mirrored any more
 TERMINAL = frozenset({State.PROMOTED, State.ROLLED_BACK, State.INCONCLUSIVE})
-ACTIVE = frozenset({State.SHADOW, State.CANARY})
+#: the states in which the judge's checks decide (paused and terminal states wait)
+DECIDING = frozenset({State.SHADOW, State.CANARY, State.AWAITING_APPROVAL})
+
+
+def is_final(state: State | str) -> bool:
+    """True when the rollout has ended (promoted, rolled back or inconclusive)."""
+    return State(state) in TERMINAL
 
 
 class Target(StrEnum):
@@ -51,6 +67,7 @@ class Target(StrEnum):
     AFTER_SHADOW = "after_shadow"  # canary[0] if steps, else final success
     NEXT_STEP = "next_step"
     SUCCESS = "success"  # promoted, or awaiting_approval when on_success: await_approval
+    APPROVED = "approved"  # promoted, or baking when after_promotion is configured
     PREVIOUS = "previous"  # the state before the pause
 
 
@@ -64,7 +81,9 @@ TABLE: dict[tuple[State, Event], State | Target] = {
     (State.CANARY, Event.HARM): State.ROLLED_BACK,
     (State.CANARY, Event.LIMIT): State.INCONCLUSIVE,
     (State.CANARY, Event.SRM): State.PAUSED,
-    (State.AWAITING_APPROVAL, Event.APPROVE): State.PROMOTED,
+    (State.AWAITING_APPROVAL, Event.APPROVE): Target.APPROVED,
+    (State.BAKING, Event.HARM): State.ROLLED_BACK,  # regression while baking: revert
+    (State.BAKING, Event.PASSED): State.PROMOTED,  # the bake elapsed with no harm
     (State.AWAITING_APPROVAL, Event.HARM): State.ROLLED_BACK,
     (State.PAUSED, Event.RESUME): Target.PREVIOUS,
     # operators may always promote or roll back, from any state
@@ -77,8 +96,10 @@ TABLE: dict[tuple[State, Event], State | Target] = {
 }
 
 
-class TransitionError(ValueError):
-    """The event is not allowed in the current state (e.g. approve while in shadow)."""
+class TransitionError(ConflictError):
+    """The event is not allowed in the current state (e.g. approve while in shadow).
+
+    The admin API answers it with ``error_status_hint`` (409)."""
 
     error_status_hint = 409
 
@@ -94,6 +115,9 @@ class RolloutState:
     paused_step: int = 0
     since: float = 0.0
     reason: str = ""
+    #: a canary weight set by a file edit while ``canary.steps`` are configured: it holds
+    #: until the next step (None: the step's weight)
+    weight: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +127,7 @@ class RolloutState:
             "paused_step": self.paused_step,
             "since": self.since,
             "reason": self.reason,
+            "weight": self.weight,
         }
 
     @classmethod
@@ -114,6 +139,7 @@ class RolloutState:
             paused_step=int(d.get("paused_step", 0)),
             since=float(d.get("since", 0.0)),
             reason=str(d.get("reason", "")),
+            weight=None if d.get("weight") is None else float(d["weight"]),
         )
 
 
@@ -124,10 +150,6 @@ def initial_state(mode: str, steps: tuple[float, ...], now: float) -> RolloutSta
     return RolloutState(State.SHADOW, 0, since=now, reason="rollout started in shadow mode")
 
 
-def allowed(state: State, event: Event) -> bool:
-    return (state, event) in TABLE
-
-
 def transition(
     current: RolloutState,
     event: Event,
@@ -136,13 +158,16 @@ def transition(
     await_approval: bool,
     now: float,
     reason: str,
+    bake: bool = False,
 ) -> RolloutState:
     """Apply ``event``; raise ``TransitionError`` when the table has no such transition."""
     target = TABLE.get((current.state, event))
     if target is None:
         raise TransitionError(f"cannot {event.value} a rollout in state {current.state.value}")
-    success = State.AWAITING_APPROVAL if await_approval else State.PROMOTED
+    promoted = State.BAKING if bake else State.PROMOTED
+    success = State.AWAITING_APPROVAL if await_approval else promoted
     step = current.step
+    weight = None
     if target is Target.AFTER_SHADOW:
         nxt = State.CANARY if n_steps > 0 else success
         step = 0
@@ -153,9 +178,11 @@ def transition(
             nxt = success
     elif target is Target.SUCCESS:
         nxt = success
+    elif target is Target.APPROVED:
+        nxt = promoted
     elif target is Target.PREVIOUS:
         nxt = current.paused_from or State.SHADOW
-        step = current.paused_step
+        step, weight = current.paused_step, current.weight
     else:
         nxt = State(target)
     if nxt is State.PAUSED:
@@ -167,35 +194,90 @@ def transition(
             since=now,
             reason=reason,
         )
-    return RolloutState(nxt, step, None, 0, now, reason)
+    return RolloutState(nxt, step, None, 0, now, reason, weight)
 
 
-@dataclass(frozen=True)
-class Routing:
-    """What the data plane does for a route in a given rollout state."""
+def routing_for(
+    st: RolloutState,
+    *,
+    mode: str,
+    weight: float,
+    steps: tuple[float, ...],
+    mirror_percent: float = 100.0,
+    rollout_id: str = "",
+    bake_percent: float = 0.0,
+) -> Routing:
+    """The traffic split a state implies: the only place a split is computed.
 
-    mode: Literal["shadow", "canary"]
-    weight: float  # percent served by the candidate
-    mirror: bool  # mirror to the candidate (shadow mode)
-
-
-def routing_for(st: RolloutState, *, mode: str, weight: float, steps: tuple[float, ...]) -> Routing:
-    """The traffic split a state implies. ``mode``/``weight`` are the config file's."""
+    ``mode``, ``weight``, ``steps`` and ``mirror_percent`` are the config file's; the
+    result is what the judge commits and every data plane applies unchanged."""
     s = st.paused_from if st.state is State.PAUSED and st.paused_from else st.state
     step = st.paused_step if st.state is State.PAUSED else st.step
+
+    def split(m: str, w: float, mirror: bool) -> Routing:
+        return Routing(
+            "canary" if m == "canary" else "shadow",
+            w,
+            mirror,
+            mirror_percent,
+            rollout_id,
+            is_final(s),
+        )
+
     if s is State.SHADOW:
-        return Routing("shadow", 0.0, True)
+        return split("shadow", 0.0, True)
     if s is State.CANARY:
-        w = steps[min(step, len(steps) - 1)] if steps else weight
-        return Routing("canary", w, False)
+        if st.weight is not None:
+            return split("canary", st.weight, False)
+        return split("canary", steps[min(step, len(steps) - 1)] if steps else weight, False)
     if s is State.AWAITING_APPROVAL:
         # hold the last stage: the final canary weight, or keep mirroring after shadow
         if steps:
-            return Routing("canary", steps[-1], False)
+            return split("canary", steps[-1], False)
         if mode == "canary":
-            return Routing("canary", weight, False)
-        return Routing("shadow", 0.0, True)
+            return split("canary", weight, False)
+        return split("shadow", 0.0, True)
+    if s is State.BAKING:  # reverse shadow: the candidate serves, production is mirrored
+        return Routing("shadow", 100.0, True, bake_percent, rollout_id, False, reverse=True)
     if s is State.PROMOTED:
-        return Routing("canary", 100.0, False)
+        return split("canary", 100.0, False)
     # rolled_back, inconclusive: production alone serves, nothing mirrored
-    return Routing("canary", 0.0, False)
+    return split("canary", 0.0, False)
+
+
+def routing_of(st: RolloutState, route: RouteConfig, rollout_id: str = "") -> Routing:
+    """``routing_for`` with the route's configured mode, weight, steps and mirror share."""
+    return routing_for(
+        st,
+        mode=route.mode,
+        weight=route.canary.weight,
+        steps=route.canary.steps,
+        mirror_percent=route.mirror.percent,
+        rollout_id=rollout_id,
+        bake_percent=route.after_promotion.mirror_percent if route.after_promotion else 0.0,
+    )
+
+
+def initial_routing(route: RouteConfig, rollout_id: str = "") -> Routing:
+    """The split of a rollout that has just started in the route's configured mode, or the
+    steady state of a route without a candidate: production alone, nothing mirrored."""
+    if route.candidate is None:
+        return Routing("shadow", 0.0, False, 0.0, "", final=True)
+    return routing_of(initial_state(route.mode, route.canary.steps, 0.0), route, rollout_id)
+
+
+def to_detail(st: RolloutState, routing: Routing) -> dict[str, Any]:
+    """What a commit stores for data planes: the rollout state and the split it implies."""
+    return {"rollout": st.to_dict(), "routing": routing.to_dict()}
+
+
+def from_detail(
+    detail: dict[str, Any], route: RouteConfig, rollout_id: str
+) -> tuple[RolloutState, Routing]:
+    """Read back what ``to_detail`` stored (a state committed before the routing was stored
+    gets its split from ``routing_of``)."""
+    st = RolloutState.from_dict(detail["rollout"])
+    routing = detail.get("routing")
+    if routing is None:
+        return st, routing_of(st, route, rollout_id)
+    return st, Routing.from_dict(routing)

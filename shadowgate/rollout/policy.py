@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from shadowgate.config.model import RouteConfig
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.checks import CheckResult
-from shadowgate.rollout.machine import Event, RolloutState, State
+from shadowgate.rollout.machine import DECIDING, Event, RolloutState, State
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def decide(
     began_in_shadow: bool = True,
 ) -> Decision | None:
     """The next event for this route, or None to keep going."""
-    if state.state not in (State.SHADOW, State.CANARY, State.AWAITING_APPROVAL):
+    if state.state not in DECIDING:
         return None
     if not complete:
         return None

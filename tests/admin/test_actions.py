@@ -21,6 +21,7 @@ from shadowgate.config import ConfigHolder, parse_config
 from shadowgate.config.model import HookConfig, WebhookConfig
 from shadowgate.gateway import Gateway
 from shadowgate.judge.notify import Notifier
+from shadowgate.rollout.machine import TransitionError
 
 TOKEN = "s3cret-token"
 
@@ -47,7 +48,7 @@ async def post(url: str, token: str | None = TOKEN) -> tuple[int, Any]:
 
 
 async def test_actions_need_the_token_and_say_what_is_wrong(
-    running: tuple[Gateway, Control],
+    running: tuple[Gateway, Control], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gw, control = running
     base = f"{gw.admin_url}/api/routes"
@@ -59,10 +60,15 @@ async def test_actions_need_the_token_and_say_what_is_wrong(
     assert code == 404 and "unknown action" in body["message"]
     code, body = await post(f"{base}/m/approve")
     assert code == 409 and "cannot approve a rollout in state shadow" in body["message"]
+    # the status comes from the error's own hint, read where the answer is made
+    monkeypatch.setattr(TransitionError, "error_status_hint", 423)
+    code, body = await post(f"{base}/m/approve")
+    assert code == 423 and body["error"] == "transition_refused"
+    monkeypatch.undo()
     code, body = await post(f"{base}/m/pause")
     assert code == 200 and body["state"] == "paused"
     # paused holds the split it was paused in: shadow mirrors go on, nothing is decided
-    assert gw.runtime.get("m").mode == "shadow"
+    assert gw.routing.routing(gw.holder.current.routes[0]).mode == "shadow"
     audit = await control.store.read_audit("m")
     assert [(a.decision, a.actor) for a in audit] == [("pause:paused", "operator")]
 

@@ -79,10 +79,11 @@ def test_duplicate_route_names_and_prefixes() -> None:
 
 
 def test_missing_required_key() -> None:
+    # (a route may leave out its candidate: a steady state; production is required)
     errs = problems(
-        "routes:\n  - name: m\n    match: {path_prefix: /m}\n    production: {url: 'http://a'}\n"
+        "routes:\n  - name: m\n    match: {path_prefix: /m}\n    candidate: {url: 'http://a'}\n"
     )
-    assert errs == ["c.yaml:2: routes[0].candidate: required key is missing"]
+    assert errs == ["c.yaml:2: routes[0].production: required key is missing"]
 
 
 def test_env_interpolation(monkeypatch: pytest.MonkeyPatch) -> None:

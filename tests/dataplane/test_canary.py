@@ -14,6 +14,7 @@ from aiohttp import web
 from conftest import UpstreamServer
 from gwhelpers import config, route, write_config
 from shadowgate.gateway import Gateway
+from shadowgate.model.routing import Routing
 from shadowgate.model.sink import MemorySink
 
 Factory = Callable[..., Awaitable[UpstreamServer]]
@@ -126,7 +127,7 @@ async def test_override_header_and_its_switch(
         assert r.headers["X-Served-By"] == "production"
 
 
-async def test_runtime_overrides_weight_and_mode(
+async def test_published_routing_is_applied_from_the_next_request(
     upstream_factory: Factory, gateway_factory: GatewayFactory, http: aiohttp.ClientSession
 ) -> None:
     prod = await upstream_factory(named("production"))
@@ -135,19 +136,22 @@ async def test_runtime_overrides_weight_and_mode(
     gw = await gateway_factory(config(route("m", "/m", prod.url, cand.url)), sink=sink)
     users = range(200)
     assert set((await variants(http, gw.data_url, users)).values()) == {"production"}
-    gw.runtime.set("m", mode="canary", weight=100.0, rollout_id="r-7")
+    gw.routing.publish("m", Routing("canary", 100.0, rollout_id="r-7"))
     assert set((await variants(http, gw.data_url, users)).values()) == {"candidate"}
     assert (
         gw.metrics.registry.get_sample_value("shadowgate_candidate_weight", {"route": "m"}) == 100
     )
-    gw.runtime.set("m", weight=0.0)  # rollback
+    gw.routing.publish("m", Routing("canary", 0.0, rollout_id="r-7", final=True))  # rollback
     assert set((await variants(http, gw.data_url, users)).values()) == {"production"}
-    gw.runtime.clear("m")
+    status = gw.proxy.route_status("m")
+    assert status is not None and status["rollout_id"] == "r-7"
+    assert status["routing"]["final"] is True and status["weights"]["candidate"] == 0.0
+    gw.routing.withdraw(gw.holder.current.routes[0])  # back to the file's mode
     await gw.proxy.drain_mirrors(2)
     status = gw.proxy.route_status("m")
-    assert status is not None and status["mode"] == "shadow" and status["rollout_id"] == "r-7"
-    with pytest.raises(ValueError):
-        gw.runtime.set("m", weight=101.0)
+    assert status is not None and status["mode"] == "shadow" and status["rollout_id"] == ""
+    with pytest.raises(ValueError, match="within"):
+        Routing("canary", 101.0)
 
 
 async def test_canary_failure_of_the_serving_candidate_is_502(

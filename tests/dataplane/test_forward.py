@@ -262,7 +262,7 @@ async def test_upstream_failures_are_502_and_504(
 def test_prefix_matches_on_name_boundaries() -> None:
     from shadowgate.config import ShadowgateConfig
     from shadowgate.dataplane.pools import UpstreamPools
-    from shadowgate.dataplane.runtime import RuntimeState
+    from shadowgate.dataplane.runtime import RoutingBoard
     from shadowgate.dataplane.table import RouteTable
     from shadowgate.metrics import Metrics
 
@@ -277,7 +277,7 @@ def test_prefix_matches_on_name_boundaries() -> None:
         def get(self, u: Any) -> Any:
             return None
 
-    table = RouteTable(cfg, FakePools(), RuntimeState(), {}, Metrics())
+    table = RouteTable(cfg, FakePools(), RoutingBoard(), {}, Metrics())
     for path, name in [
         ("/v2/models/m", "m"),
         ("/v2/models/m/infer", "m"),

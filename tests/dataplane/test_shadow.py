@@ -13,6 +13,7 @@ from aiohttp import web
 from conftest import UpstreamServer
 from gwhelpers import config, route, until
 from shadowgate.gateway import Gateway
+from shadowgate.model.routing import Routing
 from shadowgate.model.sink import MemorySink
 
 Factory = Callable[..., Awaitable[UpstreamServer]]
@@ -282,20 +283,51 @@ async def test_noise_mirrors_to_production_itself(
     assert len(prod.requests) == 2 and len(cand.requests) == 1
 
 
-async def test_runtime_override_stops_mirroring(
+async def test_published_routing_stops_mirroring(
     upstream_factory: Factory, gateway_factory: GatewayFactory, http: aiohttp.ClientSession
 ) -> None:
     prod = await upstream_factory(model)
     cand = await upstream_factory(model)
     sink = MemorySink()
     gw = await gateway_factory(config(route("m", "/", prod.url, cand.url)), sink=sink)
-    gw.runtime.set("m", mirror=False)
+    gw.routing.publish("m", Routing("shadow", mirror=False))
     for _ in range(5):
         async with http.get(gw.data_url + "/x") as r:
             assert r.status == 200
     await gw.proxy.drain_mirrors(2)
     assert cand.requests == [] and len(sink.items) == 0
-    gw.runtime.set("m", mirror=None)
+    gw.routing.publish("m", Routing("shadow", mirror=True))
     async with http.get(gw.data_url + "/x") as r:
         assert r.status == 200
     await until(lambda: len(sink.items) == 1)
+
+
+async def test_a_reverse_routing_serves_the_candidate_and_mirrors_production(
+    upstream_factory: Factory, gateway_factory: GatewayFactory, http: aiohttp.ClientSession
+) -> None:
+    """Baking after a promotion: the candidate serves, production is the mirrored reference,
+    and each answer stays in its own side of the exchange."""
+
+    def answering(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            await request.read()
+            return web.json_response({"outputs": [name]}, headers={"X-Served-By": name})
+
+        return handler
+
+    prod = await upstream_factory(answering("production"))
+    cand = await upstream_factory(answering("candidate"))
+    sink = MemorySink()
+    gw = await gateway_factory(config(route("m", "/", prod.url, cand.url)), sink=sink)
+    gw.routing.publish("m", Routing("shadow", 100.0, True, 100.0, "m-1", reverse=True))
+    for _ in range(4):
+        async with http.post(gw.data_url + "/x", json={"inputs": [1]}) as r:
+            assert r.status == 200 and r.headers["X-Served-By"] == "candidate"
+    await until(lambda: len(sink.items) == 4)
+    assert len(prod.requests) == 4 and len(cand.requests) == 4
+    ex = sink.items[0]
+    assert (ex.kind, ex.variant) == ("shadow", "candidate")
+    assert ex.production is not None and ex.production.body == b'{"outputs": ["production"]}'
+    assert ex.candidate is not None and ex.candidate.body == b'{"outputs": ["candidate"]}'
+    status = gw.proxy.route_status("m")
+    assert status is not None and status["weights"]["candidate"] == 100.0

@@ -73,6 +73,16 @@ async def test_broken_is_rolled_back_for_errors(tmp_path: Path) -> None:
     assert r.decision is not None and r.decision["check"] == "errors"
 
 
+async def test_regress_is_promoted_into_the_bake_then_reverted(tmp_path: Path) -> None:
+    r = await demo("regress", tmp_path, report=True)
+    assert r.state == "rolled_back", r.decision
+    assert r.decision is not None and r.decision["from"] == "baking"
+    assert r.decision["reason"].startswith("regression while baking: errors")
+    assert r.report is not None
+    html = r.report.read_text()
+    assert "passed:baking" in html and "harm:rolled_back" in html
+
+
 async def test_same_is_promoted_as_non_inferior(tmp_path: Path) -> None:
     r = await demo("same", tmp_path)
     assert r.state == "promoted", r.decision

@@ -185,7 +185,7 @@ async def test_three_replicas_one_judge_failover_one_decision(
 
             async def rolled_back(r: Replica) -> bool:
                 doc = await get(s, f"{r.admin}/api/status")
-                return bool(doc["routes"]["m"]["overrides"]["mirror"] is False)
+                return bool(doc["routes"]["m"]["routing"]["mirror"] is False)
 
             await until(lambda: rolled_back(leader2), 20, "the rollback")
             decided = time.monotonic()

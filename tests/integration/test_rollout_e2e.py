@@ -191,7 +191,7 @@ async def test_candidate_with_extra_errors_is_rolled_back(
         ctx = control.judge.contexts["m"]
         assert ctx.last_decision is not None and ctx.last_decision["check"] == "errors"
         # after the rollback nothing is mirrored any more
-        assert gw.runtime.get("m").mirror is False
+        assert gw.routing.routing(gw.holder.current.routes[0]).mirror is False
     finally:
         await gw.stop()
 
@@ -225,7 +225,9 @@ async def test_more_accurate_candidate_is_promoted_on_posted_labels(
     try:
         assert await drive(gw, control, labels=True) == "promoted"
         await evidence_everywhere(gw, control, hooks, "promoted")
-        assert gw.runtime.get("m").weight == 100.0  # the candidate now serves everyone
+        assert (
+            gw.routing.routing(gw.holder.current.routes[0]).weight == 100.0
+        )  # the candidate now serves everyone
     finally:
         await gw.stop()
 

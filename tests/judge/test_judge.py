@@ -16,7 +16,8 @@ from pghelpers import drop_pg_schema, new_pg_schema, pg_unreachable, pg_url
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.judge import Judge
-from shadowgate.rollout.machine import TransitionError
+from shadowgate.model.routing import Routing
+from shadowgate.rollout.machine import TransitionError, from_detail
 from shadowgate.store import OutcomeRecord, Store, open_store
 
 
@@ -101,7 +102,13 @@ async def test_slow_candidate_is_rolled_back_and_audited(store: Store) -> None:
     assert audit[0].check == "latency" and audit[0].p_value is not None
     assert audit[0].p_value <= 0.05 and audit[0].config_digest == judge.holder.current.digest()
     states = await store.read_rollout_states()
-    assert states[0].state == "rolled_back" and states[0].detail["weight"] == 0.0
+    assert states[0].state == "rolled_back"
+    # the rollout state is stored once, with the split it implies, and read back whole
+    rollout, routing = from_detail(states[0].detail, judge.holder.current.routes[0], "")
+    assert rollout == ctx.rollout and rollout.since > 0 and rollout.reason
+    assert routing == Routing("canary", 0.0, False, 100.0, ctx.rollout_id, final=True)
+    saved = await store.load_judge_state("m", ctx.rollout_id)
+    assert saved is not None and "rollout" not in saved.data
 
 
 async def test_identical_candidate_is_promoted(store: Store) -> None:
@@ -167,6 +174,14 @@ async def test_incomplete_evidence_blocks_decisions(store: Store) -> None:
     holder = ConfigHolder(config())
     judge = Judge(store, holder, complete=lambda route: False)
     assert await feed_until_decision(judge, store, np.random.default_rng(6), slow=2.0) == "shadow"
+    # it read and folded in all the evidence (100 looks of 50 pairs), it only did not decide
+    ctx = judge.contexts["m"]
+    assert ctx.analysis.pairs == 5000 and ctx.outcome_cursor > 0
+    assert [a.decision for a in await store.read_audit("m", ctx.rollout_id)] == []
+    # the same evidence, once complete, decides at the next look
+    judge.complete = lambda route: True
+    assert await judge.look(holder.current.routes[0]) is not None
+    assert ctx.rollout.state.value == "rolled_back"
 
 
 async def test_noise_outcomes_measure_the_floor_and_are_not_evidence(store: Store) -> None:

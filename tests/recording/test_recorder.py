@@ -13,6 +13,7 @@ from shadowgate.config.model import RouteConfig
 from shadowgate.http.idle import DataPlaneIdle
 from shadowgate.model.exchange import Exchange, Side
 from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.model.routing import Routing
 from shadowgate.model.sink import ExchangeSink
 from shadowgate.recording.recorder import Recorder
 
@@ -67,7 +68,12 @@ class Sink:
 
 def recorder(write: Sink, **kw: Any) -> Recorder:
     routes = {"r": ROUTE, "s": ROUTE.model_copy(update={"name": "s"})}
-    return Recorder(route_config=routes.get, rollout_id=lambda name: f"{name}-1", write=write, **kw)
+    return Recorder(
+        route_config=routes.get,
+        routing=lambda name: Routing("shadow", rollout_id=f"{name}-1"),
+        write=write,
+        **kw,
+    )
 
 
 def test_it_is_an_exchange_sink() -> None:
@@ -123,13 +129,13 @@ async def test_full_queue_drops_and_counts_without_blocking() -> None:
 async def test_unknown_route_and_failing_lookups_are_counted() -> None:
     out = Sink()
 
-    def rollout(name: str) -> str:
+    def rollout(name: str) -> Routing:
         if name == "s":
             raise KeyError(name)
-        return "x"
+        return Routing("shadow", rollout_id="x")
 
     rec = Recorder(
-        route_config={"r": ROUTE, "s": ROUTE}.get, rollout_id=rollout, write=out, batch_size=10
+        route_config={"r": ROUTE, "s": ROUTE}.get, routing=rollout, write=out, batch_size=10
     )
     rec.submit(exchange(0, route="gone"))
     rec.submit(exchange(1, route="s"))
@@ -257,3 +263,20 @@ async def test_a_backlog_or_a_long_request_does_not_hold_recording_up() -> None:
     finally:
         await rec.close()
         await task
+
+
+def test_outcomes_are_tagged_with_the_published_routings_rollout() -> None:
+    from shadowgate.dataplane.runtime import RoutingBoard
+
+    board = RoutingBoard()
+    out = Sink()
+    rec = Recorder(route_config={"r": ROUTE}.get, routing=board.get, write=out)
+    rec.submit(exchange(0))
+    rec.process()  # nothing published yet: no rollout to belong to
+    board.publish("r", Routing("shadow", rollout_id="r-1"))
+    rec.submit(exchange(1))
+    rec.process()
+    board.publish("r", Routing("shadow", rollout_id="r-2"))  # a new candidate's rollout
+    rec.submit(exchange(2))
+    rec.process()
+    assert [r.rollout_id for r in out.records] == ["", "r-1", "r-2"]

@@ -6,14 +6,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shadowgate.config.model import RouteConfig
+from shadowgate.model.routing import Routing
 from shadowgate.rollout.machine import (
     TABLE,
+    TERMINAL,
     Event,
     RolloutState,
     State,
     TransitionError,
+    from_detail,
+    initial_routing,
     initial_state,
+    is_final,
     routing_for,
+    routing_of,
+    to_detail,
     transition,
 )
 
@@ -101,3 +109,40 @@ def test_routing_for_each_state() -> None:
         assert (r.weight, r.mirror) == (0.0, False)
     paused = RolloutState(State.PAUSED, paused_from=State.CANARY, paused_step=1)
     assert routing_for(paused, mode="shadow", weight=0, steps=steps).weight == 50.0
+
+
+def test_only_the_three_ends_are_final() -> None:
+    assert {s for s in State if is_final(s)} == TERMINAL
+    assert {State.PROMOTED, State.ROLLED_BACK, State.INCONCLUSIVE} == TERMINAL
+    assert is_final("rolled_back") and not is_final("paused")
+
+
+def _route(**kw: object) -> RouteConfig:
+    return RouteConfig.model_validate(
+        {
+            "name": "m",
+            "match": {"path_prefix": "/m"},
+            "production": {"url": "http://127.0.0.1:1"},
+            "candidate": {"url": "http://127.0.0.1:2"},
+            **kw,
+        }
+    )
+
+
+def test_the_routing_carries_the_rollout_its_mirror_share_and_whether_it_ended() -> None:
+    route = _route(mode="canary", canary={"weight": 10}, mirror={"percent": 30})
+    assert initial_routing(route, "m-1") == Routing("canary", 10.0, False, 30.0, "m-1", False)
+    shadow = routing_of(RolloutState(State.SHADOW), route, "m-1")
+    assert (shadow.mode, shadow.mirror, shadow.mirror_percent) == ("shadow", True, 30.0)
+    for s in State:
+        assert routing_of(RolloutState(s), route, "m-1").final is is_final(s)
+
+
+def test_a_committed_state_reads_back_whole_with_its_split() -> None:
+    route = _route(canary={"steps": [5, 50]})
+    st = RolloutState(State.PAUSED, 0, State.CANARY, 1, since=12.5, reason="srm: split broken")
+    routing = routing_of(st, route, "m-2")
+    assert routing.weight == 50.0 and routing.mode == "canary"
+    assert from_detail(to_detail(st, routing), route, "m-2") == (st, routing)
+    # a state stored before the split was: the split is derived by the same function
+    assert from_detail({"rollout": st.to_dict()}, route, "m-2") == (st, routing)

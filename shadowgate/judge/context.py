@@ -1,0 +1,138 @@
+"""The judge's in-memory picture of one route's rollout, and what a commit stores of it.
+
+The rollout state is stored once per commit, in ``detail`` with the split it implies
+(``rollout.machine.to_detail``), where every replica's state sync reads it back; ``data``
+holds what only the judge reads (test states, cursors' companions, the last decision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shadowgate.compare.noise import NoiseFloor
+from shadowgate.config.model import RouteConfig
+from shadowgate.model.routing import Routing
+from shadowgate.rollout.analysis import RouteAnalysis
+from shadowgate.rollout.checks import CheckResult
+from shadowgate.rollout.machine import RolloutState, State, routing_of, to_detail
+from shadowgate.rollout.outage import OutageGate
+from shadowgate.rollout.steering import Steering
+from shadowgate.store.base import JudgeState, LabeledOutcome
+
+
+@dataclass
+class RouteContext:
+    """The judge's in-memory picture of one route's current rollout."""
+
+    route: str
+    rollout_id: str
+    rollout: RolloutState
+    analysis: RouteAnalysis
+    started_at: float
+    began_in_shadow: bool
+    outcome_cursor: int = 0
+    label_cursor: int = 0
+    version: int = 0
+    last_decision: dict[str, Any] | None = None
+    pending_event: str | None = None  # e.g. waiting for confirm_promotion
+    noise: NoiseFloor = field(default_factory=NoiseFloor)
+    #: production failures: left out of the checks, and decisions paused while they last
+    outage: OutageGate = field(default_factory=OutageGate)
+    #: the split last committed (what every data plane applies); None before any commit
+    committed: Routing | None = None
+    #: the file's steering keys as last applied (an edit differs from them)
+    steering: Steering | None = None
+    #: canary outcomes with ``ts`` in this window are kept out of the sample-ratio check
+    settle: tuple[float, float] | None = None
+    #: the bake's own tests (reverse-shadow pairs since the promotion), while baking
+    bake: RouteAnalysis | None = None
+
+    def routing(self, route: RouteConfig) -> Routing:
+        """The split this rollout's state implies under the route's config."""
+        return routing_of(self.rollout, route, self.rollout_id)
+
+    def results(self) -> list[CheckResult]:
+        """Shadow results, plus canary results once the canary has data."""
+        out = self.analysis.results("shadow")
+        if self.analysis.canary != [0, 0]:
+            out += self.analysis.results("canary")
+        return out
+
+    def to_state(self, route: RouteConfig, now: float) -> JudgeState:
+        return JudgeState(
+            state=self.rollout.state.value,
+            data={
+                "analysis": self.analysis.to_dict(),
+                "started_at": self.started_at,
+                "began_in_shadow": self.began_in_shadow,
+                "last_decision": self.last_decision,
+                "results": [r.to_dict() for r in self.results()],
+                "noise": self.noise.to_dict(),
+                "outage": self.outage.to_dict(),
+                "steering": self.steering.to_dict() if self.steering else None,
+                "settle": list(self.settle) if self.settle else None,
+                "bake": self.bake.to_dict() if self.bake is not None else None,
+            },
+            detail=to_detail(self.rollout, self.routing(route)),
+            outcome_cursor=self.outcome_cursor,
+            label_cursor=self.label_cursor,
+            version=self.version,
+            updated_at=now,
+        )
+
+    def label_targets(
+        self, rows: Sequence[LabeledOutcome]
+    ) -> list[tuple[RouteAnalysis, Sequence[LabeledOutcome]]]:
+        """Which tests each label feeds: the bake's for outcomes served since it began
+        (``ts`` is among the identifying fields every read returns, ``codec.ALWAYS_READ``)."""
+        if self.bake is None:
+            return [(self.analysis, rows)]
+        since = self.rollout.since
+        return [
+            (self.analysis, [x for x in rows if x.outcome.record.ts < since]),
+            (self.bake, [x for x in rows if x.outcome.record.ts >= since]),
+        ]
+
+    def status(self, route: RouteConfig) -> dict[str, Any]:
+        """The route's decision status for /api/status."""
+        ctx = self
+        phase = "canary" if ctx.rollout.state is State.CANARY else "shadow"
+        results = ctx.results()
+        routing = ctx.routing(route)
+        return {
+            "rollout_id": ctx.rollout_id,
+            "state": ctx.rollout.state.value,
+            "step": ctx.rollout.step if ctx.rollout.state is State.CANARY else None,
+            "phase": phase,
+            "effective": {"mode": routing.mode, "weight": routing.weight, "mirror": routing.mirror},
+            "samples": {
+                "pairs": ctx.analysis.pairs,
+                "labels": ctx.analysis.labels,
+                "canary_production": ctx.analysis.canary[0],
+                "canary_candidate": ctx.analysis.canary[1],
+                "canary_labels": ctx.analysis.canary_labels,
+            },
+            "checks": [r.to_dict() for r in results],
+            "srm_p_value": ctx.analysis.srm_p_value(),
+            "noise_floor": ctx.noise.to_dict() if ctx.noise.pairs else None,
+            **ctx.outage.status(),
+            "last_decision": ctx.last_decision,
+            "pending": ctx.pending_event,
+            "started_at": ctx.started_at,
+            "bake": self._bake_status(route),
+        }
+
+    def _bake_status(self, route: RouteConfig) -> dict[str, Any] | None:
+        if self.bake is None or self.rollout.state is not State.BAKING:
+            return None
+        cfg = route.after_promotion
+        return {
+            "since": self.rollout.since,
+            "ends_at": self.rollout.since + cfg.bake if cfg else None,
+            "min_samples": cfg.min_samples if cfg else None,
+            "pairs": self.bake.pairs,
+            "labels": self.bake.labels,
+            "checks": [r.to_dict() for r in self.bake.results("shadow")],
+        }

@@ -166,6 +166,8 @@ class _Row:
     #: the side that is worse: the harm test's alternative
     worse: Literal["greater", "less"]
     shown: Callable[[float], float]
+    #: the values are 0/1 outcomes (errors, accuracy), so a constant stream is plausible
+    zero_one: bool = False
 
 
 def _flip(alt: str) -> str:
@@ -187,23 +189,39 @@ _TABLE: dict[tuple[str, Phase], _Row | None] = {
     ("agreement", "shadow"): _Row("level", lambda m, lo: lo, None, "less", _ident),
     ("latency", "shadow"): _Row("mean", _log_margin, 0.0, "greater", _ratio),
     ("loss", "shadow"): _Row("mean", _margin, 0.0, "greater", _ident),
-    ("errors", "canary"): _Row("two-sample", _margin, 0.0, "greater", _ident),
-    ("accuracy", "canary"): _Row("two-sample", lambda m, lo: -m, 0.0, "less", _ident),
+    ("errors", "canary"): _Row("two-sample", _margin, 0.0, "greater", _ident, zero_one=True),
+    ("accuracy", "canary"): _Row(
+        "two-sample", lambda m, lo: -m, 0.0, "less", _ident, zero_one=True
+    ),
     ("agreement", "canary"): None,
     ("latency", "canary"): _Row("two-sample", _log_margin, 0.0, "greater", _ratio),
     ("loss", "canary"): _Row("two-sample", _margin, 0.0, "greater", _ident),
 }
 
 
+#: the variance floor of the paired 0/1 differences (errors, accuracy): a candidate that
+#: fails every request while production answers gives a constant stream, which without a
+#: floor carries no evidence at all. 1e-4 is a twentieth of the variance of a 0.1 % error
+#: rate on one side, so it binds only on (near-)constant streams; raising the plug-in only
+#: makes the test more conservative, so validity is untouched.
+DIFF01_FLOOR = 1e-4
+
+
 def _makers(row: _Row, b: float, alt: str, a: float, method: Method) -> tuple[Make, Make]:
     """(question test, display test) constructors for one boundary and side."""
     if row.kind == "two-sample":
-        return (lambda: TwoSampleMeanTest(margin=b, alternative=alt)), TwoSampleMeanTest
+        # 0/1 outcomes (errors, accuracy) may be constant in both groups: floor them
+        floor = DIFF01_FLOOR if row.zero_one else 0.0
+        return (
+            lambda: TwoSampleMeanTest(margin=b, alternative=alt, min_variance=floor)
+        ), TwoSampleMeanTest
     if method == "iid":  # the earlier procedure, kept as the simulation's negative control
         if row.kind == "mean":
             return (lambda: PairedMeanTest(margin=b, alternative=alt)), PairedMeanTest
         return (lambda: BoundedMeanCS(threshold=b, alternative=alt, alpha=a)), BoundedMeanCS
-    floor = b * (1 - b) / 4 if row.kind == "level" else 0.0
+    floor = (
+        b * (1 - b) / 4 if row.kind == "level" else DIFF01_FLOOR if row.kind == "diff01" else 0.0
+    )
     return (
         lambda: PairedMeanTest(margin=b, alternative=alt, variance="long-run", min_variance=floor)
     ), (lambda: PairedMeanTest(variance="long-run"))

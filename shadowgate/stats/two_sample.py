@@ -60,14 +60,21 @@ def two_sample_log_e(
     mde: float | None,
     alternative: Alternative,
     burn_in: int,
+    min_variance: float = 0.0,
 ) -> tuple[FloatArray, State, State]:
-    """Log e-value after every prefix; ``state`` = (n, sum, sum_sq) per group, rows independent."""
+    """Log e-value after every prefix; ``state`` = (n, sum, sum_sq) per group, rows independent.
+
+    Each group's variance plug-in is never below ``min_variance`` (a floor for 0/1 data,
+    where both groups may be constant: a candidate failing every request).
+    """
     g1 = group1.astype(np.float64)
     g0 = 1.0 - g1
     n0, s0, ss0 = _group_prefix(x, g0, state0)
     n1, s1, ss1 = _group_prefix(x, g1, state1)
     mean0, var0 = mean_var(n0, s0, ss0)
     mean1, var1 = mean_var(n1, s1, ss1)
+    if min_variance > 0.0:
+        var0, var1 = np.maximum(var0, min_variance), np.maximum(var1, min_variance)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         var_of_diff = var0 / n0 + var1 / n1
         delta = mean1 - mean0 - margin
@@ -101,7 +108,10 @@ class TwoSampleMeanTest(EProcessReadout):
         margin: float = 0.0,
         alternative: str = "two-sided",
         burn_in: int = DEFAULT_BURN_IN,
+        min_variance: float = 0.0,
     ) -> None:
+        if not (math.isfinite(min_variance) and min_variance >= 0):
+            raise ValueError(f"min_variance must be a number >= 0; got {min_variance!r}")
         if mde is not None and not (math.isfinite(mde) and mde > 0):
             raise ValueError(f"mde must be a positive number or None; got {mde!r}")
         if burn_in < 2:
@@ -110,6 +120,7 @@ class TwoSampleMeanTest(EProcessReadout):
         self.margin = float(margin)
         self.alternative: Alternative = check_alternative(alternative)
         self.burn_in = int(burn_in)
+        self.min_variance = float(min_variance)
         self._offset: float | None = None
         self._stats = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # per group: n, sum, sum_sq
         self._log_e = 0.0
@@ -138,6 +149,7 @@ class TwoSampleMeanTest(EProcessReadout):
             mde=self.mde,
             alternative=self.alternative,
             burn_in=self.burn_in,
+            min_variance=self.min_variance,
         )
         self._stats = [[float(a[0]) for a in s0], [float(a[0]) for a in s1]]
         self._log_e = float(log_e[0, -1])
@@ -181,6 +193,7 @@ class TwoSampleMeanTest(EProcessReadout):
             "margin": self.margin,
             "alternative": self.alternative,
             "burn_in": self.burn_in,
+            "min_variance": self.min_variance,
             "offset": self._offset,
             "groups": [list(s) for s in self._stats],
             "log_e": self._log_e,
@@ -192,7 +205,11 @@ class TwoSampleMeanTest(EProcessReadout):
         d = dict(data)
         check_kind(d, cls.kind)
         t = cls(
-            mde=d["mde"], margin=d["margin"], alternative=d["alternative"], burn_in=d["burn_in"]
+            mde=d["mde"],
+            margin=d["margin"],
+            alternative=d["alternative"],
+            burn_in=d["burn_in"],
+            min_variance=d.get("min_variance", 0.0),
         )
         t._offset = None if d["offset"] is None else float(d["offset"])
         t._stats = [[float(v) for v in s] for s in d["groups"]]

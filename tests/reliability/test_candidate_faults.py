@@ -33,7 +33,7 @@ from shadowgate.store import open_store
 
 pytestmark = pytest.mark.slow
 
-N = 12
+N = 140  # past the harm tests' burn-in (128 pairs: the long-run variance needs 32 blocks)
 CAND_TIMEOUT = 2.0
 #: fault → the error class its outcomes must be stored with
 EXPECTED = {
@@ -107,23 +107,25 @@ async def test_candidate_faults_never_reach_the_client(
             assert max(latencies[name]) < CAND_TIMEOUT * 0.75, (name, latencies[name])
             print(f"{name}: client p50 {med * 1000:.1f} ms (healthy {base * 1000:.1f} ms)")
 
-        # the errors check counts every failure against the candidate
+        # the errors check counts every failure against the candidate: each faulty one is
+        # rolled back on harm (harm needs no min_samples), the healthy one stays in shadow
         async def judged() -> bool:
-            routes_doc = (await serve.status())["routes"]
-            return all(
-                routes_doc[n].get("rollout", {}).get("samples", {}).get("pairs") == N
-                for n in ["ok", *cands]
+            doc = (await serve.status())["routes"]
+            ok = doc["ok"].get("rollout", {}).get("samples", {}).get("pairs") == N
+            return ok and all(
+                doc[n].get("rollout", {}).get("state") == "rolled_back" for n in cands
             )
 
         await poll(judged, timeout=CAND_TIMEOUT + 20)
         routes_doc = (await serve.status())["routes"]
         for name in cands:
             (errors,) = routes_doc[name]["rollout"]["checks"]
-            # every pair is discordant against the candidate: the harm side moves
-            assert errors["n"] == N and errors["estimate"] == 1.0, (name, errors)
-            assert errors["p_harm"] < 0.1, (name, errors)
+            # every pair is discordant against the candidate: the harm side decided
+            assert errors["estimate"] == 1.0 and errors["verdict"] == "harm", (name, errors)
+            assert errors["p_harm"] < 0.01 and errors["n"] <= N, (name, errors)
         (ok_errors,) = routes_doc["ok"]["rollout"]["checks"]
         assert ok_errors["estimate"] == 0.0 and ok_errors["p_harm"] == 1.0, ok_errors
+        assert routes_doc["ok"]["rollout"]["state"] == "shadow"
     finally:
         code = await serve.stop()
         await raw.close()
@@ -134,7 +136,9 @@ async def test_candidate_faults_never_reach_the_client(
     try:
         for name, kind in EXPECTED.items():
             rows = await store.read_outcomes(name, 0, 1000)
-            assert {r.record.request_id for r in rows} == ids[name]
+            # recorded until the rollback (what comes after is production's alone)
+            stored = {r.record.request_id for r in rows}
+            assert stored <= ids[name] and len(stored) >= 100, (name, len(stored))
             for r in rows:
                 assert r.record.prod_status == 200 and r.record.prod_error is None
                 assert r.record.cand_error == kind, (name, r.record)

@@ -36,8 +36,8 @@ from shadowgate.metrics import Metrics
 
 pytestmark = pytest.mark.slow
 
-QUEUE = 100
-SENT = 400
+QUEUE = 200  # what survives the outage must pass the harm tests' 128-pair burn-in
+SENT = 500
 
 
 def _cfg(store: str, prod: str, cand: str) -> dict[str, Any]:

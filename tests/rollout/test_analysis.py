@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 
+from rollout.test_policy import pairs
 from shadowgate.config.model import AnalysisConfig
 from shadowgate.rollout.analysis import RouteAnalysis, fingerprint
 from shadowgate.rollout.evidence import CanaryBatch
 from shadowgate.rollout.label_window import LabelWindow
-from tests.rollout.test_policy import pairs
 
 CHECKS = [{"metric": "errors"}, {"metric": "latency", "margin": 0.1}, {"metric": "agreement"}]
 

@@ -65,3 +65,33 @@ def test_iid_method_builds_the_earlier_tests() -> None:
     assert isinstance(pass_, BoundedMeanCS) and pass_.bets == "eb"
     lat, _, _ = built("latency", "shadow", method="iid")
     assert isinstance(lat, PairedMeanTest) and lat.variance == "iid"
+
+
+@pytest.mark.parametrize("metric", ["errors", "accuracy"])
+def test_a_constant_zero_one_stream_is_evidence_in_shadow(metric: str) -> None:
+    """A candidate failing (or missing) every row while production never does gives a
+    constant stream of paired differences: it must roll back, not carry no evidence."""
+    import numpy as np
+
+    spec = spec_for(CheckConfig(metric=metric), "shadow")  # type: ignore[arg-type]
+    assert spec is not None
+    harm = spec.make_harm()
+    worst = 1.0 if metric == "errors" else 0.0  # (fail_c - fail_p + 1) / 2, correct likewise
+    harm.update(np.full(400, worst))
+    assert harm.p_value < 1e-6
+    same = spec.make_harm()
+    same.update(np.full(5_000, 0.5))  # identical: never harm
+    assert same.p_value == 1.0
+
+
+@pytest.mark.parametrize("metric", ["errors", "accuracy"])
+def test_a_constant_zero_one_stream_is_evidence_in_canary(metric: str) -> None:
+    import numpy as np
+
+    spec = spec_for(CheckConfig(metric=metric), "canary")  # type: ignore[arg-type]
+    assert spec is not None
+    harm = spec.make_harm()
+    prod, cand = (0.0, 1.0) if metric == "errors" else (1.0, 0.0)
+    groups = np.tile([0, 1], 300)
+    harm.update(np.where(groups == 1, cand, prod), groups)
+    assert harm.p_value < 1e-6

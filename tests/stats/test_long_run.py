@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from shadowgate.stats import BoundedMeanCS, PairedMeanTest, TwoSampleMeanTest
 from shadowgate.stats.long_run import BASE_BLOCK, EFFECTIVE_N, MIN_BLOCKS
 from shadowgate.stats.scenarios_route import ar1
-from tests.stats.test_properties import ALTS, split_feed
+from stats.test_properties import ALTS, split_feed
 
 
 def same(a: Any, b: Any) -> None:

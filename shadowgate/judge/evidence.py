@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shadowgate.compare.classes import paired_classes
 from shadowgate.compare.loss import LabelError, paired_loss
 from shadowgate.config.model import RouteConfig
 from shadowgate.model.outcome import OutcomeRecord
@@ -32,6 +33,8 @@ OUTCOME_FIELDS: tuple[str, ...] = codec.columns(
     "cand_latency",
     "cand_error",
     "agree",
+    "prod_pred",
+    "cand_pred",
     "segment",
     "extra",
 )
@@ -113,7 +116,17 @@ def pairs_from(
         np.float64,
         len(rows),
     )
-    return PairBatch(pf, cf, lat, agree, [r.segment for r in rows])
+    classes = [
+        (pc, cc, r.segment)
+        for r, p, c in zip(rows, pf.tolist(), cf.tolist(), strict=True)
+        if not (p or c)
+        for pc, cc in paired_classes(r.prod_pred, r.cand_pred)
+    ]
+    batch = PairBatch(pf, cf, lat, agree, [r.segment for r in rows])
+    batch.prod_class = np.array([x[0] for x in classes], dtype=object)
+    batch.cand_class = np.array([x[1] for x in classes], dtype=object)
+    batch.class_segment = [x[2] for x in classes]
+    return batch
 
 
 def canary_from(outcomes: Sequence[StoredOutcome]) -> CanaryBatch:

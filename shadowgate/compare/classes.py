@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 
 def predicted_class(pred: Any) -> str | None:
     """The class one row's prediction names, or None when it names none."""
@@ -33,9 +35,19 @@ def paired_classes(prod: Sequence[Any] | None, cand: Sequence[Any] | None) -> li
     """(production, candidate) class of every row where both sides name one."""
     if prod is None or cand is None or len(prod) != len(cand):
         return []
-    out: list[tuple[str, str]] = []
-    for p, c in zip(prod, cand, strict=True):
-        pc, cc = predicted_class(p), predicted_class(c)
-        if pc is not None and cc is not None:
-            out.append((pc, cc))
-    return out
+    pairs = zip(row_classes(prod), row_classes(cand), strict=True)
+    return [(p, c) for p, c in pairs if p is not None and c is not None]
+
+
+def row_classes(preds: Sequence[Any]) -> list[str | None]:
+    """:func:`predicted_class` of every row; score matrices in one numpy pass."""
+    if preds and all(type(x) is list and x for x in preds) and type(preds[0][0]) is float:
+        try:
+            m = np.asarray(preds, dtype=np.float64)
+        except (TypeError, ValueError):  # ragged, or not all numbers
+            m = None
+        if m is not None and m.ndim == 2 and not any(type(v) is bool for x in preds for v in x):
+            ok: list[bool] = np.asarray(np.isfinite(m).all(axis=1), dtype=bool).tolist()
+            best: list[int] = m.argmax(axis=1).tolist()
+            return [str(i) if k else None for i, k in zip(best, ok, strict=True)]
+    return [predicted_class(p) for p in preds]

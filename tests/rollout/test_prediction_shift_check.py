@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from shadowgate.compare.classes import paired_classes, predicted_class
-from shadowgate.config.model import AnalysisConfig, CheckConfig
+from shadowgate.compare.classes import paired_classes, predicted_class, row_classes
+from shadowgate.config.model import AnalysisConfig, CheckConfig, RouteConfig
 from shadowgate.judge import evidence
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.rollout.analysis import RouteAnalysis, fingerprint
 from shadowgate.rollout.evidence import PairBatch
-from shadowgate.store import StoredOutcome
+from shadowgate.store import StoredOutcome, open_store
 
 SHIFT = {"metric": "prediction_shift", "max_shift": "5%"}
+ROUTE = {
+    "name": "r",
+    "match": {"path_prefix": "/r"},
+    "production": {"url": "http://p:1"},
+    "candidate": {"url": "http://c:1"},
+}
 
 
 def analysis(*checks: dict[str, object], alpha: float = 0.05) -> RouteAnalysis:
@@ -90,12 +97,48 @@ def test_pair_evidence_carries_each_rows_classes_from_the_outcomes() -> None:
         rec(2, [0], [1], cand_status=503),  # a failed side: no pair of classes
         rec(3, [0.4], [0.5]),  # regression values: no class
     ]
-    b = evidence.pairs_from(rows)
+    b = evidence.pairs_from(rows, classes=True)
     assert len(b) == 4
     assert b.prod_class.tolist() == ["1", "0", "a"]
     assert b.cand_class.tolist() == ["1", "1", "b"]
     assert b.class_segment == ["s0", "s0", "s1"]
-    assert "prod_pred" in evidence.OUTCOME_FIELDS and "cand_pred" in evidence.OUTCOME_FIELDS
+    # a route without the check does not pay for decoding predictions
+    assert len(evidence.pairs_from(rows).prod_class) == 0
+    plain = RouteConfig.model_validate(ROUTE)
+    shift = RouteConfig.model_validate({**ROUTE, "analysis": {"checks": [SHIFT]}})
+    assert not set(evidence.CLASS_FIELDS) & set(evidence.outcome_fields(plain))
+    assert set(evidence.CLASS_FIELDS) <= set(evidence.outcome_fields(shift))
+
+
+def test_score_matrices_and_rows_one_by_one_give_the_same_classes() -> None:
+    rng = np.random.default_rng(8)
+    m = rng.random((50, 4)).tolist()
+    m[3] = [0.1, float("nan"), 0.2, 0.3]
+    assert row_classes(m) == [predicted_class(x) for x in m]
+    assert row_classes(m)[3] is None and row_classes(m)[0] == str(int(np.argmax(m[0])))
+    assert row_classes([[0.5, True], [0.2, 0.1]]) == [None, "0"]  # booleans are no scores
+    assert row_classes([[0.1, 0.2], [0.3]]) == [predicted_class(x) for x in ([0.1, 0.2], [0.3])]
+
+
+async def test_lean_reads_give_the_classes_of_full_ones(tmp_path: Path) -> None:
+    shift = RouteConfig.model_validate({**ROUTE, "analysis": {"checks": [SHIFT]}})
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    await store.open()
+    try:
+        recs = []
+        for i in range(20):
+            r = OutcomeRecord("r", "r-1", f"q{i}", float(i), "shadow", "production", rows=2)
+            r.prod_status = r.cand_status = 200
+            r.prod_pred, r.cand_pred = [[0.2, 0.8], i % 3], [[0.9, 0.1], 1]
+            recs.append(r)
+        await store.insert_outcomes(recs)
+        full = await store.read_outcomes("r", 0, 100)
+        lean = await store.read_outcomes("r", 0, 100, fields=evidence.outcome_fields(shift))
+    finally:
+        await store.close()
+    a, b = evidence.pairs_from(full, classes=True), evidence.pairs_from(lean, classes=True)
+    assert len(a.prod_class) == 40 and a.prod_class.tolist() == b.prod_class.tolist()
+    assert a.cand_class.tolist() == b.cand_class.tolist()
 
 
 def test_candidate_collapsing_onto_one_class_is_harm() -> None:

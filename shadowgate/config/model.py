@@ -24,10 +24,11 @@ from shadowgate.config.inputs import DriftConfig, ValidationConfig
 from shadowgate.config.join import RequestIdConfig
 from shadowgate.config.lifecycle import AfterPromotionConfig
 from shadowgate.config.outage import ProductionOutageConfig
+from shadowgate.config.shift import check_max_shift
 from shadowgate.config.types import Duration, Fraction, HttpUrl, ListenAddress, Percent, Size
 from shadowgate.config.upstream import UpstreamConfig as UpstreamConfig
 
-Metric = Literal["errors", "latency", "agreement", "accuracy", "loss"]
+Metric = Literal["errors", "latency", "agreement", "accuracy", "loss", "prediction_shift"]
 Protocol = Literal["open-inference-v2", "kserve-v1", "tfserving", "mlflow", "json"]
 Mode = Literal["shadow", "canary"]
 
@@ -202,6 +203,8 @@ class CheckConfig(Strict):
     name: str | None = None
     #: run this check separately per segment value (needs ``segment`` on the route)
     per_segment: bool = False
+    #: for prediction_shift: the largest tolerated shift of any predicted class's share
+    max_shift: Fraction | None = Field(default=None, gt=0, lt=1)
 
     @property
     def label(self) -> str:
@@ -209,6 +212,8 @@ class CheckConfig(Strict):
 
     @property
     def effective_margin(self) -> float:
+        if self.max_shift is not None:
+            return self.max_shift
         return DEFAULT_MARGINS[self.metric] if self.margin is None else self.margin
 
     @property
@@ -223,6 +228,7 @@ class CheckConfig(Strict):
             raise ValueError("margin cannot be negative")
         if self.metric == "agreement" and self.goal == "superior":
             raise ValueError("agreement has no superiority goal; set min instead")
+        check_max_shift(self.metric, self.max_shift, self.margin, self.goal)
         return self
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shadowgate.compare.classes import paired_classes
 from shadowgate.compare.loss import LabelError, paired_loss
 from shadowgate.config.model import RouteConfig
 from shadowgate.model.outcome import OutcomeRecord, side_failed
@@ -35,6 +36,21 @@ OUTCOME_FIELDS: tuple[str, ...] = codec.columns(
     "segment",
     "extra",
 )
+#: read as well for a route that checks prediction_shift (``pairs_from(classes=True)``):
+#: decoding every row's predictions costs more than all the other fields together
+CLASS_FIELDS: tuple[str, ...] = codec.columns("prod_pred", "cand_pred")
+
+
+def wants_classes(route: RouteConfig) -> bool:
+    """Whether the route's checks need each row's predicted classes."""
+    return any(c.metric == "prediction_shift" for c in route.analysis.checks)
+
+
+def outcome_fields(route: RouteConfig) -> tuple[str, ...]:
+    """The outcome fields the judge reads for ``route``."""
+    return OUTCOME_FIELDS + CLASS_FIELDS if wants_classes(route) else OUTCOME_FIELDS
+
+
 #: the outcome fields read by ``labels_from`` and ``canary_labels_from``
 LABEL_FIELDS: tuple[str, ...] = codec.columns(
     "kind", "variant", "prod_pred", "cand_pred", "segment"
@@ -81,10 +97,13 @@ def _never(error: str | None, status: int | None) -> bool:
 
 
 def pairs_from(
-    outcomes: Sequence[StoredOutcome], exclude_production_failed: bool = False
+    outcomes: Sequence[StoredOutcome],
+    exclude_production_failed: bool = False,
+    classes: bool = False,
 ) -> PairBatch:
     """Shadow outcomes (noise and canary rows are skipped; during a production outage, so
-    are pairs production failed: see ``rollout.outage``)."""
+    are pairs production failed: see ``rollout.outage``). With ``classes``, also each row's
+    predicted classes where both sides answered (read ``CLASS_FIELDS`` for them)."""
     skip = production_failed if exclude_production_failed else _never
     shadow = (o.record for o in outcomes if o.record.kind == "shadow")
     rows = [r for r in shadow if not skip(r.prod_error, r.prod_status)]
@@ -106,7 +125,23 @@ def pairs_from(
         np.float64,
         len(rows),
     )
-    return PairBatch(pf, cf, lat, agree, [r.segment for r in rows])
+    batch = PairBatch(pf, cf, lat, agree, [r.segment for r in rows])
+    if classes:
+        both = [r for r, p, c in zip(rows, pf.tolist(), cf.tolist(), strict=True) if not (p or c)]
+        _add_classes(batch, both)
+    return batch
+
+
+def _add_classes(batch: PairBatch, rows: Sequence[OutcomeRecord]) -> None:
+    prod: list[str] = []
+    cand: list[str] = []
+    for r in rows:
+        pairs = paired_classes(r.prod_pred, r.cand_pred)
+        prod.extend(p for p, _ in pairs)
+        cand.extend(c for _, c in pairs)
+        batch.class_segment.extend([r.segment] * len(pairs))
+    batch.prod_class = np.array(prod, dtype=object)
+    batch.cand_class = np.array(cand, dtype=object)
 
 
 def canary_from(

@@ -264,7 +264,7 @@ class Judge:
             ctx.outcome_cursor,
             page=PAGE,
             rollout_id=ctx.rollout_id,
-            fields=evidence.OUTCOME_FIELDS,
+            fields=evidence.outcome_fields(route),
             max_pages=MAX_PAGES,
         ):
             ctx.outcome_cursor = rows[-1].id
@@ -274,7 +274,8 @@ class Judge:
             for i in range(0, len(rows), CHUNK):
                 chunk = rows[i : i + CHUNK]
                 outage = ctx.outage.observe(*evidence.production_health(chunk))
-                (ctx.bake or ctx.analysis).add_pairs(evidence.pairs_from(chunk, outage))
+                classes = evidence.wants_classes(route)
+                (ctx.bake or ctx.analysis).add_pairs(evidence.pairs_from(chunk, outage, classes))
                 ctx.noise.update(o.record for o in chunk)
                 ctx.analysis.add_canary(evidence.canary_from(chunk, ctx.settle))
                 await asyncio.sleep(0)

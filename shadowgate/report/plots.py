@@ -42,6 +42,8 @@ def _reference(t: Trajectory) -> tuple[float, str] | None:
         return t.margin, f"minimum {t.margin:g}"
     if t.metric == "accuracy":
         return -t.margin, f"margin −{t.margin:g}"
+    if t.metric == "prediction_shift":
+        return t.margin, f"max_shift {t.margin:g}"
     return t.margin, f"margin +{t.margin:g}"
 
 
@@ -108,6 +110,7 @@ def _unit(metric: str) -> str:
         "agreement": "share of agreeing answers",
         "accuracy": "accuracy difference (cand − prod)",
         "loss": "loss difference (cand − prod)",
+        "prediction_shift": "largest class-share shift |cand − prod|",
     }.get(metric, metric)
 
 

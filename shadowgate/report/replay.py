@@ -108,7 +108,7 @@ def replay(
     size = max(1, math.ceil(len(outcomes) / batches))
     for start in range(0, len(outcomes), size):
         chunk = outcomes[start : start + size]
-        analysis.add_pairs(evidence.pairs_from(chunk))
+        analysis.add_pairs(evidence.pairs_from(chunk, classes=evidence.wants_classes(route)))
         analysis.add_canary(evidence.canary_from(chunk))
         joined = [lo for o in chunk for lo in by_outcome.get(o.id, ())]
         if joined:

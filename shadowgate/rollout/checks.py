@@ -28,6 +28,8 @@ test sees and the tests of its harm and pass questions:
 | agreement | PairedMeanTest, long-run variance, vs ``min``    | (not observable: no pairs)     |
 | accuracy  | as errors, on (correct_c − correct_p + 1)/2      | TwoSampleMeanTest on correct   |
 | loss      | PairedMeanTest, long-run variance, on loss_c − p | TwoSampleMeanTest on loss      |
+| prediction_shift | PredictionShiftTest on the per-row predicted | (not observable: no pairs) |
+|           | classes, margin ``max_shift`` (any class's share) |                               |
 
 "Long-run variance" is the dependence-robust plug-in of :mod:`shadowgate.stats.long_run`
 (autocorrelated latencies, bursty errors, runs of hard requests). ``method="iid"`` builds
@@ -48,6 +50,7 @@ import numpy as np
 from shadowgate.config.model import CheckConfig
 from shadowgate.rollout.evidence import Floats
 from shadowgate.stats import BoundedMeanCS, PairedMeanTest, TwoSampleMeanTest
+from shadowgate.stats.class_shift import PredictionShiftTest
 
 Phase = Literal["shadow", "canary"]
 Verdict = Literal["pending", "passed", "harm", "n/a"]
@@ -73,6 +76,7 @@ _CLASSES: dict[str, Callable[[dict[str, Any]], _Test]] = {
     "BoundedMeanCS": BoundedMeanCS.from_dict,
     "PairedMeanTest": PairedMeanTest.from_dict,
     "TwoSampleMeanTest": TwoSampleMeanTest.from_dict,
+    "PredictionShiftTest": PredictionShiftTest.from_dict,
 }
 
 
@@ -158,7 +162,7 @@ def _ratio(x: float) -> float:
 class _Row:
     """One row of the table: the values' kind, the null boundary, which way is worse."""
 
-    kind: Literal["diff01", "level", "mean", "two-sample"]
+    kind: Literal["diff01", "level", "mean", "two-sample", "classes"]
     #: the harm (and non-inferiority pass) boundary from (margin, min)
     boundary: Callable[[float, float], float]
     #: the pass boundary for goal ``superior`` (None: the goal does not apply)
@@ -184,11 +188,16 @@ def _log_margin(m: float, lo: float) -> float:
 
 # paired differences in {-1, 0, 1} are mapped to [0, 1]: boundary (1 ± m) / 2
 _TABLE: dict[tuple[str, Phase], _Row | None] = {
-    ("errors", "shadow"): _Row("diff01", lambda m, lo: (1 + m) / 2, 0.5, "greater", _from_half),
-    ("accuracy", "shadow"): _Row("diff01", lambda m, lo: (1 - m) / 2, 0.5, "less", _from_half),
+    ("errors", "shadow"): _Row(
+        "diff01", lambda m, lo: (1 + m) / 2, 0.5, "greater", _from_half, zero_one=True
+    ),
+    ("accuracy", "shadow"): _Row(
+        "diff01", lambda m, lo: (1 - m) / 2, 0.5, "less", _from_half, zero_one=True
+    ),
     ("agreement", "shadow"): _Row("level", lambda m, lo: lo, None, "less", _ident),
     ("latency", "shadow"): _Row("mean", _log_margin, 0.0, "greater", _ratio),
     ("loss", "shadow"): _Row("mean", _margin, 0.0, "greater", _ident),
+    ("prediction_shift", "shadow"): _Row("classes", _margin, None, "greater", _ident),
     ("errors", "canary"): _Row("two-sample", _margin, 0.0, "greater", _ident, zero_one=True),
     ("accuracy", "canary"): _Row(
         "two-sample", lambda m, lo: -m, 0.0, "less", _ident, zero_one=True
@@ -196,6 +205,7 @@ _TABLE: dict[tuple[str, Phase], _Row | None] = {
     ("agreement", "canary"): None,
     ("latency", "canary"): _Row("two-sample", _log_margin, 0.0, "greater", _ratio),
     ("loss", "canary"): _Row("two-sample", _margin, 0.0, "greater", _ident),
+    ("prediction_shift", "canary"): None,
 }
 
 
@@ -219,9 +229,7 @@ def _makers(row: _Row, b: float, alt: str, a: float, method: Method) -> tuple[Ma
         if row.kind == "mean":
             return (lambda: PairedMeanTest(margin=b, alternative=alt)), PairedMeanTest
         return (lambda: BoundedMeanCS(threshold=b, alternative=alt, alpha=a)), BoundedMeanCS
-    floor = (
-        b * (1 - b) / 4 if row.kind == "level" else DIFF01_FLOOR if row.kind == "diff01" else 0.0
-    )
+    floor = b * (1 - b) / 4 if row.kind == "level" else DIFF01_FLOOR if row.zero_one else 0.0
     return (
         lambda: PairedMeanTest(margin=b, alternative=alt, variance="long-run", min_variance=floor)
     ), (lambda: PairedMeanTest(variance="long-run"))
@@ -242,6 +250,15 @@ def spec_for(
     row = _TABLE[(check.metric, phase)]
     if row is None:
         return None
+    if row.kind == "classes":  # values are (production, candidate) classes per row
+        m = check.effective_margin
+        return _Spec(
+            partial(PredictionShiftTest, max_shift=m, alpha=alpha_harm),
+            partial(PredictionShiftTest, max_shift=m, alpha=alpha_pass, question="pass"),
+            partial(PredictionShiftTest, max_shift=m, alpha=alpha_pass),
+            _ident,
+            True,
+        )
     harm_b = row.boundary(check.effective_margin, check.effective_min)
     sup = check.goal == "superior" and row.superior is not None
     pass_b = row.superior if sup and row.superior is not None else harm_b

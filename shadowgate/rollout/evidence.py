@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
+Objects = npt.NDArray[np.object_]
 
 
 def _empty_f() -> Floats:
@@ -22,6 +23,10 @@ def _empty_f() -> Floats:
 
 def _empty_b() -> Bools:
     return np.empty(0, dtype=np.bool_)
+
+
+def _empty_o() -> Objects:
+    return np.empty(0, dtype=object)
 
 
 @dataclass
@@ -35,6 +40,10 @@ class PairBatch:
     #: share of rows whose predictions agree, per request; NaN when not comparable
     agreement: Floats = field(default_factory=_empty_f)
     segment: list[str | None] = field(default_factory=list)
+    #: per row (not per request): each side's predicted class, for rows where both have one
+    prod_class: Objects = field(default_factory=_empty_o)
+    cand_class: Objects = field(default_factory=_empty_o)
+    class_segment: list[str | None] = field(default_factory=list)  # the row's request's
 
     def __len__(self) -> int:
         return len(self.prod_fail)

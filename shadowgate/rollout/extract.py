@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, Floats, LabelBatch, PairBatch
+from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
 
-Extracted = tuple[Floats, Floats | None, list[str | None]]
+#: values (floats, or production's classes for prediction_shift), the second array (groups,
+#: or the candidate's classes), segments
+Extracted = tuple[npt.NDArray[Any], npt.NDArray[Any] | None, list[str | None]]
 
 
 def _keep(mask: np.ndarray[Any, Any], segs: list[str | None]) -> list[str | None]:
@@ -22,6 +25,10 @@ def values_for_pairs(metric: str, b: PairBatch) -> Extracted | None:
     if metric == "errors":
         v = (b.cand_fail.astype(np.float64) - b.prod_fail.astype(np.float64) + 1.0) / 2.0
         return v, None, list(segs)
+    if metric == "prediction_shift":
+        if len(b.prod_class) == 0:
+            return None
+        return b.prod_class, b.cand_class, list(b.class_segment or [None] * len(b.prod_class))
     if metric == "latency":
         x = b.log_latency_ratio
     elif metric == "agreement":

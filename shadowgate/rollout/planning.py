@@ -92,6 +92,7 @@ class _Generator:
         self.sc = sc
         self.rng = rng
         self.labels = any(c.metric in ("accuracy", "loss") for c in route.analysis.checks)
+        self.classes = any(c.metric == "prediction_shift" for c in route.analysis.checks)
 
     def _effect(self, metric: str) -> float:
         return self.sc.effect if self.sc.metric == metric else 0.0
@@ -111,6 +112,12 @@ class _Generator:
         agree = (rng.random(n) >= self._effect("agreement")).astype(np.float64)
         nan = np.float64(math.nan)
         batch = PairBatch(pf, cf, np.where(ok, lat, nan), np.where(ok, agree, nan), [None] * n)
+        if self.classes:  # two classes, same shares; a disagreeing row swaps its class
+            prod = rng.random(n) < 0.5
+            cand = np.where(agree == 1.0, prod, ~prod)
+            batch.prod_class = np.where(prod[ok], "1", "0").astype(object)
+            batch.cand_class = np.where(cand[ok], "1", "0").astype(object)
+            batch.class_segment = [None] * len(batch.prod_class)
         if not self.labels:
             return batch, None
         k = int(rng.binomial(n, sc.label_share))

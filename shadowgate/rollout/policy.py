@@ -67,6 +67,8 @@ def decide(
                 worse = "candidate worse than production beyond the margin"
                 if r.metric == "agreement":
                     worse = f"agreement below the minimum {r.margin:g}"
+                elif r.metric == "prediction_shift":
+                    worse = f"a predicted class's share moved by more than {r.margin:g}"
                 return Decision(Event.HARM, _describe(r, worse), r)
     if state.state is State.AWAITING_APPROVAL:
         return None

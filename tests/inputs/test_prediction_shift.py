@@ -47,3 +47,30 @@ def test_lengths_must_match_and_classes_are_capped() -> None:
         t.update(["a", "b"], ["a"])
     t.update(["a", "b", "c", "d"], ["a", "b", "c", "d"])
     assert set(t.shifts()) == {"a", "b", "(other)"}
+
+
+def test_pass_question_proves_every_class_inside_the_margin() -> None:
+    rng = np.random.default_rng(2)
+    prod = _classes(rng, 3000, [0.5, 0.3, 0.2])
+    same = PredictionShiftTest(max_shift=0.05, alpha=0.025, question="pass")
+    same.update(prod, prod)
+    assert same.p_value <= 0.025 and same.question == "pass"
+    moved = PredictionShiftTest(max_shift=0.05, alpha=0.025, question="pass")
+    moved.update(prod, _classes(rng, 3000, [0.3, 0.3, 0.4]))
+    assert moved.p_value > 0.5  # some class is 20 points away: nothing to pass
+    back = PredictionShiftTest.from_dict(json.loads(json.dumps(same.to_dict())))
+    assert back.question == "pass" and back.p_value == same.p_value
+    with pytest.raises(ValueError, match="question must be harm or pass"):
+        PredictionShiftTest(question="maybe")  # type: ignore[arg-type]
+
+
+def test_interval_of_the_largest_shift_covers_every_class() -> None:
+    rng = np.random.default_rng(3)
+    prod = _classes(rng, 2000, [0.5, 0.5, 0.0])
+    t = PredictionShiftTest(max_shift=0.05)
+    assert t.confidence_interval(0.05) == (0.0, 1.0)  # before data
+    t.update(prod, _classes(rng, 2000, [0.2, 0.8, 0.0]))
+    lo, hi = t.confidence_interval(0.05)
+    assert lo <= t.estimate <= hi and 0.2 < lo < 0.3 < hi < 0.4
+    for v in t.shifts(0.05).values():
+        assert max(abs(v["ci_lower"]), abs(v["ci_upper"])) <= hi

@@ -65,3 +65,13 @@ def test_the_mirror_share_turns_pairs_into_requests() -> None:
     r = route([{"metric": "latency", "margin": 0.1}], mirror={"percent": 25})
     run = simulate_run(r, Scenario("latency", 1.0), 10.0, np.random.default_rng(1))
     assert run.outcome == "rollback" and run.requests == run.samples * 4
+
+
+def test_a_prediction_shift_check_is_simulated_with_classes() -> None:
+    """Pairs get predicted classes of equal shares, so an identical candidate can pass
+    the check (without classes it would stay pending and the plan never promote)."""
+    r = route(
+        [{"metric": "errors", "margin": 0.05}, {"metric": "prediction_shift", "max_shift": 0.05}]
+    )
+    run = simulate_run(r, Scenario("errors", 0.0), 100.0, np.random.default_rng(4))
+    assert run.outcome == "promote"

@@ -202,6 +202,9 @@ class CheckConfig(Strict):
     name: str | None = None
     #: run this check separately per segment value (needs ``segment`` on the route)
     per_segment: bool = False
+    #: for loss: the largest loss counted (larger ones are clipped to it and counted as
+    #: clipped); a bounded loss is tested by betting, exact for any distribution
+    bound: float | None = Field(default=None, gt=0)
 
     @property
     def label(self) -> str:
@@ -223,6 +226,12 @@ class CheckConfig(Strict):
             raise ValueError("margin cannot be negative")
         if self.metric == "agreement" and self.goal == "superior":
             raise ValueError("agreement has no superiority goal; set min instead")
+        if self.bound is not None and self.metric != "loss":
+            raise ValueError(f"bound applies to metric loss only, not {self.metric}")
+        if self.bound is not None and self.effective_margin >= self.bound:
+            raise ValueError(
+                f"margin ({self.effective_margin:g}) must be below bound ({self.bound:g})"
+            )
         return self
 
 

@@ -27,6 +27,7 @@ from shadowgate.rollout.checks import (
 )
 from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
 from shadowgate.rollout.extract import (
+    clipped,
     values_for_canary,
     values_for_canary_labels,
     values_for_labels,
@@ -80,7 +81,6 @@ class RouteAnalysis:
         Checks with an unchanged fingerprint keep their evidence; the returned notes (also
         kept in ``notes``) say which checks were restarted, for the audit log.
         """
-        old = {label: st for states in self.checks.values() for label, st in states.items()}
         fresh = RouteAnalysis(analysis, self.srm_weight, self.method)
         said: list[str] = []
         for phase, states in fresh.checks.items():
@@ -92,11 +92,11 @@ class RouteAnalysis:
                     prev.alpha_harm, prev.alpha_segments = st.alpha_harm, st.alpha_segments
                     prev.alpha_pass = st.alpha_pass
                     states[label] = prev
-                elif label in old:
+                elif prev is not None:
                     said.append(
                         f"{phase} check {label!r} restarted: hypothesis changed from "
-                        f"{fingerprint(old[label].check)} to {fingerprint(st.check)}; "
-                        f"{old[label].n} observations discarded"
+                        f"{fingerprint(prev.check)} to {fingerprint(st.check)}; "
+                        f"{prev.n} observations discarded"
                     )
         self.config = analysis
         self.checks = fresh.checks
@@ -131,7 +131,10 @@ class RouteAnalysis:
     def add_labels(self, b: LabelBatch) -> None:
         self.labels += len(b)
         for state in self.checks["shadow"].values():
-            got = values_for_labels(state.check.metric, b)
+            bound = state.check.bound
+            got = values_for_labels(state.check.metric, b, bound)
+            if state.check.metric == "loss":
+                state.clipped += clipped(b.prod_loss, bound) + clipped(b.cand_loss, bound)
             if got is not None:
                 state.update(*got)
 
@@ -154,7 +157,10 @@ class RouteAnalysis:
     def add_canary_labels(self, b: CanaryLabelBatch) -> None:
         self.canary_labels += len(b)
         for state in self.checks["canary"].values():
-            got = values_for_canary_labels(state.check.metric, b)
+            bound = state.check.bound
+            got = values_for_canary_labels(state.check.metric, b, bound)
+            if state.check.metric == "loss":
+                state.clipped += clipped(b.loss, bound)
             if got is not None:
                 state.update(*got)
 
@@ -238,4 +244,5 @@ def fingerprint(check: CheckConfig) -> str:
     goal = check.goal
     if check.metric == "agreement":
         return f"{check.metric} min={check.effective_min:g} goal={goal}"
-    return f"{check.metric} margin={check.effective_margin:g} goal={goal}"
+    bound = "" if check.bound is None else f" bound={check.bound:g}"
+    return f"{check.metric} margin={check.effective_margin:g}{bound} goal={goal}"

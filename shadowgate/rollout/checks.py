@@ -28,6 +28,8 @@ test sees and the tests of its harm and pass questions:
 | agreement | PairedMeanTest, long-run variance, vs ``min``    | (not observable: no pairs)     |
 | accuracy  | as errors, on (correct_c − correct_p + 1)/2      | TwoSampleMeanTest on correct   |
 | loss      | PairedMeanTest, long-run variance, on loss_c − p | TwoSampleMeanTest on loss      |
+| loss with | as errors, on (clip(loss_c) − clip(loss_p) + b)/ | TwoSampleMeanTest on clipped   |
+| bound b   | 2b: pass by betting, exact for bounded losses    | loss                           |
 
 "Long-run variance" is the dependence-robust plug-in of :mod:`shadowgate.stats.long_run`
 (autocorrelated latencies, bursty errors, runs of hard requests). ``method="iid"`` builds
@@ -100,6 +102,8 @@ class CheckResult:
     p_pass: float
     verdict: Verdict
     margin: float
+    #: losses clipped at the check's bound so far (None: the check has no bound)
+    clipped: int | None = None
 
     @property
     def p_value(self) -> float:
@@ -124,7 +128,7 @@ class CheckResult:
             "p_pass": self.p_pass,
             "verdict": self.verdict,
             "margin": self.margin,
-        }
+        } | ({} if self.clipped is None else {"clipped": self.clipped})
 
 
 Make = Callable[[], _Test]
@@ -195,6 +199,13 @@ _TABLE: dict[tuple[str, Phase], _Row | None] = {
 }
 
 
+def _bounded_loss(bound: float) -> _Row:
+    """Loss differences clipped to [-bound, bound] and mapped to [0, 1], tested as errors."""
+    return _Row(
+        "diff01", lambda m, lo: (1 + m / bound) / 2, 0.5, "greater", lambda x: (2 * x - 1) * bound
+    )
+
+
 def _makers(row: _Row, b: float, alt: str, a: float, method: Method) -> tuple[Make, Make]:
     """(question test, display test) constructors for one boundary and side."""
     if row.kind == "two-sample":
@@ -222,6 +233,8 @@ def spec_for(
     they are read at); the p-values are valid at every level regardless.
     """
     row = _TABLE[(check.metric, phase)]
+    if check.metric == "loss" and check.bound is not None and phase == "shadow":
+        row = _bounded_loss(check.bound)
     if row is None:
         return None
     harm_b = row.boundary(check.effective_margin, check.effective_min)
@@ -270,6 +283,7 @@ class CheckState:
         self.pass_: _Test = spec.make_pass()
         self.display: _Test = spec.make_display()
         self.segments: dict[str, _Test] = {}  # segment value → harm test, in order first seen
+        self.clipped = 0  # losses outside [0, bound], clipped into it (disclosed in results)
 
     def update(self, values: Floats, groups: Floats | None, segments: Sequence[str | None]) -> None:
         if len(values) == 0:
@@ -343,6 +357,7 @@ class CheckState:
             margin=self.check.effective_margin
             if self.check.metric != "agreement"
             else self.check.effective_min,
+            clipped=None if self.check.bound is None else self.clipped,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -351,6 +366,7 @@ class CheckState:
             "pass": _dump(self.pass_),
             "display": _dump(self.display),
             "segments": [[k, _dump(v)] for k, v in self.segments.items()],
+            "clipped": self.clipped,
         }
 
     def restore(self, d: dict[str, Any]) -> None:
@@ -358,6 +374,7 @@ class CheckState:
         self.pass_ = _load(d["pass"])
         self.display = _load(d["display"])
         self.segments = {k: _load(v) for k, v in d.get("segments", [])}
+        self.clipped = int(d.get("clipped", 0))
 
 
 def _finite(x: float) -> float | None:

@@ -246,6 +246,9 @@ class AnalysisConfig(Strict):
     deadline: Duration = 24 * 3600.0
     on_success: Literal["promote", "await_approval"] = "promote"
     interval: Duration = 1.0
+    #: label checks see a pair once this long has passed since its request (None: labels
+    #: count as they arrive); see ``rollout.label_hold``
+    label_window: Duration | None = None
     checks: tuple[CheckConfig, ...] = Field(default_factory=_default_checks)
     production_outage: ProductionOutageConfig = ProductionOutageConfig()
 
@@ -257,6 +260,10 @@ class AnalysisConfig(Strict):
             )
         if self.interval <= 0:
             raise ValueError("interval must be greater than 0")
+        if self.label_window is not None and self.label_window <= 0:
+            raise ValueError(
+                "label_window must be greater than 0 (omit it to count labels as they arrive)"
+            )
         labels = [c.label for c in self.checks]
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:

@@ -295,7 +295,7 @@ class Judge:
                     tests.add_labels(evidence.labels_from(route, subset))
                 ctx.analysis.add_canary_labels(evidence.canary_labels_from(route, part))
                 await asyncio.sleep(0)
-        return total
+        return total + ctx.release_labels(self.clock())  # analysis.label_window
 
     async def _apply(
         self,

@@ -63,6 +63,7 @@ class RouteAnalysis:
         for phase, check in observable:
             self.checks[phase][check.label] = self._new_state(check, phase)  # type: ignore[index,arg-type]
         self.notes: list[str] = []  # what was restarted and why, for the audit log
+        self.unaudited: list[str] = []  # of those, not yet written to the audit log
         w = min(max(canary_weight, 0.0), 100.0) / 100.0
         self.srm = CountShareTest(shares=(1.0 - w, w)) if 0 < w < 1 else None
         self.srm_weight = canary_weight
@@ -115,7 +116,13 @@ class RouteAnalysis:
         self.checks = fresh.checks
         self.alpha_harm_each, self.alpha_srm = fresh.alpha_harm_each, fresh.alpha_srm
         self.notes.extend(said)
+        self.unaudited.extend(said)
         return said
+
+    def take_notes(self) -> list[str]:
+        """Restart notes not yet in the audit log (the judge writes them with its commit)."""
+        out, self.unaudited = self.unaudited, []
+        return out
 
     def _rewindow(self, window: float | None) -> str:
         """A new ``label_window``: held labels keep waiting under it (or count now, if off)."""
@@ -255,6 +262,7 @@ class RouteAnalysis:
                 for phase, states in self.checks.items()
             },
             "notes": list(self.notes),
+            "unaudited": list(self.unaudited),
             "checks": {
                 phase: {k: v.to_dict() for k, v in states.items()}
                 for phase, states in self.checks.items()
@@ -275,6 +283,7 @@ class RouteAnalysis:
         method = d.get("method", "long-run")
         self = cls(analysis, canary_weight=float(d.get("srm_weight", 0.0)), method=method)
         self.notes = [str(x) for x in d.get("notes", [])]
+        self.unaudited = [str(x) for x in d.get("unaudited", [])]
         prints = d.get("fingerprints", {})
         for phase, states in d.get("checks", {}).items():
             for label, sd in states.items():
@@ -283,10 +292,12 @@ class RouteAnalysis:
                     continue
                 was = prints.get(phase, {}).get(label)
                 if was is not None and was != fingerprint(st.check):
-                    self.notes.append(
+                    note = (
                         f"{phase} check {label!r} restarted: hypothesis changed from {was} "
                         f"to {fingerprint(st.check)} while the judge was down"
                     )
+                    self.notes.append(note)
+                    self.unaudited.append(note)
                     continue
                 st.restore(sd)
         self.srm = CountShareTest.from_dict(d["srm"]) if d.get("srm") else None

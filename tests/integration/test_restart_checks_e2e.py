@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,11 @@ async def test_resume_after_a_sample_ratio_mismatch_restarts_the_split_check(
             async with s.post(f"{gw.admin_url}/api/routes/m/resume") as r:
                 assert r.status == 200, await r.text()
             assert state() == "canary"
+            # requests served while replicas switch split belong to neither split and are
+            # kept out of the split check: start the new evidence after that window
+            settle = judge.contexts["m"].settle
+            if settle is not None:
+                await asyncio.sleep(max(0.0, settle[1] - time.time()) + 0.1)
             # a correct split from now on: many users, hashed half and half
             await send(s, gw, 300, lambda i: f"user-{uuid.uuid4()}")
             await until(

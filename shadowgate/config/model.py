@@ -205,6 +205,9 @@ class CheckConfig(Strict):
     per_segment: bool = False
     #: for prediction_shift: the largest tolerated shift of any predicted class's share
     max_shift: Fraction | None = Field(default=None, gt=0, lt=1)
+    #: for loss: the largest loss counted (larger ones are clipped to it and counted as
+    #: clipped); a bounded loss is tested by betting, exact for any distribution
+    bound: float | None = Field(default=None, gt=0)
 
     @property
     def label(self) -> str:
@@ -229,6 +232,12 @@ class CheckConfig(Strict):
         if self.metric == "agreement" and self.goal == "superior":
             raise ValueError("agreement has no superiority goal; set min instead")
         check_max_shift(self.metric, self.max_shift, self.margin, self.goal)
+        if self.bound is not None and self.metric != "loss":
+            raise ValueError(f"bound applies to metric loss only, not {self.metric}")
+        if self.bound is not None and self.effective_margin >= self.bound:
+            raise ValueError(
+                f"margin ({self.effective_margin:g}) must be below bound ({self.bound:g})"
+            )
         return self
 
 
@@ -243,6 +252,9 @@ class AnalysisConfig(Strict):
     deadline: Duration = 24 * 3600.0
     on_success: Literal["promote", "await_approval"] = "promote"
     interval: Duration = 1.0
+    #: label checks see a pair once this long has passed since its request (None: labels
+    #: count as they arrive); see ``rollout.label_hold``
+    label_window: Duration | None = None
     checks: tuple[CheckConfig, ...] = Field(default_factory=_default_checks)
     production_outage: ProductionOutageConfig = ProductionOutageConfig()
 
@@ -254,6 +266,10 @@ class AnalysisConfig(Strict):
             )
         if self.interval <= 0:
             raise ValueError("interval must be greater than 0")
+        if self.label_window is not None and self.label_window <= 0:
+            raise ValueError(
+                "label_window must be greater than 0 (omit it to count labels as they arrive)"
+            )
         labels = [c.label for c in self.checks]
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:

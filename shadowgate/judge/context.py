@@ -95,6 +95,10 @@ class RouteContext:
             (self.bake, [x for x in rows if x.outcome.record.ts >= since]),
         ]
 
+    def release_labels(self, now: float) -> int:
+        """Labels whose window has passed reach the checks (``analysis.label_window``)."""
+        return sum(a.release_labels(now) for a in (self.analysis, self.bake) if a is not None)
+
     def status(self, route: RouteConfig) -> dict[str, Any]:
         """The route's decision status for /api/status."""
         ctx = self
@@ -113,6 +117,7 @@ class RouteContext:
                 "canary_production": ctx.analysis.canary[0],
                 "canary_candidate": ctx.analysis.canary[1],
                 "canary_labels": ctx.analysis.canary_labels,
+                "label_window": ctx.analysis.label_window_status(),
             },
             "checks": [r.to_dict() for r in results],
             "srm_p_value": ctx.analysis.srm_p_value(),

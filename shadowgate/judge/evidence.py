@@ -53,7 +53,7 @@ def outcome_fields(route: RouteConfig) -> tuple[str, ...]:
 
 #: the outcome fields read by ``labels_from`` and ``canary_labels_from``
 LABEL_FIELDS: tuple[str, ...] = codec.columns(
-    "kind", "variant", "prod_pred", "cand_pred", "segment"
+    "ts", "kind", "variant", "prod_pred", "cand_pred", "segment"
 )
 
 _failed = side_failed  # what counts as a failed side is defined once, in ``model.outcome``
@@ -125,7 +125,8 @@ def pairs_from(
         np.float64,
         len(rows),
     )
-    batch = PairBatch(pf, cf, lat, agree, [r.segment for r in rows])
+    ts = np.fromiter((r.ts for r in rows), np.float64, len(rows))
+    batch = PairBatch(pf, cf, lat, agree, [r.segment for r in rows], request_at=ts)
     if classes:
         both = [r for r, p, c in zip(rows, pf.tolist(), cf.tolist(), strict=True) if not (p or c)]
         _add_classes(batch, both)
@@ -171,7 +172,8 @@ def canary_from(
     assigned = np.fromiter(
         (not r.extra.get("forced") and not lo <= r.ts < hi for r in rows), bool, len(rows)
     )
-    return CanaryBatch(cand, failed, lat, assigned, [r.segment for r in rows])
+    ts = np.fromiter((r.ts for r in rows), np.float64, len(rows))
+    return CanaryBatch(cand, failed, lat, assigned, [r.segment for r in rows], ts)
 
 
 def _log(x: float | None) -> float:
@@ -201,6 +203,7 @@ def labels_from(route: RouteConfig, rows: Sequence[LabeledOutcome]) -> LabelBatc
         np.array([s.get("prod_loss", nan) for s in scores], dtype=np.float64),
         np.array([s.get("cand_loss", nan) for s in scores], dtype=np.float64),
         [x.outcome.record.segment for x in shadow],
+        *_times(shadow),
     )
 
 
@@ -215,4 +218,11 @@ def canary_labels_from(route: RouteConfig, rows: Sequence[LabeledOutcome]) -> Ca
         np.array([s.get(f"{p}_correct", nan) for s, p in zip(scores, side, strict=True)]),
         np.array([s.get(f"{p}_loss", nan) for s, p in zip(scores, side, strict=True)]),
         [x.outcome.record.segment for x in canary],
+        *_times(canary),
     )
+
+
+def _times(rows: Sequence[LabeledOutcome]) -> tuple[npt.NDArray[np.float64], ...]:
+    """Request times and label arrival times, for ``analysis.label_window``."""
+    ts = np.fromiter((x.outcome.record.ts for x in rows), np.float64, len(rows))
+    return ts, np.fromiter((x.labelled_at for x in rows), np.float64, len(rows))

@@ -20,6 +20,7 @@ from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge import evidence
 from shadowgate.judge.context import RouteContext
+from shadowgate.judge.notes import note_audit
 from shadowgate.judge.outage import OutageHook, current_gate, switched
 from shadowgate.judge.rollouts import current_rollout_id, restart_record, restart_rollout
 from shadowgate.rollout.analysis import RouteAnalysis
@@ -296,7 +297,7 @@ class Judge:
                     tests.add_labels(evidence.labels_from(route, subset))
                 ctx.analysis.add_canary_labels(evidence.canary_labels_from(route, part))
                 await asyncio.sleep(0)
-        return total
+        return total + ctx.release_labels(self.clock())  # analysis.label_window
 
     async def _apply(
         self,
@@ -371,6 +372,8 @@ class Judge:
     async def _commit(
         self, route: RouteConfig, ctx: RouteContext, now: float, audit: list[AuditRecord]
     ) -> None:
+        digest = self.holder.current.digest()  # and what an edited config restarted:
+        audit = [note_audit(route, ctx, n, now, digest) for n in ctx.analysis.take_notes()] + audit
         state = ctx.to_state(route, now)
         ctx.version = await self.store.commit_decision(route.name, ctx.rollout_id, state, audit)
         ctx.committed = ctx.routing(route)

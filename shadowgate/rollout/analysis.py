@@ -13,6 +13,7 @@ margin is never read under another.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,13 @@ from shadowgate.rollout.checks import (
 )
 from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
 from shadowgate.rollout.extract import (
+    clipped,
     values_for_canary,
     values_for_canary_labels,
     values_for_labels,
     values_for_pairs,
 )
+from shadowgate.rollout.label_hold import LabelHold
 from shadowgate.stats import CountShareTest
 
 
@@ -60,6 +63,7 @@ class RouteAnalysis:
         for phase, check in observable:
             self.checks[phase][check.label] = self._new_state(check, phase)  # type: ignore[index,arg-type]
         self.notes: list[str] = []  # what was restarted and why, for the audit log
+        self.unaudited: list[str] = []  # of those, not yet written to the audit log
         w = min(max(canary_weight, 0.0), 100.0) / 100.0
         self.srm = CountShareTest(shares=(1.0 - w, w)) if 0 < w < 1 else None
         self.srm_weight = canary_weight
@@ -68,6 +72,15 @@ class RouteAnalysis:
         self.canary = [0, 0]  # outcomes per variant (production, candidate), whole rollout
         self.step_counts = [0, 0]  # per variant since the current canary step began
         self.canary_labels = 0
+        self._hold_labels(analysis.label_window)
+
+    def _hold_labels(self, window: float | None) -> None:
+        """With ``label_window``: labels wait for their pair's window (``rollout.label_hold``)."""
+        self.hold: LabelHold[LabelBatch] | None = None
+        self.canary_hold: LabelHold[CanaryLabelBatch] | None = None
+        if window is not None:
+            self.hold = LabelHold(window, LabelBatch())
+            self.canary_hold = LabelHold(window, CanaryLabelBatch())
 
     def _new_state(self, check: CheckConfig, phase: Phase) -> CheckState:
         return CheckState(check, phase, self.alpha_harm_each, self.alpha_pass, self.method)
@@ -80,7 +93,6 @@ class RouteAnalysis:
         Checks with an unchanged fingerprint keep their evidence; the returned notes (also
         kept in ``notes``) say which checks were restarted, for the audit log.
         """
-        old = {label: st for states in self.checks.values() for label, st in states.items()}
         fresh = RouteAnalysis(analysis, self.srm_weight, self.method)
         said: list[str] = []
         for phase, states in fresh.checks.items():
@@ -92,17 +104,38 @@ class RouteAnalysis:
                     prev.alpha_harm, prev.alpha_segments = st.alpha_harm, st.alpha_segments
                     prev.alpha_pass = st.alpha_pass
                     states[label] = prev
-                elif label in old:
+                elif prev is not None:
                     said.append(
                         f"{phase} check {label!r} restarted: hypothesis changed from "
-                        f"{fingerprint(old[label].check)} to {fingerprint(st.check)}; "
-                        f"{old[label].n} observations discarded"
+                        f"{fingerprint(prev.check)} to {fingerprint(st.check)}; "
+                        f"{prev.n} observations discarded"
                     )
+        if analysis.label_window != self.config.label_window:
+            said.append(self._rewindow(analysis.label_window))
         self.config = analysis
         self.checks = fresh.checks
         self.alpha_harm_each, self.alpha_srm = fresh.alpha_harm_each, fresh.alpha_srm
         self.notes.extend(said)
+        self.unaudited.extend(said)
         return said
+
+    def take_notes(self) -> list[str]:
+        """Restart notes not yet in the audit log (the judge writes them with its commit)."""
+        out, self.unaudited = self.unaudited, []
+        return out
+
+    def _rewindow(self, window: float | None) -> str:
+        """A new ``label_window``: held labels keep waiting under it (or count now, if off)."""
+        was = self.config.label_window
+        if self.hold is not None and self.canary_hold is not None and window is not None:
+            self.hold.rewindow(window)
+            self.canary_hold.rewindow(window)
+            return f"label window changed from {was:g}s to {window:g}s"
+        flush = self.release_labels(math.inf) if window is None else 0
+        self._hold_labels(window)
+        if window is None:
+            return f"label window {was:g}s removed: {flush} held labels counted at once"
+        return f"label window of {window:g}s set: labels arriving from now on wait for it"
 
     def restart_split(self) -> str:
         """Start the sample-ratio check again on new evidence (after ``resume`` from SRM).
@@ -123,15 +156,47 @@ class RouteAnalysis:
 
     def add_pairs(self, b: PairBatch) -> None:
         self.pairs += len(b)
+        if self.hold is not None:
+            self.hold.observe(b.request_at)
         for state in self.checks["shadow"].values():
             got = values_for_pairs(state.check.metric, b)
             if got is not None:
                 state.update(*got)
 
     def add_labels(self, b: LabelBatch) -> None:
+        if self.hold is not None:
+            self.hold.add(b)
+        else:
+            self._feed_labels(b)
+
+    def add_canary_labels(self, b: CanaryLabelBatch) -> None:
+        if self.canary_hold is not None:
+            self.canary_hold.add(b)
+        else:
+            self._feed_canary_labels(b)
+
+    def release_labels(self, now: float) -> int:
+        """Feed the checks the labels whose pairs' window has passed at ``now``."""
+        if self.hold is None or self.canary_hold is None:
+            return 0
+        shadow, canary = self.hold.release(now), self.canary_hold.release(now)
+        self._feed_labels(shadow)
+        self._feed_canary_labels(canary)
+        return len(shadow) + len(canary)
+
+    def label_window_status(self) -> dict[str, Any] | None:
+        """The window and the labelled share of the pairs it has evaluated, per phase."""
+        if self.hold is None or self.canary_hold is None:
+            return None
+        return {**self.hold.status(), "canary": self.canary_hold.status()}
+
+    def _feed_labels(self, b: LabelBatch) -> None:
         self.labels += len(b)
         for state in self.checks["shadow"].values():
-            got = values_for_labels(state.check.metric, b)
+            bound = state.check.bound
+            got = values_for_labels(state.check.metric, b, bound)
+            if state.check.metric == "loss":
+                state.clipped += clipped(b.prod_loss, bound) + clipped(b.cand_loss, bound)
             if got is not None:
                 state.update(*got)
 
@@ -143,6 +208,8 @@ class RouteAnalysis:
         self.canary[1] += cand
         self.step_counts[0] += len(b) - cand
         self.step_counts[1] += cand
+        if self.canary_hold is not None:
+            self.canary_hold.observe(b.request_at)
         if self.srm is not None:
             assigned = b.assigned if len(b.assigned) == len(b) else np.ones(len(b), bool)
             self.srm.update(b.candidate[assigned].astype(np.int64))
@@ -151,10 +218,13 @@ class RouteAnalysis:
             if got is not None:
                 state.update(*got)
 
-    def add_canary_labels(self, b: CanaryLabelBatch) -> None:
+    def _feed_canary_labels(self, b: CanaryLabelBatch) -> None:
         self.canary_labels += len(b)
         for state in self.checks["canary"].values():
-            got = values_for_canary_labels(state.check.metric, b)
+            bound = state.check.bound
+            got = values_for_canary_labels(state.check.metric, b, bound)
+            if state.check.metric == "loss":
+                state.clipped += clipped(b.loss, bound)
             if got is not None:
                 state.update(*got)
 
@@ -192,6 +262,7 @@ class RouteAnalysis:
                 for phase, states in self.checks.items()
             },
             "notes": list(self.notes),
+            "unaudited": list(self.unaudited),
             "checks": {
                 phase: {k: v.to_dict() for k, v in states.items()}
                 for phase, states in self.checks.items()
@@ -203,6 +274,8 @@ class RouteAnalysis:
             "canary": list(self.canary),
             "step_counts": list(self.step_counts),
             "canary_labels": self.canary_labels,
+            "label_hold": None if self.hold is None else self.hold.to_dict(),
+            "canary_label_hold": None if self.canary_hold is None else self.canary_hold.to_dict(),
         }
 
     @classmethod
@@ -210,6 +283,7 @@ class RouteAnalysis:
         method = d.get("method", "long-run")
         self = cls(analysis, canary_weight=float(d.get("srm_weight", 0.0)), method=method)
         self.notes = [str(x) for x in d.get("notes", [])]
+        self.unaudited = [str(x) for x in d.get("unaudited", [])]
         prints = d.get("fingerprints", {})
         for phase, states in d.get("checks", {}).items():
             for label, sd in states.items():
@@ -218,10 +292,12 @@ class RouteAnalysis:
                     continue
                 was = prints.get(phase, {}).get(label)
                 if was is not None and was != fingerprint(st.check):
-                    self.notes.append(
+                    note = (
                         f"{phase} check {label!r} restarted: hypothesis changed from {was} "
                         f"to {fingerprint(st.check)} while the judge was down"
                     )
+                    self.notes.append(note)
+                    self.unaudited.append(note)
                     continue
                 st.restore(sd)
         self.srm = CountShareTest.from_dict(d["srm"]) if d.get("srm") else None
@@ -230,6 +306,17 @@ class RouteAnalysis:
         self.canary = [int(x) for x in d.get("canary", [0, 0])]
         self.step_counts = [int(x) for x in d.get("step_counts", [0, 0])]
         self.canary_labels = int(d.get("canary_labels", 0))
+        w = analysis.label_window
+        if w is not None and d.get("label_hold") and d.get("canary_label_hold"):
+            self.hold = LabelHold.from_dict(w, LabelBatch(), d["label_hold"])
+            self.canary_hold = LabelHold.from_dict(w, CanaryLabelBatch(), d["canary_label_hold"])
+        elif w is None and d.get("label_hold"):  # the window was removed while the judge was down
+            held = LabelHold.from_dict(1.0, LabelBatch(), d["label_hold"]).held
+            cheld = LabelHold.from_dict(1.0, CanaryLabelBatch(), d["canary_label_hold"]).held
+            if held is not None:
+                self._feed_labels(held)
+            if cheld is not None:
+                self._feed_canary_labels(cheld)
         return self
 
 
@@ -238,4 +325,5 @@ def fingerprint(check: CheckConfig) -> str:
     goal = check.goal
     if check.metric == "agreement":
         return f"{check.metric} min={check.effective_min:g} goal={goal}"
-    return f"{check.metric} margin={check.effective_margin:g} goal={goal}"
+    bound = "" if check.bound is None else f" bound={check.bound:g}"
+    return f"{check.metric} margin={check.effective_margin:g}{bound} goal={goal}"

@@ -30,6 +30,8 @@ test sees and the tests of its harm and pass questions:
 | loss      | PairedMeanTest, long-run variance, on loss_c − p | TwoSampleMeanTest on loss      |
 | prediction_shift | PredictionShiftTest on the per-row predicted | (not observable: no pairs) |
 |           | classes, margin ``max_shift`` (any class's share) |                               |
+| loss with | as errors, on (clip(loss_c) − clip(loss_p) + b)/ | TwoSampleMeanTest on clipped   |
+| bound b   | 2b: pass by betting, exact for bounded losses    | loss                           |
 
 "Long-run variance" is the dependence-robust plug-in of :mod:`shadowgate.stats.long_run`
 (autocorrelated latencies, bursty errors, runs of hard requests). ``method="iid"`` builds
@@ -104,6 +106,8 @@ class CheckResult:
     p_pass: float
     verdict: Verdict
     margin: float
+    #: losses clipped at the check's bound so far (None: the check has no bound)
+    clipped: int | None = None
 
     @property
     def p_value(self) -> float:
@@ -128,7 +132,7 @@ class CheckResult:
             "p_pass": self.p_pass,
             "verdict": self.verdict,
             "margin": self.margin,
-        }
+        } | ({} if self.clipped is None else {"clipped": self.clipped})
 
 
 Make = Callable[[], _Test]
@@ -217,6 +221,13 @@ _TABLE: dict[tuple[str, Phase], _Row | None] = {
 DIFF01_FLOOR = 1e-4
 
 
+def _bounded_loss(bound: float) -> _Row:
+    """Loss differences clipped to [-bound, bound] and mapped to [0, 1], tested as errors."""
+    return _Row(
+        "diff01", lambda m, lo: (1 + m / bound) / 2, 0.5, "greater", lambda x: (2 * x - 1) * bound
+    )
+
+
 def _makers(row: _Row, b: float, alt: str, a: float, method: Method) -> tuple[Make, Make]:
     """(question test, display test) constructors for one boundary and side."""
     if row.kind == "two-sample":
@@ -248,6 +259,8 @@ def spec_for(
     they are read at); the p-values are valid at every level regardless.
     """
     row = _TABLE[(check.metric, phase)]
+    if check.metric == "loss" and check.bound is not None and phase == "shadow":
+        row = _bounded_loss(check.bound)
     if row is None:
         return None
     if row.kind == "classes":  # values are (production, candidate) classes per row
@@ -305,6 +318,7 @@ class CheckState:
         self.pass_: _Test = spec.make_pass()
         self.display: _Test = spec.make_display()
         self.segments: dict[str, _Test] = {}  # segment value → harm test, in order first seen
+        self.clipped = 0  # losses outside [0, bound], clipped into it (disclosed in results)
 
     def update(self, values: Floats, groups: Floats | None, segments: Sequence[str | None]) -> None:
         if len(values) == 0:
@@ -378,6 +392,7 @@ class CheckState:
             margin=self.check.effective_margin
             if self.check.metric != "agreement"
             else self.check.effective_min,
+            clipped=None if self.check.bound is None else self.clipped,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -386,6 +401,7 @@ class CheckState:
             "pass": _dump(self.pass_),
             "display": _dump(self.display),
             "segments": [[k, _dump(v)] for k, v in self.segments.items()],
+            "clipped": self.clipped,
         }
 
     def restore(self, d: dict[str, Any]) -> None:
@@ -393,6 +409,7 @@ class CheckState:
         self.pass_ = _load(d["pass"])
         self.display = _load(d["display"])
         self.segments = {k: _load(v) for k, v in d.get("segments", [])}
+        self.clipped = int(d.get("clipped", 0))
 
 
 def _finite(x: float) -> float | None:

@@ -40,6 +40,8 @@ class PairBatch:
     #: share of rows whose predictions agree, per request; NaN when not comparable
     agreement: Floats = field(default_factory=_empty_f)
     segment: list[str | None] = field(default_factory=list)
+    #: request times (only ``analysis.label_window`` needs them: pairs due for labels)
+    request_at: Floats = field(default_factory=_empty_f)
     #: per row (not per request): each side's predicted class, for rows where both have one
     prod_class: Objects = field(default_factory=_empty_o)
     cand_class: Objects = field(default_factory=_empty_o)
@@ -58,6 +60,9 @@ class LabelBatch:
     prod_loss: Floats = field(default_factory=_empty_f)
     cand_loss: Floats = field(default_factory=_empty_f)
     segment: list[str | None] = field(default_factory=list)
+    #: the pair's request time and its label's arrival (for ``analysis.label_window``)
+    request_at: Floats = field(default_factory=_empty_f)
+    label_at: Floats = field(default_factory=_empty_f)
 
     def __len__(self) -> int:
         return len(self.prod_correct)
@@ -73,6 +78,7 @@ class CanaryBatch:
     #: False for requests whose variant was forced by a header (kept out of the SRM check)
     assigned: Bools = field(default_factory=_empty_b)
     segment: list[str | None] = field(default_factory=list)
+    request_at: Floats = field(default_factory=_empty_f)  # as in ``PairBatch``
 
     def __len__(self) -> int:
         return len(self.candidate)
@@ -86,6 +92,8 @@ class CanaryLabelBatch:
     correct: Floats = field(default_factory=_empty_f)
     loss: Floats = field(default_factory=_empty_f)
     segment: list[str | None] = field(default_factory=list)
+    request_at: Floats = field(default_factory=_empty_f)  # as in ``LabelBatch``
+    label_at: Floats = field(default_factory=_empty_f)
 
     def __len__(self) -> int:
         return len(self.candidate)

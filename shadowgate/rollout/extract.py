@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
+from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, Floats, LabelBatch, PairBatch
 
 #: values (floats, or production's classes for prediction_shift), the second array (groups,
 #: or the candidate's classes), segments
@@ -39,7 +39,15 @@ def values_for_pairs(metric: str, b: PairBatch) -> Extracted | None:
     return x[ok], None, _keep(ok, segs)
 
 
-def values_for_labels(metric: str, b: LabelBatch) -> Extracted | None:
+def clipped(x: Floats, bound: float | None) -> int:
+    """How many finite losses fall outside [0, bound] (and are clipped into it)."""
+    if bound is None:
+        return 0
+    ok = x[np.isfinite(x)]
+    return int(np.count_nonzero((ok < 0) | (ok > bound)))
+
+
+def values_for_labels(metric: str, b: LabelBatch, bound: float | None = None) -> Extracted | None:
     if len(b) == 0:
         return None
     segs = b.segment or [None] * len(b)
@@ -47,6 +55,10 @@ def values_for_labels(metric: str, b: LabelBatch) -> Extracted | None:
         d = b.cand_correct - b.prod_correct
         ok = np.isfinite(d)
         return (np.clip(d[ok], -1.0, 1.0) + 1.0) / 2.0, None, _keep(ok, segs)
+    if metric == "loss" and bound is not None:  # to [0, 1], as errors: exact by betting
+        d = np.clip(b.cand_loss, 0.0, bound) - np.clip(b.prod_loss, 0.0, bound)
+        ok = np.isfinite(d)
+        return (d[ok] + bound) / (2.0 * bound), None, _keep(ok, segs)
     if metric == "loss":
         d = b.cand_loss - b.prod_loss
         ok = np.isfinite(d)
@@ -67,7 +79,9 @@ def values_for_canary(metric: str, b: CanaryBatch) -> Extracted | None:
     return None
 
 
-def values_for_canary_labels(metric: str, b: CanaryLabelBatch) -> Extracted | None:
+def values_for_canary_labels(
+    metric: str, b: CanaryLabelBatch, bound: float | None = None
+) -> Extracted | None:
     if len(b) == 0:
         return None
     segs = b.segment or [None] * len(b)
@@ -75,5 +89,7 @@ def values_for_canary_labels(metric: str, b: CanaryLabelBatch) -> Extracted | No
     x = b.correct if metric == "accuracy" else b.loss if metric == "loss" else None
     if x is None:
         return None
+    if metric == "loss" and bound is not None:
+        x = np.clip(x, 0.0, bound)
     ok = np.isfinite(x)
     return x[ok], groups[ok], _keep(ok, segs)

@@ -18,6 +18,7 @@ AGREE = (*DEFAULT, {"metric": "agreement", "min": 0.9})
 ACC = (*DEFAULT, {"metric": "accuracy", "margin": 0.01})
 LOSS = (*DEFAULT, {"metric": "loss", "margin": 0.01})
 LOSS3 = (*DEFAULT, {"metric": "loss", "margin": 0.03})
+LOSS_BOUND = (*DEFAULT, {"metric": "loss", "margin": 0.01, "bound": 15.0})
 H, P = Event.HARM, Event.PASSED
 
 
@@ -103,6 +104,22 @@ def build() -> list[RouteScenario]:
             P,
             LOSS,
             partial(g.losses, kind="log", shift=0.01),
+        ),
+        RouteScenario(
+            "log loss at margin, rare mistakes, bound 15",
+            "as above, with the check's loss bound set to 15 nats (tested by betting)",
+            True,
+            P,
+            LOSS_BOUND,
+            partial(g.losses, kind="log", shift=0.01),
+        ),
+        RouteScenario(
+            "log loss identical, bound 15",
+            "identical log losses, loss bound 15 nats: how fast a bounded loss passes",
+            False,
+            P,
+            LOSS_BOUND,
+            partial(g.losses, kind="log", shift=0.0),
         ),
         RouteScenario(
             "canary errors at margin",

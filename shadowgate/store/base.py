@@ -137,6 +137,8 @@ class LabeledOutcome:
     outcome: StoredOutcome
     label: Any
     revision: int
+    #: when the label first arrived (``analysis.label_window`` counts it only if in time)
+    labelled_at: float = 0.0
 
 
 @dataclass(slots=True)

@@ -250,11 +250,10 @@ def stored_from_row(r: Sequence[Any]) -> StoredOutcome:
 
 
 def labeled_from_row(r: Sequence[Any]) -> LabeledOutcome:
-    """A row selected as ``seq, label, revision, id, COLUMNS``."""
+    """A row selected as ``seq, label, revision, created_at, id, COLUMNS``."""
     row = tuple(r)
-    return LabeledOutcome(
-        row[0], StoredOutcome(row[3], from_row(row[4:])), loads_or_none(row[1]), row[2]
-    )
+    outcome = StoredOutcome(row[4], from_row(row[5:]))
+    return LabeledOutcome(row[0], outcome, loads_or_none(row[1]), row[2], float(row[3]))
 
 
 #: the fields every read returns, whatever the caller asks for: a record needs them

@@ -188,7 +188,7 @@ def _read(d: Dialect, what: str, fields: frozenset[str] | None, by_rollout: bool
         order = "o.id"
     else:
         head = (
-            f"SELECT j.seq, l.label, l.revision, o.id, {cols} "
+            f"SELECT j.seq, l.label, l.revision, l.created_at, o.id, {cols} "
             "FROM joins j JOIN outcomes o ON o.id = j.outcome_id "
             "JOIN labels l ON l.request_id = j.request_id "
             "WHERE j.route = $1 AND j.seq > $2"

@@ -47,3 +47,13 @@ def test_identical_candidate_is_promoted_and_labels_wait_for_their_window() -> N
 def test_looks_cover_the_horizon() -> None:
     lk = looks(20_000)
     assert lk[0] == 50 and lk[-1] == 20_000 and lk == sorted(set(lk))
+
+
+def test_a_loss_bound_stops_rare_mistakes_from_passing_at_the_margin() -> None:
+    """Rare 10-nat mistakes fool the scale-learning loss test; the bounded one holds."""
+    bounded = run_many(
+        SCENARIOS["log loss at margin, rare mistakes, bound 15"], 12, 20_000, 9, "long-run"
+    )
+    unbounded = run_many(SCENARIOS["log loss at margin, rare mistakes"], 12, 20_000, 9, "long-run")
+    assert bounded["rate"] == 0.0, bounded
+    assert unbounded["rate"] >= 4 / 12, unbounded  # the same seeds without the bound

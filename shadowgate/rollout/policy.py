@@ -98,7 +98,16 @@ def decide(
     # canary
     steps = route.canary.steps
     need = route.canary.step_min_samples
-    if min(analysis.step_counts) < need:
+    # per variant that the step sends traffic to: at a 100 % step production gets none
+    if state.weight is not None:
+        weight = state.weight
+    elif steps:
+        weight = steps[min(state.step, len(steps) - 1)]
+    else:
+        weight = route.canary.weight
+    shares = (100.0 - weight, weight)
+    served = [n for n, sh in zip(analysis.step_counts, shares, strict=True) if sh > 0]
+    if not served or min(served) < need:
         return None
     last = not steps or state.step >= len(steps) - 1
     if not last:

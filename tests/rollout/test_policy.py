@@ -150,11 +150,14 @@ def canary(rng: np.random.Generator, n: int, w: float, fail_c: float = 0.0) -> C
     return CanaryBatch(cand, failed, lat, np.ones(n, bool), [None] * n)
 
 
-def test_canary_walks_its_steps_then_promotes() -> None:
-    r = route(canary={"steps": [10, 50], "step_min_samples": 100})
+@pytest.mark.parametrize("steps", [[10, 50], [5, 25, 50, 100]])
+def test_canary_walks_its_steps_then_promotes(steps: list[float]) -> None:
+    """Including a last step of 100 %, where production serves nothing: its step counts
+    only the candidate's samples (the example config's steps)."""
+    r = route(canary={"steps": steps, "step_min_samples": 100})
     a = RouteAnalysis(r.analysis)
     st = RolloutState(State.CANARY, 0)
-    a.set_canary_weight(10)
+    a.set_canary_weight(steps[0])
     rng = np.random.default_rng(7)
     seen = []
     for _ in range(400):
@@ -164,12 +167,14 @@ def test_canary_walks_its_steps_then_promotes() -> None:
         if d is None:
             continue
         seen.append(d.event)
-        st = transition(st, d.event, n_steps=2, await_approval=False, now=1.0, reason=d.reason)
+        st = transition(
+            st, d.event, n_steps=len(steps), await_approval=False, now=1.0, reason=d.reason
+        )
         if st.state is State.CANARY:
             a.set_canary_weight(r.canary.steps[st.step])
         else:
             break
-    assert seen == [Event.STEP_PASSED, Event.PASSED]
+    assert seen == [Event.STEP_PASSED] * (len(steps) - 1) + [Event.PASSED]
     assert st.state is State.PROMOTED
 
 

@@ -9,7 +9,8 @@ below alpha under the null is at most alpha, however often it is looked at.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, TypeAlias
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Final, Literal, Self, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,8 @@ import numpy.typing as npt
 Alternative: TypeAlias = Literal["two-sided", "greater", "less"]
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 ALTERNATIVES: tuple[Alternative, ...] = ("two-sided", "greater", "less")
+#: in ``EProcessReadout.params``: a parameter every saved state has (no default)
+REQUIRED: Final = object()
 
 
 def check_alternative(alternative: str) -> Alternative:
@@ -67,10 +70,52 @@ class EProcessReadout:
     ``p_value`` is 1 / the running maximum of the e-process (Ville's inequality makes it
     always valid); ``e_value`` is the current value, for e-value averaging across checks.
     Subclasses keep ``_log_e`` (now) and ``_max_log_e`` (running maximum) up to date.
+
+    It also saves and restores a test: ``to_dict`` writes ``kind``, the constructor
+    parameters named in ``params``, what ``_dump_state`` returns, then ``log_e`` and
+    ``max_log_e``; ``from_dict`` checks the kind, calls the constructor with the saved
+    parameters (a parameter an older state lacks takes the default given in ``params``),
+    and hands the rest to ``_load_state``.
     """
 
+    kind: ClassVar[str]
+    #: constructor parameters saved in the state: (name, default for older states or REQUIRED)
+    params: ClassVar[tuple[tuple[str, Any], ...]] = ()
     _log_e: float
     _max_log_e: float
+
+    def _dump_state(self) -> dict[str, Any]:
+        """The accumulated statistics, as JSON-ready values."""
+        return {}
+
+    def _load_state(self, d: Mapping[str, Any]) -> None:
+        """Restore what ``_dump_state`` wrote."""
+
+    def to_dict(self) -> dict[str, Any]:
+        saved = {name: _plain(getattr(self, name)) for name, _ in self.params}
+        return {
+            "kind": self.kind,
+            **saved,
+            **self._dump_state(),
+            "log_e": self._log_e,
+            "max_log_e": self._max_log_e,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        d = dict(data)
+        check_kind(d, cls.kind)
+        make: Callable[..., Self] = cls
+        t = make(
+            **{
+                name: d[name] if default is REQUIRED else d.get(name, default)
+                for name, default in cls.params
+            }
+        )
+        t._load_state(d)
+        t._log_e = float(d["log_e"])
+        t._max_log_e = float(d["max_log_e"])
+        return t
 
     @property
     def p_value(self) -> float:
@@ -84,3 +129,8 @@ class EProcessReadout:
 
     def reject(self, alpha: float) -> bool:
         return self.p_value <= alpha
+
+
+def _plain(value: Any) -> Any:
+    """A tuple parameter (e.g. traffic shares) is saved as a JSON list."""
+    return list(value) if isinstance(value, tuple) else value

@@ -32,13 +32,13 @@ import numpy as np
 import numpy.typing as npt
 
 from shadowgate.stats._core import (
+    REQUIRED,
     Alternative,
     EProcessReadout,
     FloatArray,
     as_float_row,
     check_alpha,
     check_alternative,
-    check_kind,
     running_max,
 )
 
@@ -136,6 +136,12 @@ class BoundedMeanCS(EProcessReadout):
     """Anytime-valid confidence sequence for a mean in [0, 1], optionally tested vs a threshold."""
 
     kind = "bounded_mean"
+    params = (
+        ("threshold", REQUIRED),
+        ("alternative", REQUIRED),
+        ("alpha", REQUIRED),
+        ("bets", "eb"),
+    )
 
     def __init__(
         self,
@@ -212,31 +218,9 @@ class BoundedMeanCS(EProcessReadout):
         hi = (slx + svp + radius) / sl
         return (max(lo, 0.0), min(hi, 1.0))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "threshold": self.threshold,
-            "alternative": self.alternative,
-            "alpha": self.alpha,
-            "bets": self.bets,
-            "wealth": list(self._wealth),
-            "state": list(self._state),
-            "log_e": self._log_e,
-            "max_log_e": self._max_log_e,
-        }
+    def _dump_state(self) -> dict[str, Any]:
+        return {"wealth": list(self._wealth), "state": list(self._state)}
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BoundedMeanCS:
-        d = dict(data)
-        check_kind(d, cls.kind)
-        t = cls(
-            threshold=d["threshold"],
-            alternative=d["alternative"],
-            alpha=d["alpha"],
-            bets=d.get("bets", "eb"),
-        )
-        t._wealth = [float(w) for w in d.get("wealth", [0.0, 0.0])]
-        t._state = [float(s) for s in d["state"]]
-        t._log_e = float(d["log_e"])
-        t._max_log_e = float(d["max_log_e"])
-        return t
+    def _load_state(self, d: Mapping[str, Any]) -> None:
+        self._wealth = [float(w) for w in d.get("wealth", [0.0, 0.0])]
+        self._state = [float(s) for s in d["state"]]

@@ -37,11 +37,11 @@ import numpy.typing as npt
 from scipy.optimize import brentq, minimize_scalar
 
 from shadowgate.stats._core import (
+    REQUIRED,
     Alternative,
     EProcessReadout,
     FloatArray,
     check_alternative,
-    check_kind,
     running_max,
 )
 
@@ -105,6 +105,7 @@ class CountShareTest(EProcessReadout):
     """Anytime-valid test that event origins follow the traffic shares."""
 
     kind = "count_share"
+    params = (("shares", REQUIRED), ("k", REQUIRED), ("alternative", REQUIRED))
 
     def __init__(
         self,
@@ -204,27 +205,14 @@ class CountShareTest(EProcessReadout):
         hi = math.inf if x0 == 0 or f(lim) >= 0 else math.exp(brentq(f, u_hat, lim))
         return (lo, hi)
 
-    def to_dict(self) -> dict[str, Any]:
+    def _dump_state(self) -> dict[str, Any]:
         return {
-            "kind": self.kind,
-            "shares": list(self.shares),
-            "k": self.k,
-            "alternative": self.alternative,
             "state": list(self._state),
             "groups": [[rho, *xs] for rho, xs in self._groups.items()],
-            "log_e": self._log_e,
-            "max_log_e": self._max_log_e,
             "log_e_two_sided": self._log_e_two_sided,
         }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CountShareTest:
-        d = dict(data)
-        check_kind(d, cls.kind)
-        t = cls(shares=d["shares"], k=d["k"], alternative=d["alternative"])
-        t._state = [float(s) for s in d["state"]]
-        t._groups = {float(g[0]): [float(g[1]), float(g[2])] for g in d["groups"]}
-        t._log_e = float(d["log_e"])
-        t._max_log_e = float(d["max_log_e"])
-        t._log_e_two_sided = float(d["log_e_two_sided"])
-        return t
+    def _load_state(self, d: Mapping[str, Any]) -> None:
+        self._state = [float(s) for s in d["state"]]
+        self._groups = {float(g[0]): [float(g[1]), float(g[2])] for g in d["groups"]}
+        self._log_e_two_sided = float(d["log_e_two_sided"])

@@ -37,12 +37,12 @@ import numpy as np
 import numpy.typing as npt
 
 from shadowgate.stats._core import (
+    REQUIRED,
     Alternative,
     EProcessReadout,
     FloatArray,
     as_float_row,
     check_alternative,
-    check_kind,
     running_max,
 )
 from shadowgate.stats.long_run import (
@@ -122,6 +122,14 @@ class PairedMeanTest(EProcessReadout):
     """
 
     kind = "paired_mean"
+    params = (
+        ("mde", REQUIRED),
+        ("margin", REQUIRED),
+        ("alternative", REQUIRED),
+        ("burn_in", REQUIRED),
+        ("variance", "iid"),
+        ("min_variance", 0.0),
+    )
 
     def __init__(
         self,
@@ -216,42 +224,19 @@ class PairedMeanTest(EProcessReadout):
         h = half_width(var_of_mean, m, alpha)
         return (self.estimate - h, self.estimate + h)
 
-    def to_dict(self) -> dict[str, Any]:
+    def _dump_state(self) -> dict[str, Any]:
         return {
-            "kind": self.kind,
-            "mde": self.mde,
-            "margin": self.margin,
-            "alternative": self.alternative,
-            "burn_in": self.burn_in,
-            "variance": self.variance,
-            "min_variance": self.min_variance,
             "long_run": None if self._long_run is None else copy_state(self._long_run),
             "n": self._n,
             "offset": self._offset,
             "sum": self._sum,
             "sum_sq": self._sum_sq,
-            "log_e": self._log_e,
-            "max_log_e": self._max_log_e,
         }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PairedMeanTest:
-        d = dict(data)
-        check_kind(d, cls.kind)
-        t = cls(
-            mde=d["mde"],
-            margin=d["margin"],
-            alternative=d["alternative"],
-            burn_in=d["burn_in"],
-            variance=d.get("variance", "iid"),
-            min_variance=d.get("min_variance", 0.0),
-        )
+    def _load_state(self, d: Mapping[str, Any]) -> None:
         if d.get("long_run") is not None:
-            t._long_run = copy_state(d["long_run"])
-        t._n = int(d["n"])
-        t._offset = float(d["offset"])
-        t._sum = float(d["sum"])
-        t._sum_sq = float(d["sum_sq"])
-        t._log_e = float(d["log_e"])
-        t._max_log_e = float(d["max_log_e"])
-        return t
+            self._long_run = copy_state(d["long_run"])
+        self._n = int(d["n"])
+        self._offset = float(d["offset"])
+        self._sum = float(d["sum"])
+        self._sum_sq = float(d["sum_sq"])

@@ -34,11 +34,11 @@ from scipy.optimize import brentq
 from scipy.special import betainc, betaincc, betaln
 
 from shadowgate.stats._core import (
+    REQUIRED,
     Alternative,
     EProcessReadout,
     FloatArray,
     check_alternative,
-    check_kind,
     running_max,
 )
 
@@ -99,6 +99,7 @@ class SignTest(EProcessReadout):
     """Anytime-valid sign test on +1/-1 observations with ties (0) ignored."""
 
     kind = "sign"
+    params = (("p0", REQUIRED), ("mde", REQUIRED), ("alternative", REQUIRED))
 
     def __init__(
         self, *, p0: float = 0.5, alternative: str = "two-sided", mde: float = DEFAULT_SIGN_MDE
@@ -174,27 +175,10 @@ class SignTest(EProcessReadout):
         hi = 1.0 if g(1 - 1e-15) >= 0 or f == 0 else float(brentq(g, p_hat, 1 - 1e-15))
         return (lo, hi)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "p0": self.p0,
-            "mde": self.mde,
-            "alternative": self.alternative,
-            "plus": self._plus,
-            "minus": self._minus,
-            "tail": self._tail,
-            "log_e": self._log_e,
-            "max_log_e": self._max_log_e,
-        }
+    def _dump_state(self) -> dict[str, Any]:
+        return {"plus": self._plus, "minus": self._minus, "tail": self._tail}
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SignTest:
-        d = dict(data)
-        check_kind(d, cls.kind)
-        t = cls(p0=d["p0"], alternative=d["alternative"], mde=d["mde"])
-        t._plus = int(d["plus"])
-        t._minus = int(d["minus"])
-        t._tail = None if d["tail"] is None else float(d["tail"])
-        t._log_e = float(d["log_e"])
-        t._max_log_e = float(d["max_log_e"])
-        return t
+    def _load_state(self, d: Mapping[str, Any]) -> None:
+        self._plus = int(d["plus"])
+        self._minus = int(d["minus"])
+        self._tail = None if d["tail"] is None else float(d["tail"])

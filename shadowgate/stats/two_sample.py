@@ -29,12 +29,12 @@ import numpy as np
 import numpy.typing as npt
 
 from shadowgate.stats._core import (
+    REQUIRED,
     Alternative,
     EProcessReadout,
     FloatArray,
     as_float_row,
     check_alternative,
-    check_kind,
     running_max,
 )
 from shadowgate.stats.normal_mixture import (
@@ -100,6 +100,13 @@ class TwoSampleMeanTest(EProcessReadout):
     """Anytime-valid test and confidence sequence for ``mean(candidate) - mean(production)``."""
 
     kind = "two_sample_mean"
+    params = (
+        ("mde", REQUIRED),
+        ("margin", REQUIRED),
+        ("alternative", REQUIRED),
+        ("burn_in", REQUIRED),
+        ("min_variance", 0.0),
+    )
 
     def __init__(
         self,
@@ -186,33 +193,9 @@ class TwoSampleMeanTest(EProcessReadout):
         h = half_width(var_of_diff, m, alpha)
         return (self.estimate - h, self.estimate + h)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "mde": self.mde,
-            "margin": self.margin,
-            "alternative": self.alternative,
-            "burn_in": self.burn_in,
-            "min_variance": self.min_variance,
-            "offset": self._offset,
-            "groups": [list(s) for s in self._stats],
-            "log_e": self._log_e,
-            "max_log_e": self._max_log_e,
-        }
+    def _dump_state(self) -> dict[str, Any]:
+        return {"offset": self._offset, "groups": [list(s) for s in self._stats]}
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TwoSampleMeanTest:
-        d = dict(data)
-        check_kind(d, cls.kind)
-        t = cls(
-            mde=d["mde"],
-            margin=d["margin"],
-            alternative=d["alternative"],
-            burn_in=d["burn_in"],
-            min_variance=d.get("min_variance", 0.0),
-        )
-        t._offset = None if d["offset"] is None else float(d["offset"])
-        t._stats = [[float(v) for v in s] for s in d["groups"]]
-        t._log_e = float(d["log_e"])
-        t._max_log_e = float(d["max_log_e"])
-        return t
+    def _load_state(self, d: Mapping[str, Any]) -> None:
+        self._offset = None if d["offset"] is None else float(d["offset"])
+        self._stats = [[float(v) for v in s] for s in d["groups"]]

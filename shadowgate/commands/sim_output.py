@@ -7,17 +7,27 @@ here for the route table, the test catalogue and the drift monitors.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 T = TypeVar("T")
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+S = TypeVar("S", bound=Named)
 
 
 def progress_bar(console: Console, width: int = 44) -> Progress:
@@ -75,3 +85,42 @@ def chosen(console: Console, names: list[T], only: str | None, name: Callable[[T
     if not out:
         console.print(f"[red]no scenario name contains {only!r}[/red]")
     return out
+
+
+def start(args: argparse.Namespace, quick_runs: int, full_runs: int) -> tuple[Console, int | None]:
+    """The console and the runs per scenario (--runs, else the --quick or full default)."""
+    console = wide_console()
+    return console, run_count(console, args.runs, quick_runs if args.quick else full_runs)
+
+
+def run_each(
+    console: Console,
+    scenarios: Sequence[S],
+    runs_of: Callable[[S], int],
+    run_one: Callable[[S, int, Callable[[int], None]], dict[str, Any]],
+    *,
+    width: int = 44,
+    overall: bool = False,
+) -> tuple[list[dict[str, Any]], float]:
+    """Each scenario's result in order, a bar each (and one for all with ``overall``).
+
+    ``run_one(scenario, runs, step)`` calls ``step(k)`` as runs finish. Returns the
+    results and the seconds they took.
+    """
+    results: list[dict[str, Any]] = []
+    began = time.perf_counter()
+    with progress_bar(console, width) as progress:
+        every = sum(runs_of(sc) for sc in scenarios)
+        total = progress.add_task("all scenarios", total=every) if overall else None
+        for sc in scenarios:
+            runs = runs_of(sc)
+            task = progress.add_task(sc.name, total=runs)
+
+            def step(k: int, task: Any = task) -> None:
+                progress.advance(task, k)
+                if total is not None:
+                    progress.advance(total, k)
+
+            results.append(run_one(sc, runs, step))
+            progress.remove_task(task)
+    return results, time.perf_counter() - began

@@ -9,7 +9,6 @@ on its own (A/A and A/B), as before.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +71,11 @@ def run(args: argparse.Namespace) -> int:
 
         return simulate_drift.run(args)
 
-    from shadowgate.commands.sim_output import (
-        chosen,
-        progress_bar,
-        run_count,
-        wide_console,
-        write_results,
-    )
+    from shadowgate.commands.sim_output import chosen, run_each, start, write_results
     from shadowgate.stats.scenarios import build
     from shadowgate.stats.simulation import run_scenario
 
-    console = wide_console()
-    runs = run_count(console, args.runs, QUICK_RUNS if args.quick else DEFAULT_RUNS)
+    console, runs = start(args, QUICK_RUNS, DEFAULT_RUNS)
     if runs is None:
         return 2
     if args.outcomes is not None:
@@ -118,20 +110,14 @@ def run(args: argparse.Namespace) -> int:
     scenarios = chosen(console, build(quick=args.quick), args.only, lambda s: s.name)
     if not scenarios:
         return 2
-    results: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    with progress_bar(console, 40) as progress:
-        total = progress.add_task("all scenarios", total=runs * len(scenarios))
-        for sc in scenarios:
-            task = progress.add_task(sc.name, total=runs)
-
-            def step(k: int, task: Any = task) -> None:
-                progress.advance(task, k)
-                progress.advance(total, k)
-
-            results.append(run_scenario(sc, runs, args.seed, step))
-            progress.remove_task(task)
-    elapsed = time.perf_counter() - start
+    results, elapsed = run_each(
+        console,
+        scenarios,
+        lambda sc: runs,
+        lambda sc, n, step: run_scenario(sc, n, args.seed, step),
+        width=40,
+        overall=True,
+    )
     console.print(results_table(results))
     failed = [r["name"] for r in results if r["null"] and not null_ok(r)]
     if failed:

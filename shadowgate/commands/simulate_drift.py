@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 DRIFT_RUNS = 2000  # null scenarios; alternatives run half as many
@@ -13,17 +12,10 @@ ALT_ROWS = 5_000  # stream rows after the drift starts, for alternatives
 
 def run(args: argparse.Namespace) -> int:
 
-    from shadowgate.commands.sim_output import (
-        chosen,
-        progress_bar,
-        run_count,
-        wide_console,
-        write_results,
-    )
+    from shadowgate.commands.sim_output import chosen, run_each, start, write_results
     from shadowgate.inputs.simulation import run_drift_scenario, scenarios
 
-    console = wide_console()
-    runs = run_count(console, args.runs, QUICK_DRIFT_RUNS if args.quick else DRIFT_RUNS)
+    console, runs = start(args, QUICK_DRIFT_RUNS, DRIFT_RUNS)
     if runs is None:
         return 2
     null_rows = 10_000 if args.quick else 100_000
@@ -31,28 +23,15 @@ def run(args: argparse.Namespace) -> int:
     picked = chosen(console, scenarios(late_start=late), args.only, lambda s: s.name)
     if not picked:
         return 2
-    results: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    with progress_bar(console) as progress:
-        for sc in picked:
-            n_runs = runs if sc.null else max(1, runs // 2)
-            task = progress.add_task(sc.name, total=n_runs)
-
-            def step(k: int, task: Any = task) -> None:
-                progress.advance(task, k)
-
-            rows = null_rows if sc.null else sc.start + (2_000 if args.quick else ALT_ROWS)
-            results.append(
-                run_drift_scenario(
-                    sc,
-                    n_runs,
-                    args.seed,
-                    rows=rows,
-                    progress=step,
-                )
-            )
-            progress.remove_task(task)
-    elapsed = time.perf_counter() - start
+    alt_rows = 2_000 if args.quick else ALT_ROWS
+    results, elapsed = run_each(
+        console,
+        picked,
+        lambda sc: runs if sc.null else max(1, runs // 2),
+        lambda sc, n, step: run_drift_scenario(
+            sc, n, args.seed, rows=null_rows if sc.null else sc.start + alt_rows, progress=step
+        ),
+    )
     console.print(markdown_table(results))
     failed = [r["name"] for r in results if r["null"] and not r["ok"]]
     if failed:

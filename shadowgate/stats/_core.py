@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Final, Literal, Self, TypeAlias
+from typing import Any, ClassVar, Literal, Self, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -18,8 +18,6 @@ import numpy.typing as npt
 Alternative: TypeAlias = Literal["two-sided", "greater", "less"]
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 ALTERNATIVES: tuple[Alternative, ...] = ("two-sided", "greater", "less")
-#: in ``EProcessReadout.params``: a parameter every saved state has (no default)
-REQUIRED: Final = object()
 
 
 def check_alternative(alternative: str) -> Alternative:
@@ -74,13 +72,15 @@ class EProcessReadout:
     It also saves and restores a test: ``to_dict`` writes ``kind``, the constructor
     parameters named in ``params``, what ``_dump_state`` returns, then ``log_e`` and
     ``max_log_e``; ``from_dict`` checks the kind, calls the constructor with the saved
-    parameters (a parameter an older state lacks takes the default given in ``params``),
-    and hands the rest to ``_load_state``.
+    parameters (one an older state lacks takes its value from ``older_defaults``), and
+    hands the rest to ``_load_state``.
     """
 
     kind: ClassVar[str]
-    #: constructor parameters saved in the state: (name, default for older states or REQUIRED)
-    params: ClassVar[tuple[tuple[str, Any], ...]] = ()
+    #: the constructor parameters saved in the state, in their order there
+    params: ClassVar[tuple[str, ...]] = ()
+    #: values for parameters added later, which states saved before lack
+    older_defaults: ClassVar[tuple[tuple[str, Any], ...]] = ()
     _log_e: float
     _max_log_e: float
 
@@ -92,7 +92,7 @@ class EProcessReadout:
         """Restore what ``_dump_state`` wrote."""
 
     def to_dict(self) -> dict[str, Any]:
-        saved = {name: _plain(getattr(self, name)) for name, _ in self.params}
+        saved = {name: _plain(getattr(self, name)) for name in self.params}
         return {
             "kind": self.kind,
             **saved,
@@ -106,12 +106,7 @@ class EProcessReadout:
         d = dict(data)
         check_kind(d, cls.kind)
         make: Callable[..., Self] = cls
-        t = make(
-            **{
-                name: d[name] if default is REQUIRED else d.get(name, default)
-                for name, default in cls.params
-            }
-        )
+        t = make(**{name: _saved(d, name, dict(cls.older_defaults)) for name in cls.params})
         t._load_state(d)
         t._log_e = float(d["log_e"])
         t._max_log_e = float(d["max_log_e"])
@@ -134,3 +129,7 @@ class EProcessReadout:
 def _plain(value: Any) -> Any:
     """A tuple parameter (e.g. traffic shares) is saved as a JSON list."""
     return list(value) if isinstance(value, tuple) else value
+
+
+def _saved(d: Mapping[str, Any], name: str, older: Mapping[str, Any]) -> Any:
+    return d[name] if name in d or name not in older else older[name]

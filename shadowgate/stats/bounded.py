@@ -32,7 +32,6 @@ import numpy as np
 import numpy.typing as npt
 
 from shadowgate.stats._core import (
-    REQUIRED,
     Alternative,
     EProcessReadout,
     FloatArray,
@@ -136,12 +135,8 @@ class BoundedMeanCS(EProcessReadout):
     """Anytime-valid confidence sequence for a mean in [0, 1], optionally tested vs a threshold."""
 
     kind = "bounded_mean"
-    params = (
-        ("threshold", REQUIRED),
-        ("alternative", REQUIRED),
-        ("alpha", REQUIRED),
-        ("bets", "eb"),
-    )
+    params = ("threshold", "alternative", "alpha", "bets")
+    older_defaults = (("bets", "eb"),)
 
     def __init__(
         self,

@@ -37,7 +37,6 @@ import numpy.typing as npt
 from scipy.optimize import brentq, minimize_scalar
 
 from shadowgate.stats._core import (
-    REQUIRED,
     Alternative,
     EProcessReadout,
     FloatArray,
@@ -105,7 +104,7 @@ class CountShareTest(EProcessReadout):
     """Anytime-valid test that event origins follow the traffic shares."""
 
     kind = "count_share"
-    params = (("shares", REQUIRED), ("k", REQUIRED), ("alternative", REQUIRED))
+    params = ("shares", "k", "alternative")
 
     def __init__(
         self,

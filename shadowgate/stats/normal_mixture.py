@@ -86,3 +86,19 @@ def mean_var(n: FloatArray, s: FloatArray, ss: FloatArray) -> tuple[FloatArray, 
         mean = s / n
         var = np.maximum(ss - s * mean, 0.0) / (n - 1.0)
     return mean, var
+
+
+def check_mixture_params(
+    mde: float | None, burn_in: int, min_variance: float, burn_in_unit: str
+) -> tuple[float | None, int, float]:
+    """``mde``, ``burn_in`` and ``min_variance`` of a mean test, checked and typed.
+
+    ``burn_in_unit`` says what the burn-in of 2 counts in the error, e.g. "per group".
+    """
+    if not (math.isfinite(min_variance) and min_variance >= 0):
+        raise ValueError(f"min_variance must be a number >= 0; got {min_variance!r}")
+    if mde is not None and not (math.isfinite(mde) and mde > 0):
+        raise ValueError(f"mde must be a positive number or None; got {mde!r}")
+    if burn_in < 2:
+        raise ValueError(f"burn_in must be at least 2 {burn_in_unit}; got {burn_in}")
+    return (None if mde is None else float(mde)), int(burn_in), float(min_variance)

@@ -37,7 +37,6 @@ import numpy as np
 import numpy.typing as npt
 
 from shadowgate.stats._core import (
-    REQUIRED,
     Alternative,
     EProcessReadout,
     FloatArray,
@@ -54,6 +53,7 @@ from shadowgate.stats.long_run import (
     new_state,
 )
 from shadowgate.stats.normal_mixture import (
+    check_mixture_params,
     half_width,
     log_e_normal_mixture,
     mean_var,
@@ -122,14 +122,8 @@ class PairedMeanTest(EProcessReadout):
     """
 
     kind = "paired_mean"
-    params = (
-        ("mde", REQUIRED),
-        ("margin", REQUIRED),
-        ("alternative", REQUIRED),
-        ("burn_in", REQUIRED),
-        ("variance", "iid"),
-        ("min_variance", 0.0),
-    )
+    params = ("mde", "margin", "alternative", "burn_in", "variance", "min_variance")
+    older_defaults = (("variance", "iid"), ("min_variance", 0.0))
 
     def __init__(
         self,
@@ -141,22 +135,14 @@ class PairedMeanTest(EProcessReadout):
         variance: str = "iid",
         min_variance: float = 0.0,
     ) -> None:
-        if mde is not None and not (math.isfinite(mde) and mde > 0):
-            raise ValueError(f"mde must be a positive number or None; got {mde!r}")
-        if burn_in < 2:
-            raise ValueError(
-                f"burn_in must be at least 2 (a variance needs 2 values); got {burn_in}"
-            )
-        self.mde = None if mde is None else float(mde)
+        self.mde, self.burn_in, self.min_variance = check_mixture_params(
+            mde, burn_in, min_variance, "(a variance needs 2 values)"
+        )
         self.margin = float(margin)
         self.alternative: Alternative = check_alternative(alternative)
         if variance not in VARIANCES:
             raise ValueError(f"variance must be one of {', '.join(VARIANCES)}; got {variance!r}")
-        if not (math.isfinite(min_variance) and min_variance >= 0):
-            raise ValueError(f"min_variance must be a number >= 0; got {min_variance!r}")
-        self.burn_in = int(burn_in)
         self.variance = variance
-        self.min_variance = float(min_variance)
         self._long_run: dict[str, Any] | None = new_state() if variance == "long-run" else None
         self._n = 0
         self._offset = 0.0

@@ -34,7 +34,6 @@ from scipy.optimize import brentq
 from scipy.special import betainc, betaincc, betaln
 
 from shadowgate.stats._core import (
-    REQUIRED,
     Alternative,
     EProcessReadout,
     FloatArray,
@@ -99,7 +98,7 @@ class SignTest(EProcessReadout):
     """Anytime-valid sign test on +1/-1 observations with ties (0) ignored."""
 
     kind = "sign"
-    params = (("p0", REQUIRED), ("mde", REQUIRED), ("alternative", REQUIRED))
+    params = ("p0", "mde", "alternative")
 
     def __init__(
         self, *, p0: float = 0.5, alternative: str = "two-sided", mde: float = DEFAULT_SIGN_MDE

@@ -29,7 +29,6 @@ import numpy as np
 import numpy.typing as npt
 
 from shadowgate.stats._core import (
-    REQUIRED,
     Alternative,
     EProcessReadout,
     FloatArray,
@@ -38,6 +37,7 @@ from shadowgate.stats._core import (
     running_max,
 )
 from shadowgate.stats.normal_mixture import (
+    check_mixture_params,
     half_width,
     log_e_normal_mixture,
     mean_var,
@@ -100,13 +100,8 @@ class TwoSampleMeanTest(EProcessReadout):
     """Anytime-valid test and confidence sequence for ``mean(candidate) - mean(production)``."""
 
     kind = "two_sample_mean"
-    params = (
-        ("mde", REQUIRED),
-        ("margin", REQUIRED),
-        ("alternative", REQUIRED),
-        ("burn_in", REQUIRED),
-        ("min_variance", 0.0),
-    )
+    params = ("mde", "margin", "alternative", "burn_in", "min_variance")
+    older_defaults = (("min_variance", 0.0),)
 
     def __init__(
         self,
@@ -117,17 +112,11 @@ class TwoSampleMeanTest(EProcessReadout):
         burn_in: int = DEFAULT_BURN_IN,
         min_variance: float = 0.0,
     ) -> None:
-        if not (math.isfinite(min_variance) and min_variance >= 0):
-            raise ValueError(f"min_variance must be a number >= 0; got {min_variance!r}")
-        if mde is not None and not (math.isfinite(mde) and mde > 0):
-            raise ValueError(f"mde must be a positive number or None; got {mde!r}")
-        if burn_in < 2:
-            raise ValueError(f"burn_in must be at least 2 per group; got {burn_in}")
-        self.mde = None if mde is None else float(mde)
+        self.mde, self.burn_in, self.min_variance = check_mixture_params(
+            mde, burn_in, min_variance, "per group"
+        )
         self.margin = float(margin)
         self.alternative: Alternative = check_alternative(alternative)
-        self.burn_in = int(burn_in)
-        self.min_variance = float(min_variance)
         self._offset: float | None = None
         self._stats = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # per group: n, sum, sum_sq
         self._log_e = 0.0

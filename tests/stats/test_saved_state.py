@@ -77,6 +77,6 @@ def test_a_state_of_another_kind_is_refused(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CLASSES))
 def test_a_state_missing_a_required_parameter_is_refused(name: str) -> None:
     old = dict(SAVED[name])
-    del old[CLASSES[name].params[0][0]]
+    del old[CLASSES[name].params[0]]
     with pytest.raises(KeyError):
         CLASSES[name].from_dict(old)

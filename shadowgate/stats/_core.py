@@ -84,6 +84,11 @@ class EProcessReadout:
     _log_e: float
     _max_log_e: float
 
+    def _advance(self, log_e: FloatArray) -> None:
+        """Take the log e-process after each new observation (shape (1, n), n >= 1)."""
+        self._log_e = float(log_e[0, -1])
+        self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
+
     def _dump_state(self) -> dict[str, Any]:
         """The accumulated statistics, as JSON-ready values."""
         return {}

@@ -38,7 +38,6 @@ from shadowgate.stats._core import (
     as_float_row,
     check_alpha,
     check_alternative,
-    running_max,
 )
 
 MAX_BET = 0.5
@@ -181,8 +180,7 @@ class BoundedMeanCS(EProcessReadout):
                 log_e = down
             else:
                 log_e = np.logaddexp(up, down) - math.log(2.0)
-            self._log_e = float(log_e[0, -1])
-            self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
+            self._advance(log_e)
         elif self.threshold is not None:
             log_e = bounded_log_e(
                 prefix[3],
@@ -191,8 +189,7 @@ class BoundedMeanCS(EProcessReadout):
                 threshold=self.threshold,
                 alternative=self.alternative,
             )
-            self._log_e = float(log_e[0, -1])
-            self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
+            self._advance(log_e)
 
     @property
     def n(self) -> int:

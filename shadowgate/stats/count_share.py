@@ -41,7 +41,6 @@ from shadowgate.stats._core import (
     EProcessReadout,
     FloatArray,
     check_alternative,
-    running_max,
 )
 
 DEFAULT_K = 100.0
@@ -153,8 +152,7 @@ class CountShareTest(EProcessReadout):
                 log_e0=np.array([self._log_e_two_sided]),
             )
             self._log_e_two_sided = float(two[0, -1])
-        self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
-        self._log_e = float(log_e[0, -1])
+        self._advance(log_e)
         self._state = [float(s[0]) for s in new]
         ones = float(v.sum())
         g = self._groups.setdefault(rho, [0.0, 0.0])

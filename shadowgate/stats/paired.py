@@ -38,11 +38,8 @@ import numpy.typing as npt
 
 from shadowgate.stats._core import (
     Alternative,
-    EProcessReadout,
     FloatArray,
     as_float_row,
-    check_alternative,
-    running_max,
 )
 from shadowgate.stats.long_run import (
     BASE_BLOCK,
@@ -52,16 +49,14 @@ from shadowgate.stats.long_run import (
     long_run_var,
     new_state,
 )
+from shadowgate.stats.mixture_test import DEFAULT_BURN_IN, MixtureMeanTest
 from shadowgate.stats.normal_mixture import (
-    check_mixture_params,
-    half_width,
     log_e_normal_mixture,
     mean_var,
     mixture_ratio,
     prefix_moments,
 )
 
-DEFAULT_BURN_IN = 20
 VARIANCES = ("iid", "long-run")
 
 
@@ -112,7 +107,7 @@ def paired_log_e(
     return log_e, n, s, ss
 
 
-class PairedMeanTest(EProcessReadout):
+class PairedMeanTest(MixtureMeanTest):
     """Anytime-valid test and confidence sequence for the mean of paired differences.
 
     >>> t = PairedMeanTest(margin=0.0, alternative="greater")
@@ -135,11 +130,9 @@ class PairedMeanTest(EProcessReadout):
         variance: str = "iid",
         min_variance: float = 0.0,
     ) -> None:
-        self.mde, self.burn_in, self.min_variance = check_mixture_params(
-            mde, burn_in, min_variance, "(a variance needs 2 values)"
+        self._set_mixture(
+            mde, margin, alternative, burn_in, min_variance, "(a variance needs 2 values)"
         )
-        self.margin = float(margin)
-        self.alternative: Alternative = check_alternative(alternative)
         if variance not in VARIANCES:
             raise ValueError(f"variance must be one of {', '.join(VARIANCES)}; got {variance!r}")
         self.variance = variance
@@ -148,8 +141,6 @@ class PairedMeanTest(EProcessReadout):
         self._offset = 0.0
         self._sum = 0.0
         self._sum_sq = 0.0
-        self._log_e = 0.0
-        self._max_log_e = 0.0
 
     def update(self, differences: npt.ArrayLike) -> None:
         """Add paired differences (candidate minus production) in arrival order."""
@@ -163,19 +154,13 @@ class PairedMeanTest(EProcessReadout):
             np.array([float(self._n)]),
             np.array([self._sum]),
             np.array([self._sum_sq]),
-            offset=self._offset,
-            margin=self.margin,
-            mde=self.mde,
-            alternative=self.alternative,
-            burn_in=self.burn_in,
             long_run=self._long_run,
-            min_variance=self.min_variance,
+            **self._kernel_options(self._offset),
         )
         self._n = int(n[0, -1])
         self._sum = float(s[0, -1])
         self._sum_sq = float(ss[0, -1])
-        self._log_e = float(log_e[0, -1])
-        self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
+        self._advance(log_e)
 
     @property
     def n(self) -> int:
@@ -205,10 +190,7 @@ class PairedMeanTest(EProcessReadout):
             return (-math.inf, math.inf)
         var = self._var()
         var_of_mean = self.long_run_variance() / self._n
-        scale = np.array(max(var, self.min_variance))
-        m = float(mixture_ratio(np.array(var_of_mean), scale, self.mde))
-        h = half_width(var_of_mean, m, alpha)
-        return (self.estimate - h, self.estimate + h)
+        return self._interval(self.estimate, var_of_mean, max(var, self.min_variance), alpha)
 
     def _dump_state(self) -> dict[str, Any]:
         return {

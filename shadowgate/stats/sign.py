@@ -38,7 +38,6 @@ from shadowgate.stats._core import (
     EProcessReadout,
     FloatArray,
     check_alternative,
-    running_max,
 )
 
 DEFAULT_SIGN_MDE = 0.1
@@ -137,8 +136,7 @@ class SignTest(EProcessReadout):
         self._plus = int(plus[0, -1])
         self._minus = int(minus[0, -1])
         self._tail = None if self.alternative == "two-sided" else float(tail[0, -1])
-        self._log_e = float(log_e[0, -1])
-        self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
+        self._advance(log_e)
 
     @property
     def n(self) -> int:

@@ -22,7 +22,8 @@ from shadowgate.stats import datagen
 from shadowgate.stats._core import Alternative, FloatArray
 from shadowgate.stats.bounded import bounded_log_e, bounded_prefix
 from shadowgate.stats.count_share import DEFAULT_K, count_share_log_e
-from shadowgate.stats.paired import DEFAULT_BURN_IN, paired_log_e
+from shadowgate.stats.mixture_test import DEFAULT_BURN_IN
+from shadowgate.stats.paired import paired_log_e
 from shadowgate.stats.sign import DEFAULT_SIGN_MDE, sign_log_e, sign_prior
 from shadowgate.stats.two_sample import two_sample_log_e
 

@@ -30,22 +30,17 @@ import numpy.typing as npt
 
 from shadowgate.stats._core import (
     Alternative,
-    EProcessReadout,
     FloatArray,
     as_float_row,
-    check_alternative,
-    running_max,
 )
+from shadowgate.stats.mixture_test import DEFAULT_BURN_IN, MixtureMeanTest
 from shadowgate.stats.normal_mixture import (
-    check_mixture_params,
-    half_width,
     log_e_normal_mixture,
     mean_var,
     mixture_ratio,
     prefix_moments,
 )
 
-DEFAULT_BURN_IN = 20
 State = tuple[FloatArray, FloatArray, FloatArray]
 
 
@@ -96,7 +91,7 @@ def _group_prefix(x: FloatArray, w: FloatArray, state: State) -> State:
     return n, s, ss
 
 
-class TwoSampleMeanTest(EProcessReadout):
+class TwoSampleMeanTest(MixtureMeanTest):
     """Anytime-valid test and confidence sequence for ``mean(candidate) - mean(production)``."""
 
     kind = "two_sample_mean"
@@ -112,15 +107,9 @@ class TwoSampleMeanTest(EProcessReadout):
         burn_in: int = DEFAULT_BURN_IN,
         min_variance: float = 0.0,
     ) -> None:
-        self.mde, self.burn_in, self.min_variance = check_mixture_params(
-            mde, burn_in, min_variance, "per group"
-        )
-        self.margin = float(margin)
-        self.alternative: Alternative = check_alternative(alternative)
+        self._set_mixture(mde, margin, alternative, burn_in, min_variance, "per group")
         self._offset: float | None = None
         self._stats = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # per group: n, sum, sum_sq
-        self._log_e = 0.0
-        self._max_log_e = 0.0
 
     def update(self, values: npt.ArrayLike, groups: npt.ArrayLike) -> None:
         """Add observations with their groups (0 = production, 1 = candidate)."""
@@ -140,16 +129,10 @@ class TwoSampleMeanTest(EProcessReadout):
             g == 1,
             st[0],  # type: ignore[arg-type]
             st[1],  # type: ignore[arg-type]
-            offset=self._offset,
-            margin=self.margin,
-            mde=self.mde,
-            alternative=self.alternative,
-            burn_in=self.burn_in,
-            min_variance=self.min_variance,
+            **self._kernel_options(self._offset),
         )
         self._stats = [[float(a[0]) for a in s0], [float(a[0]) for a in s1]]
-        self._log_e = float(log_e[0, -1])
-        self._max_log_e = float(running_max(log_e, self._max_log_e)[0, -1])
+        self._advance(log_e)
 
     @property
     def n(self) -> int:
@@ -178,9 +161,7 @@ class TwoSampleMeanTest(EProcessReadout):
             return (-math.inf, math.inf)
         (_, v0), (_, v1) = self._moments(0), self._moments(1)
         var_of_diff = v0 / self._stats[0][0] + v1 / self._stats[1][0]
-        m = float(mixture_ratio(np.array(var_of_diff), np.array(0.5 * (v0 + v1)), self.mde))
-        h = half_width(var_of_diff, m, alpha)
-        return (self.estimate - h, self.estimate + h)
+        return self._interval(self.estimate, var_of_diff, 0.5 * (v0 + v1), alpha)
 
     def _dump_state(self) -> dict[str, Any]:
         return {"offset": self._offset, "groups": [list(s) for s in self._stats]}

@@ -1,0 +1,63 @@
+"""What the two normal-mixture mean tests share: their parameters, kernel options, interval.
+
+:class:`~shadowgate.stats.paired.PairedMeanTest` and
+:class:`~shadowgate.stats.two_sample.TwoSampleMeanTest` differ in how they accumulate
+moments; both hand the kernel the same options and turn a variance of the mean into the
+same confidence sequence (:mod:`shadowgate.stats.normal_mixture`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shadowgate.stats._core import Alternative, EProcessReadout, check_alternative
+from shadowgate.stats.normal_mixture import check_mixture_params, half_width, mixture_ratio
+
+DEFAULT_BURN_IN = 20
+
+
+class MixtureMeanTest(EProcessReadout):
+    mde: float | None
+    margin: float
+    alternative: Alternative
+    burn_in: int
+    min_variance: float
+
+    def _set_mixture(
+        self,
+        mde: float | None,
+        margin: float,
+        alternative: str,
+        burn_in: int,
+        min_variance: float,
+        burn_in_unit: str,
+    ) -> None:
+        """Check and keep the parameters; start with no evidence."""
+        self.mde, self.burn_in, self.min_variance = check_mixture_params(
+            mde, burn_in, min_variance, burn_in_unit
+        )
+        self.margin = float(margin)
+        self.alternative = check_alternative(alternative)
+        self._log_e = 0.0
+        self._max_log_e = 0.0
+
+    def _kernel_options(self, offset: float) -> dict[str, Any]:
+        """The keyword arguments of ``paired_log_e``/``two_sample_log_e`` from this test."""
+        return {
+            "offset": offset,
+            "margin": self.margin,
+            "mde": self.mde,
+            "alternative": self.alternative,
+            "burn_in": self.burn_in,
+            "min_variance": self.min_variance,
+        }
+
+    def _interval(
+        self, estimate: float, var_of_mean: float, scale2: float, alpha: float
+    ) -> tuple[float, float]:
+        """``estimate`` +- the mixture half-width for this variance of the estimate."""
+        m = float(mixture_ratio(np.array(var_of_mean), np.array(scale2), self.mde))
+        h = half_width(var_of_mean, m, alpha)
+        return (estimate - h, estimate + h)

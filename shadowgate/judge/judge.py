@@ -22,6 +22,7 @@ from shadowgate.judge import evidence
 from shadowgate.judge.context import RouteContext
 from shadowgate.judge.notes import note_audit
 from shadowgate.judge.outage import OutageHook, current_gate, switched
+from shadowgate.judge.records import transition_records
 from shadowgate.judge.rollouts import current_rollout_id, restart_record, restart_rollout
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.bake import decide_bake
@@ -333,31 +334,18 @@ class Judge:
             ctx.analysis.set_canary_weight(split.weight)
             ctx.settle = (now - SETTLE, now + SETTLE)
         ctx.pending_event = None
-        r = decision.result
-        ctx.last_decision = {
-            "time": now,
-            "event": decision.event.value,
-            "from": before.state.value,
-            "to": after.state.value,
-            "step": after.step,
-            "reason": decision.reason,
-            "check": r.check if r else None,
-            "actor": actor,
-        }
-        audit = AuditRecord(
-            time=now,
+        ctx.last_decision, audit = transition_records(
+            now=now,
             route=route.name,
             rollout_id=ctx.rollout_id,
-            decision=f"{decision.event.value}:{after.state.value}",
-            check=r.check if r else None,
-            p_value=r.p_value if r else None,
-            estimate=r.estimate if r else None,
-            ci_lower=r.ci_lower if r else None,
-            ci_upper=r.ci_upper if r else None,
-            n=r.n if r else ctx.analysis.pairs + sum(ctx.analysis.canary),
-            config_digest=self.holder.current.digest(),
+            event=decision.event,
+            before=before.state,
+            after=after,
             reason=decision.reason,
             actor=actor,
+            digest=self.holder.current.digest(),
+            result=decision.result,
+            n=ctx.analysis.pairs + sum(ctx.analysis.canary),
         )
         await self._commit(route, ctx, now, [audit])
         log.info(

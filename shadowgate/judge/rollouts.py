@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shadowgate.config.model import RouteConfig
+from shadowgate.judge.records import transition_records
 from shadowgate.rollout.machine import Event
 from shadowgate.store.base import AuditRecord, Store
 
@@ -57,24 +58,15 @@ def restart_record(
         f"restart by {actor}: a new rollout of the same candidate after "
         f"{old.rollout_id} ({old.rollout.state.value})"
     )
-    last = {
-        "time": now,
-        "event": Event.RESTART.value,
-        "from": old.rollout.state.value,
-        "to": new.rollout.state.value,
-        "step": new.rollout.step,
-        "reason": reason,
-        "check": None,
-        "actor": actor,
-    }
-    audit = AuditRecord(
-        time=now,
+    last, audit = transition_records(
+        now=now,
         route=new.route,
         rollout_id=new.rollout_id,
-        decision=f"{Event.RESTART.value}:{new.rollout.state.value}",
-        n=0,
-        config_digest=digest,
+        event=Event.RESTART,
+        before=old.rollout.state,
+        after=new.rollout,
         reason=reason,
         actor=actor,
+        digest=digest,
     )
     return reason, last, audit

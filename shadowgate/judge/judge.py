@@ -24,6 +24,7 @@ from shadowgate.judge.notes import note_audit
 from shadowgate.judge.outage import OutageHook, current_gate, switched
 from shadowgate.judge.records import transition_records
 from shadowgate.judge.rollouts import current_rollout_id, restart_record, restart_rollout
+from shadowgate.judge.walk import chunks
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.bake import decide_bake
 from shadowgate.rollout.machine import (
@@ -40,16 +41,16 @@ from shadowgate.rollout.machine import (
 from shadowgate.rollout.outage import OutageGate
 from shadowgate.rollout.policy import Decision, decide
 from shadowgate.rollout.steering import Steering, steer
-from shadowgate.store.base import AuditRecord, StaleStateError, Store
-from shadowgate.store.pages import pages
+from shadowgate.store.base import (
+    AuditRecord,
+    LabeledOutcome,
+    StaleStateError,
+    Store,
+    StoredOutcome,
+)
 
 log = logging.getLogger("shadowgate.judge")
 
-#: at most this many outcomes/labels are read per route per look (the rest next look)
-PAGE = 5000
-#: outcomes folded into the tests between two yields to the event loop
-CHUNK = 250
-MAX_PAGES = 20
 #: seconds either side of a change of the split whose canary outcomes are kept out of the
 #: sample-ratio check: served while replicas switched, they belong to neither split
 SETTLE = 2.0
@@ -260,44 +261,36 @@ class Judge:
 
     async def _read(self, route: RouteConfig, ctx: RouteContext) -> int:
         total = 0
-        async for rows in pages(
-            self.store.read_outcomes,
-            route.name,
-            ctx.outcome_cursor,
-            page=PAGE,
-            rollout_id=ctx.rollout_id,
-            fields=evidence.outcome_fields(route),
-            max_pages=MAX_PAGES,
-        ):
+
+        def outcomes_seen(rows: list[StoredOutcome]) -> None:
             ctx.outcome_cursor = rows[-1].id
-            total += len(rows)
-            # in chunks, yielding in between: a page of thousands of outcomes is
-            # milliseconds of Python that would otherwise stall every client request
-            for i in range(0, len(rows), CHUNK):
-                chunk = rows[i : i + CHUNK]
-                outage = ctx.outage.observe(*evidence.production_health(chunk))
-                classes = evidence.wants_classes(route)
-                (ctx.bake or ctx.analysis).add_pairs(evidence.pairs_from(chunk, outage, classes))
-                ctx.noise.update(o.record for o in chunk)
-                ctx.analysis.add_canary(evidence.canary_from(chunk, ctx.settle))
-                await asyncio.sleep(0)
-        async for labeled in pages(
+
+        def labels_seen(rows: list[LabeledOutcome]) -> None:
+            ctx.label_cursor = rows[-1].seq
+
+        fields = evidence.outcome_fields(route)
+        read = self.store.read_outcomes
+        async for chunk in chunks(
+            read, route.name, ctx.outcome_cursor, ctx.rollout_id, fields, outcomes_seen
+        ):
+            total += len(chunk)
+            outage = ctx.outage.observe(*evidence.production_health(chunk))
+            classes = evidence.wants_classes(route)
+            (ctx.bake or ctx.analysis).add_pairs(evidence.pairs_from(chunk, outage, classes))
+            ctx.noise.update(o.record for o in chunk)
+            ctx.analysis.add_canary(evidence.canary_from(chunk, ctx.settle))
+        async for part in chunks(
             self.store.read_labeled,
             route.name,
             ctx.label_cursor,
-            page=PAGE,
-            rollout_id=ctx.rollout_id,
-            fields=evidence.LABEL_FIELDS,
-            max_pages=MAX_PAGES,
+            ctx.rollout_id,
+            evidence.LABEL_FIELDS,
+            labels_seen,
         ):
-            ctx.label_cursor = labeled[-1].seq
-            total += len(labeled)
-            for i in range(0, len(labeled), CHUNK):
-                part = labeled[i : i + CHUNK]
-                for tests, subset in ctx.label_targets(part):
-                    tests.add_labels(evidence.labels_from(route, subset))
-                ctx.analysis.add_canary_labels(evidence.canary_labels_from(route, part))
-                await asyncio.sleep(0)
+            total += len(part)
+            for tests, subset in ctx.label_targets(part):
+                tests.add_labels(evidence.labels_from(route, subset))
+            ctx.analysis.add_canary_labels(evidence.canary_labels_from(route, part))
         return total + ctx.release_labels(self.clock())  # analysis.label_window
 
     async def _apply(

@@ -282,11 +282,11 @@ async def test_reading_in_chunks_gives_the_same_statistics(
 ) -> None:
     """The judge folds a page into its tests in chunks (yielding to the loop in between);
     the result must not depend on the chunk size."""
-    import shadowgate.judge.judge as judge_module
+    import shadowgate.judge.walk as walk_module
 
     statuses = []
-    for chunk in (judge_module.PAGE, 7):
-        monkeypatch.setattr(judge_module, "CHUNK", chunk)
+    for chunk in (walk_module.PAGE, 7):
+        monkeypatch.setattr(walk_module, "CHUNK", chunk)
         s = open_store(f"sqlite:///{tmp_path}/chunk{chunk}.db")
         await s.open()
         try:

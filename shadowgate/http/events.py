@@ -53,24 +53,33 @@ class RequestHead:
 
 
 @dataclass(frozen=True, slots=True)
-class StartRequest:
+class RequestEvent:
+    """Something about request ``seq`` (its number on the connection, from 0)."""
+
     seq: int
 
 
 @dataclass(frozen=True, slots=True)
-class Body:
-    seq: int
+class StartRequest(RequestEvent):
+    """Its turn has come: run its handler."""
+
+
+@dataclass(frozen=True, slots=True)
+class Body(RequestEvent):
+    """The next bytes of its body."""
+
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class BodyEnd:
-    seq: int
+class BodyEnd(RequestEvent):
+    """Its body is complete."""
 
 
 @dataclass(frozen=True, slots=True)
-class BodyFailed:
-    seq: int
+class BodyFailed(RequestEvent):
+    """Its body will not be complete (``message`` says why)."""
+
     message: str
 
 
@@ -83,27 +92,34 @@ class ClientGone:
 
 @dataclass(frozen=True, slots=True)
 class Write:
+    """Send these bytes."""
+
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class WriteEof:
-    pass
+class TransportAction:
+    """An action on the transport that carries no data; the class says which."""
 
 
 @dataclass(frozen=True, slots=True)
-class Close:
-    pass
+class WriteEof(TransportAction):
+    """Half-close: no more bytes from this side."""
 
 
 @dataclass(frozen=True, slots=True)
-class PauseReading:
-    pass
+class Close(TransportAction):
+    """Close the connection."""
 
 
 @dataclass(frozen=True, slots=True)
-class ResumeReading:
-    pass
+class PauseReading(TransportAction):
+    """Stop reading from the socket (flow control)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeReading(TransportAction):
+    """Read from the socket again."""
 
 
 Event = (

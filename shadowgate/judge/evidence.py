@@ -26,12 +26,7 @@ OUTCOME_FIELDS: tuple[str, ...] = codec.columns(
     "ts",  # the outage gate, and the split check's settling window
     "kind",
     "variant",
-    "prod_status",
-    "prod_latency",
-    "prod_error",
-    "cand_status",
-    "cand_latency",
-    "cand_error",
+    *codec.SIDE_COLUMNS,
     "agree",
     "segment",
     "extra",

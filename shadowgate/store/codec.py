@@ -29,6 +29,15 @@ from shadowgate.store.base import (
     StoredOutcome,
 )
 
+#: each side's answer: what a failed side and a latency ratio are computed from
+SIDE_COLUMNS: tuple[str, ...] = (
+    "prod_status",
+    "prod_latency",
+    "prod_error",
+    "cand_status",
+    "cand_latency",
+    "cand_error",
+)
 #: outcome columns in insert order (``id`` is assigned by the database)
 COLUMNS: tuple[str, ...] = (
     "route",
@@ -37,12 +46,7 @@ COLUMNS: tuple[str, ...] = (
     "ts",
     "kind",
     "variant",
-    "prod_status",
-    "prod_latency",
-    "prod_error",
-    "cand_status",
-    "cand_latency",
-    "cand_error",
+    *SIDE_COLUMNS,
     "rows",
     "agree",
     "prod_pred",

@@ -7,7 +7,7 @@ predictions by row, compare) against the per-element reference kept in
 ``tests/compare/reference_compare.py`` (standard ``json``, Python lists, element by element),
 on the same exchanges:
 
-- ``realistic``: the reference payload of ``/work/shared/bench`` (an OIP v2 batch of 32 rows
+- ``realistic``: the reference payload in ``benchmarks/payloads/`` (an OIP v2 batch of 32 rows
   x 30 FP32 features answered with 32 x 2 FP64 probabilities), the candidate's probabilities
   moved a little so some rows disagree;
 - ``tiny``: a one-row request answered with one pair of probabilities.
@@ -38,7 +38,7 @@ from shadowgate.compare.outcome import build_outcome  # noqa: E402
 from shadowgate.config.model import RouteConfig  # noqa: E402
 from shadowgate.model.exchange import Exchange, Side  # noqa: E402
 
-BENCH = Path("/work/shared/bench")
+BENCH = Path(__file__).resolve().parent / "payloads"
 TINY_REQUEST = b'{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1.0,2.0,3.0,4.0]}]}'
 TINY_RESPONSE = (
     b'{"model_name":"m","outputs":[{"name":"probabilities","shape":[1,2],'

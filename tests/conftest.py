@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gwhelpers import write_config
+from gwhelpers import Hooks, write_config
 from shadowgate.config import ConfigHolder, load_config
 from shadowgate.gateway import Gateway
 from shadowgate.metrics import Metrics
@@ -170,3 +170,19 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
     ) as s:
         yield s
+
+
+@pytest.fixture
+async def hooks() -> AsyncIterator[Hooks]:
+    """A webhook receiver on a free loopback port; ``hooks.url`` is where to POST."""
+    h = Hooks()
+    app = web.Application()
+    app.router.add_post("/hook", h.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    h.url = f"http://127.0.0.1:{port}/hook"
+    yield h
+    await runner.cleanup()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aiohttp import web
 
 
 def route(name: str, prefix: str, production: str, candidate: str, **extra: Any) -> dict[str, Any]:
@@ -76,3 +77,15 @@ async def until(
         if time.monotonic() - t0 > timeout:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(poll)
+
+
+class Hooks:
+    """A webhook receiver on loopback that keeps every event (the ``hooks`` fixture)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.events.append(await request.json())
+        return web.json_response({"ok": True})

@@ -10,18 +10,17 @@ feature that moved.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import numpy as np
-import pytest
 import yaml
 from aiohttp import web
 
 from conftest import UpstreamServer
-from gwhelpers import config, route, until
+from gwhelpers import Hooks, config, route, until
 from shadowgate.app import Control, attach_control
 from shadowgate.config import ConfigHolder, parse_config
 from shadowgate.gateway import Gateway
@@ -51,30 +50,6 @@ def oip_model(columns: int = COLUMNS) -> Callable[[web.Request], Awaitable[web.R
         )
 
     return handler
-
-
-class Hooks:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.events.append(await request.json())
-        return web.json_response({"ok": True})
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[Hooks]:
-    h = Hooks()
-    app = web.Application()
-    app.router.add_post("/hook", h.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    h.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"  # type: ignore[union-attr]
-    yield h
-    await runner.cleanup()
 
 
 async def start(

@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from integration.test_rollout_e2e import Hooks, hooks, model, start
+from gwhelpers import Hooks
+from integration.test_rollout_e2e import model, start
 
 pytestmark = pytest.mark.slow
-__all__ = ["hooks"]  # the webhook receiver fixture, shared with the rollout scenarios
 
 
 async def _status(s: aiohttp.ClientSession, url: str) -> dict[str, Any]:

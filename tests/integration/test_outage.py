@@ -21,7 +21,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from gwhelpers import config, route
+from gwhelpers import Hooks, config, route
 from shadowgate.app import Control, attach_control
 from shadowgate.config import ConfigHolder, parse_config
 from shadowgate.gateway import Gateway
@@ -59,15 +59,6 @@ class Server:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-
-class Hooks:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.events.append(await request.json())
-        return web.json_response({"ok": True})
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from integration.test_rollout_e2e import Hooks, drive, evidence_everywhere, start
+from gwhelpers import Hooks
+from integration.test_rollout_e2e import drive, evidence_everywhere, start
 from shadowgate.report.build import render_html
 from shadowgate.report.replay import load
 from shadowgate.store import open_store
@@ -38,22 +39,8 @@ def classifier(ones: float | None, seed: int) -> Callable[[web.Request], Awaitab
     return handler
 
 
-@pytest.fixture
-async def shift_hooks() -> AsyncIterator[Hooks]:
-    h = Hooks()
-    app = web.Application()
-    app.router.add_post("/hook", h.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    h.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"  # type: ignore[union-attr]
-    yield h
-    await runner.cleanup()
-
-
 async def test_candidate_shifting_its_class_shares_is_rolled_back(
-    tmp_path: Path, upstream_factory: Any, shift_hooks: Hooks
+    tmp_path: Path, upstream_factory: Any, hooks: Hooks
 ) -> None:
     prod = await upstream_factory(classifier(None, seed=1))
     cand = await upstream_factory(classifier(0.9, seed=2))
@@ -61,15 +48,15 @@ async def test_candidate_shifting_its_class_shares_is_rolled_back(
         {"metric": "errors", "margin": 0.02},
         {"metric": "prediction_shift", "max_shift": "5%"},
     ]
-    gw, control = await start(tmp_path, prod.url, cand.url, shift_hooks.url, checks=checks)
+    gw, control = await start(tmp_path, prod.url, cand.url, hooks.url, checks=checks)
     try:
         assert await drive(gw, control) == "rolled_back"
-        await evidence_everywhere(gw, control, shift_hooks, "rolled_back")
+        await evidence_everywhere(gw, control, hooks, "rolled_back")
         decision = control.judge.contexts["m"].last_decision
         assert decision is not None and decision["check"] == "prediction_shift"
         assert "prediction_shift" in decision["reason"]
         assert "moved by more than 0.05" in decision["reason"]
-        assert "prediction_shift" in shift_hooks.events[0]["decision"]["reason"]
+        assert "prediction_shift" in hooks.events[0]["decision"]["reason"]
         async with aiohttp.ClientSession() as s:
             async with s.get(f"{gw.admin_url}/metrics") as r:
                 metrics = await r.text()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gwhelpers import config, route
+from gwhelpers import Hooks, config, route
 from shadowgate.app import Control, attach_control
 from shadowgate.config import ConfigHolder, parse_config
 from shadowgate.gateway import Gateway
@@ -47,33 +47,6 @@ def model(
         return web.json_response({"predictions": [pred], "id": rng.random()})
 
     return handler
-
-
-class Hooks:
-    """A webhook receiver on loopback that keeps every event."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.events.append(await request.json())
-        return web.json_response({"ok": True})
-
-
-@pytest.fixture
-async def hooks() -> AsyncIterator[Hooks]:
-    h = Hooks()
-    app = web.Application()
-    app.router.add_post("/hook", h.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    h.url = f"http://127.0.0.1:{port}/hook"
-    yield h
-    await runner.cleanup()
 
 
 async def start(

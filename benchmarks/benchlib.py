@@ -260,13 +260,17 @@ def shadowgate_config(
     return path
 
 
-def shadowgate_cmd(config: Path, record: bool, workers: int = 1) -> list[str]:
+def shadowgate_cmd(
+    config: Path, record: bool, workers: int = 1, judge_process: bool = False
+) -> list[str]:
     if not record:
         return [PY, str(HERE / "shadowgate_norecord.py"), str(config)]
     exe = str(Path(PY).parent / "shadowgate")
     cmd = [exe, "serve", "--config", str(config), "--log-level", "warning"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
+    if judge_process:
+        cmd.append("--judge-process")
     return cmd
 
 

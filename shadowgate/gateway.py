@@ -72,6 +72,7 @@ class Gateway:
         admin_listen: str | None = None,
         serve_admin: bool = True,
         reuse_port: bool = False,
+        serve_data: bool = True,
     ) -> None:
         self.holder = holder
         self.metrics = metrics if metrics is not None else Metrics()
@@ -89,6 +90,8 @@ class Gateway:
         #: SO_REUSEPORT on the data port, so several processes share it (the kernel spreads
         #: connections over them)
         self.reuse_port = reuse_port
+        #: False in the judge process of ``serve --judge-process``: it decides, serves no one
+        self.serve_data = serve_data
         self._background: list[tuple[str, TaskFactory]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._on_start: list[Hook] = []
@@ -155,9 +158,12 @@ class Gateway:
         # a connection must complete each request's headers within server.client_timeout
         # of opening (or of its previous answer), else it is closed (slowloris); the
         # server reads the current value, so a reload applies to the next deadline
-        self._data_server = HttpServer(self._handle, client_timeout=cfg.server.client_timeout)
-        host, port = split_listen(self._listen)
-        self.data_address = await self._data_server.start(host, port, reuse_port=self.reuse_port)
+        if self.serve_data:
+            self._data_server = HttpServer(self._handle, client_timeout=cfg.server.client_timeout)
+            host, port = split_listen(self._listen)
+            self.data_address = await self._data_server.start(
+                host, port, reuse_port=self.reuse_port
+            )
         if self.serve_admin:
             self._admin_runner = web.AppRunner(
                 self.admin_app, access_log=None, shutdown_timeout=1.0, handle_signals=False

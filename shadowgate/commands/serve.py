@@ -14,6 +14,13 @@ finish in-flight requests (up to ``server.shutdown_timeout``), then close.
   ``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory unless set), so counters add up;
 - SIGTERM/SIGINT to the supervisor drain every worker; if a worker dies, the supervisor
   stops the others and exits 1, for systemd or Kubernetes to restart the whole.
+
+``--judge-process`` (with any N, 1 included) runs the judge in one more process of its own:
+the data workers record and follow the rollout state but never decide (``--no-judge``),
+and the judge process binds no port. A look reads, decodes and folds every new outcome;
+on the data plane's event loop that work delays the requests waiting behind it (about
+10 ms at p99 at 1 000 realistic requests a second, ``docs/performance.md``); in its own
+process the kernel schedules it beside the data plane instead.
 """
 
 from __future__ import annotations
@@ -65,9 +72,17 @@ def register(sub: Any) -> None:
         default=1,
         help="processes sharing the data port (SO_REUSEPORT); one judge acts, one admin port",
     )
+    p.add_argument(
+        "--judge-process",
+        action="store_true",
+        help="run the judge in a process of its own, beside the data plane's, so that its "
+        "looks never hold up a request (needs a store the processes share: a SQLite file "
+        "or PostgreSQL)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     # set by the supervisor of --workers N for each of its workers
     p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--judge-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--listen", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -86,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("shadowgate: --workers must be at least 1", file=sys.stderr)
         return 2
-    if args.workers > 1 and args.worker_index is None:
+    if (args.workers > 1 or args.judge_process) and args.worker_index is None:
         return supervise(args, config)
     holder = ConfigHolder(config, args.config)
     index = args.worker_index
@@ -98,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 judge=not args.no_judge,
                 listen=args.listen,
                 worker=index,
+                judge_only=args.judge_only,
             )
         )
     except OSError as exc:
@@ -122,14 +138,22 @@ async def serve(
     judge: bool = True,
     listen: str | None = None,
     worker: int | None = None,
+    judge_only: bool = False,
 ) -> None:
     """Start everything, wait for SIGTERM/SIGINT, drain and stop.
 
-    ``worker`` is this process's index under ``--workers N`` (None: a single process).
+    ``worker`` is this process's index under ``--workers N`` (None: a single process);
+    ``judge_only``: the judge process of ``--judge-process`` (no data port, no admin port).
     """
     from shadowgate.app import attach_control
 
-    gateway = Gateway(holder, listen=listen, serve_admin=not worker, reuse_port=worker is not None)
+    gateway = Gateway(
+        holder,
+        listen=listen,
+        serve_admin=not worker and not judge_only,
+        serve_data=not judge_only,
+        reuse_port=worker is not None,
+    )
     attach_control(gateway, judge_enabled=judge)
     demo: list[Any] = []
     if demo_upstreams:
@@ -151,14 +175,21 @@ async def serve(
     names = ", ".join(r.name for r in holder.current.routes) or "none"
     where = f"worker {worker}: " if worker is not None else ""
     admin = f" (admin on {gateway.admin_url})" if gateway.serve_admin else ""
-    log.info(
-        "%sshadowgate serving on %s%s; routes: %s; config %s",
-        where,
-        gateway.data_url,
-        admin,
-        names,
-        holder.path,
-    )
+    if judge_only:
+        # decisions are not in a hurry at the millisecond scale; requests are: on a shared
+        # core the scheduler lets the data plane run first
+        os.nice(JUDGE_NICE)
+        where = f"judge (pid {os.getpid()}): "
+        log.info("%sjudging routes: %s; config %s", where, names, holder.path)
+    else:
+        log.info(
+            "%sshadowgate serving on %s%s; routes: %s; config %s",
+            where,
+            gateway.data_url,
+            admin,
+            names,
+            holder.path,
+        )
     try:
         await stop.wait()
         log.info("%sstopping: draining in-flight requests", where)
@@ -168,6 +199,9 @@ async def serve(
             await runner.cleanup()
         log.info("%sstopped", where)
 
+
+#: the judge process's niceness under ``--judge-process`` (the data plane's stays 0)
+JUDGE_NICE = 10
 
 #: young-generation threshold of the garbage collector (CPython's default is 700)
 GC_THRESHOLD = (50_000, 20, 10)
@@ -195,10 +229,12 @@ def settle_heap() -> None:
 
 
 def supervise(args: argparse.Namespace, config: ShadowgateConfig) -> int:
-    """Run ``args.workers`` worker processes until SIGTERM/SIGINT or one of them dies."""
+    """Run ``args.workers`` worker processes (and, with ``--judge-process``, the judge's
+    own) until SIGTERM/SIGINT or one of them dies."""
     if ":memory:" in config.store.url:
+        flag = "--judge-process" if args.workers == 1 else "--workers"
         print(
-            "shadowgate: --workers needs a store the workers share: use a SQLite file "
+            f"shadowgate: {flag} needs a store the processes share: use a SQLite file "
             "(store: sqlite:///path.db) or PostgreSQL, not :memory:",
             file=sys.stderr,
         )
@@ -224,10 +260,17 @@ def supervise(args: argparse.Namespace, config: ShadowgateConfig) -> int:
         for i in range(args.workers):
             cmd = [sys.executable, "-m", "shadowgate.cli", "serve", "--config", args.config]
             cmd += ["--worker-index", str(i), "--listen", listen, "--log-level", args.log_level]
-            if args.no_judge:
+            if args.no_judge or args.judge_process:
                 cmd.append("--no-judge")
             if args.demo_upstreams:
                 cmd.append("--demo-upstreams")
+            workers.append(subprocess.Popen(cmd, env=env))
+        if args.judge_process and not args.no_judge:
+            # the judge's looks (reading, decoding and folding every outcome) get a process
+            # and an event loop of their own: the data plane's loop only proxies and records
+            cmd = [sys.executable, "-m", "shadowgate.cli", "serve", "--config", args.config]
+            cmd += ["--worker-index", str(args.workers), "--judge-only"]
+            cmd += ["--listen", listen, "--log-level", args.log_level]
             workers.append(subprocess.Popen(cmd, env=env))
         log.info("supervising %d workers on %s: pids %s", len(workers), listen, _pids(workers))
         while not stopping:

@@ -8,7 +8,7 @@ same confidence sequence (:mod:`shadowgate.stats.normal_mixture`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -18,25 +18,37 @@ from shadowgate.stats.normal_mixture import check_mixture_params, half_width, mi
 DEFAULT_BURN_IN = 20
 
 
+class MixtureParams(TypedDict, total=False):
+    """The keyword parameters both mixture tests take (see ``MixtureMeanTest``)."""
+
+    mde: float | None
+    margin: float
+    alternative: str
+    burn_in: int
+    min_variance: float
+
+
 class MixtureMeanTest(EProcessReadout):
     mde: float | None
     margin: float
     alternative: Alternative
     burn_in: int
     min_variance: float
+    #: how the burn-in is counted, for its error message
+    burn_in_unit = ""
 
-    def _set_mixture(
+    def __init__(
         self,
-        mde: float | None,
-        margin: float,
-        alternative: str,
-        burn_in: int,
-        min_variance: float,
-        burn_in_unit: str,
+        *,
+        mde: float | None = None,
+        margin: float = 0.0,
+        alternative: str = "two-sided",
+        burn_in: int = DEFAULT_BURN_IN,
+        min_variance: float = 0.0,
     ) -> None:
         """Check and keep the parameters; start with no evidence."""
         self.mde, self.burn_in, self.min_variance = check_mixture_params(
-            mde, burn_in, min_variance, burn_in_unit
+            mde, burn_in, min_variance, self.burn_in_unit
         )
         self.margin = float(margin)
         self.alternative = check_alternative(alternative)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +49,7 @@ from shadowgate.stats.long_run import (
     long_run_var,
     new_state,
 )
-from shadowgate.stats.mixture_test import DEFAULT_BURN_IN, MixtureMeanTest
+from shadowgate.stats.mixture_test import MixtureMeanTest, MixtureParams
 from shadowgate.stats.normal_mixture import (
     log_e_normal_mixture,
     mean_var,
@@ -120,19 +120,10 @@ class PairedMeanTest(MixtureMeanTest):
     params = ("mde", "margin", "alternative", "burn_in", "variance", "min_variance")
     older_defaults = (("variance", "iid"), ("min_variance", 0.0))
 
-    def __init__(
-        self,
-        *,
-        mde: float | None = None,
-        margin: float = 0.0,
-        alternative: str = "two-sided",
-        burn_in: int = DEFAULT_BURN_IN,
-        variance: str = "iid",
-        min_variance: float = 0.0,
-    ) -> None:
-        self._set_mixture(
-            mde, margin, alternative, burn_in, min_variance, "(a variance needs 2 values)"
-        )
+    burn_in_unit = "(a variance needs 2 values)"
+
+    def __init__(self, *, variance: str = "iid", **mixture: Unpack[MixtureParams]) -> None:
+        super().__init__(**mixture)
         if variance not in VARIANCES:
             raise ValueError(f"variance must be one of {', '.join(VARIANCES)}; got {variance!r}")
         self.variance = variance

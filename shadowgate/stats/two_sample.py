@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,7 @@ from shadowgate.stats._core import (
     FloatArray,
     as_float_row,
 )
-from shadowgate.stats.mixture_test import DEFAULT_BURN_IN, MixtureMeanTest
+from shadowgate.stats.mixture_test import MixtureMeanTest, MixtureParams
 from shadowgate.stats.normal_mixture import (
     log_e_normal_mixture,
     mean_var,
@@ -98,16 +98,10 @@ class TwoSampleMeanTest(MixtureMeanTest):
     params = ("mde", "margin", "alternative", "burn_in", "min_variance")
     older_defaults = (("min_variance", 0.0),)
 
-    def __init__(
-        self,
-        *,
-        mde: float | None = None,
-        margin: float = 0.0,
-        alternative: str = "two-sided",
-        burn_in: int = DEFAULT_BURN_IN,
-        min_variance: float = 0.0,
-    ) -> None:
-        self._set_mixture(mde, margin, alternative, burn_in, min_variance, "per group")
+    burn_in_unit = "per group"
+
+    def __init__(self, **mixture: Unpack[MixtureParams]) -> None:
+        super().__init__(**mixture)
         self._offset: float | None = None
         self._stats = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # per group: n, sum, sum_sq
 

@@ -3,8 +3,8 @@
     ShadowgateError                anything shadowgate raises on purpose
     ├── ConfigError                config file invalid; carries every located problem
     ├── StoreError                 the outcome store is unavailable or rejected a write
-    │   ├── StaleStateError        store.base: another judge committed first (fencing)
-    │   └── SchemaTooNewError      store.base: the database was written by a newer version
+    │   ├── StaleStateError        store.rows: another judge committed first (fencing)
+    │   └── SchemaTooNewError      store.rows: the database was written by a newer version
     ├── BadRequestError            a client call we cannot accept; ``status`` is the 4xx
     │   ├── FeedbackError          admin.feedback: a malformed label batch
     │   ├── Rejected               http.events: a request head the server refuses

@@ -14,7 +14,7 @@ from shadowgate.http.client import BodyTooLarge, UpstreamError
 from shadowgate.http.events import LocalProtocolError, Rejected
 from shadowgate.http.request import BadRequestBody, ClientClosed
 from shadowgate.rollout.machine import TransitionError
-from shadowgate.store.base import SchemaTooNewError, StaleStateError
+from shadowgate.store.rows import SchemaTooNewError, StaleStateError
 
 #: every exception a user or a handler can meet, and where the tree puts it
 TREE: dict[type[BaseException], type[BaseException]] = {

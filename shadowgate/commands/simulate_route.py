@@ -23,7 +23,7 @@ from shadowgate.rollout.machine import Event
 from shadowgate.rollout.route_scenarios import DEFAULT, build
 from shadowgate.rollout.route_sim import RouteScenario, holds, run_many
 from shadowgate.stats.scenarios_route import recorded
-from shadowgate.store.base import StoredOutcome
+from shadowgate.store.rows import StoredOutcome
 
 HORIZON = 20_000
 

@@ -19,7 +19,7 @@ from shadowgate.rollout.checks import CheckResult
 from shadowgate.rollout.machine import RolloutState, State, routing_of, to_detail
 from shadowgate.rollout.outage import OutageGate
 from shadowgate.rollout.steering import Steering
-from shadowgate.store.base import JudgeState, LabeledOutcome
+from shadowgate.store.rows import JudgeState, LabeledOutcome
 
 
 @dataclass

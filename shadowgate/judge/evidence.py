@@ -16,7 +16,7 @@ from shadowgate.model.outcome import OutcomeRecord, side_failed
 from shadowgate.rollout.evidence import CanaryBatch, CanaryLabelBatch, LabelBatch, PairBatch
 from shadowgate.rollout.outage import production_failed
 from shadowgate.store import codec
-from shadowgate.store.base import LabeledOutcome, StoredOutcome
+from shadowgate.store.rows import LabeledOutcome, StoredOutcome
 
 #: the outcome fields read by ``pairs_from``, ``canary_from`` and ``NoiseFloor.add``: all the
 #: judge asks the store for (``read_outcomes(fields=...)``); a field used there and not

@@ -41,13 +41,8 @@ from shadowgate.rollout.machine import (
 from shadowgate.rollout.outage import OutageGate
 from shadowgate.rollout.policy import Decision, decide
 from shadowgate.rollout.steering import Steering, steer
-from shadowgate.store.base import (
-    AuditRecord,
-    LabeledOutcome,
-    StaleStateError,
-    Store,
-    StoredOutcome,
-)
+from shadowgate.store.base import Store
+from shadowgate.store.rows import AuditRecord, LabeledOutcome, StaleStateError, StoredOutcome
 
 log = logging.getLogger("shadowgate.judge")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shadowgate.config.model import RouteConfig
-from shadowgate.store.base import AuditRecord
+from shadowgate.store.rows import AuditRecord
 
 if TYPE_CHECKING:
     from shadowgate.judge.context import RouteContext

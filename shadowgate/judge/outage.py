@@ -15,7 +15,7 @@ from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.notify import Notifier
 from shadowgate.metrics import Metrics
 from shadowgate.rollout.outage import OutageChange, OutageGate
-from shadowgate.store.base import AuditRecord
+from shadowgate.store.rows import AuditRecord
 
 if TYPE_CHECKING:
     from shadowgate.judge.context import RouteContext

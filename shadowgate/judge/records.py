@@ -10,7 +10,7 @@ from typing import Any
 
 from shadowgate.rollout.checks import CheckResult
 from shadowgate.rollout.machine import Event, RolloutState, State
-from shadowgate.store.base import AuditRecord
+from shadowgate.store.rows import AuditRecord
 
 
 def transition_records(

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from shadowgate.config.model import RouteConfig
 from shadowgate.judge.records import transition_records
 from shadowgate.rollout.machine import Event
-from shadowgate.store.base import AuditRecord, Store
+from shadowgate.store.base import Store
+from shadowgate.store.rows import AuditRecord
 
 if TYPE_CHECKING:
     from shadowgate.judge.context import RouteContext

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from shadowgate.config.model import RouteConfig
 from shadowgate.judge.evidence import label_scores
 from shadowgate.report.replay import Trajectory
-from shadowgate.store.base import LabeledOutcome, StoredOutcome
+from shadowgate.store.rows import LabeledOutcome, StoredOutcome
 
 COLORS = {"production": "#1f77b4", "candidate": "#d62728"}
 DECISION_COLOR = "#2ca02c"

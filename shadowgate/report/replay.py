@@ -21,8 +21,9 @@ from shadowgate.judge import evidence
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.checks import CheckResult
 from shadowgate.rollout.machine import TERMINAL
-from shadowgate.store.base import AuditRecord, LabeledOutcome, Rollout, Store, StoredOutcome
+from shadowgate.store.base import Store
 from shadowgate.store.pages import pages
+from shadowgate.store.rows import AuditRecord, LabeledOutcome, Rollout, StoredOutcome
 
 PAGE = 5000
 #: audit decisions (``event:state``) after which the judge reads no more evidence

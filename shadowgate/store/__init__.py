@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from shadowgate.errors import StoreError
 from shadowgate.model.outcome import OutcomeRecord
-from shadowgate.store.base import (
+from shadowgate.store.base import Store
+from shadowgate.store.rows import (
     AuditRecord,
     JudgeState,
     LabeledOutcome,
@@ -21,7 +22,6 @@ from shadowgate.store.base import (
     RolloutState,
     SchemaTooNewError,
     StaleStateError,
-    Store,
     StoredLabel,
     StoredOutcome,
 )

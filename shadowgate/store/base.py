@@ -73,194 +73,48 @@ Errors: every backend failure surfaces as ``StoreError`` (or a subclass).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from shadowgate.errors import StoreError
 from shadowgate.model.outcome import OutcomeRecord
-
-#: how many rows a cursor read returns when the caller names no limit
-DEFAULT_PAGE = 1000
-
-
-class StaleStateError(StoreError):
-    """Another judge committed first: reload the state, then decide again (or step down)."""
-
-
-class SchemaTooNewError(StoreError):
-    """The database was migrated by a newer shadowgate; upgrade this one to use it."""
-
-
-def stale_state(route: str, rollout_id: str, version: int) -> StaleStateError:
-    """The error of a commit fenced out: the stored state is no longer at ``version``."""
-    return StaleStateError(
-        f"judge state of {route}/{rollout_id} is no longer at version {version}: "
-        "another judge committed first; reload and retry"
-    )
-
-
-@dataclass(slots=True)
-class StoredOutcome:
-    """An outcome as stored: its cursor ``id`` and the record."""
-
-    id: int
-    record: OutcomeRecord
-
-
-@dataclass(slots=True)
-class StoredLabel:
-    """The current label of a request id; ``revision`` counts replacements (1 = first)."""
-
-    request_id: str
-    label: Any
-    revision: int
-    updated_at: float
-
-
-@dataclass(slots=True)
-class LabelResult:
-    """What ``add_labels`` did with each (deduplicated) request id of one call."""
-
-    accepted: list[str] = field(default_factory=list)  # every id, in first-seen order
-    joined: list[str] = field(default_factory=list)  # an outcome with this id is stored
-    unknown: list[str] = field(default_factory=list)  # stored, waiting for its outcome
-    unchanged: list[str] = field(default_factory=list)  # same label seen before: no-op
-    revised: list[str] = field(default_factory=list)  # a different label replaced it
-
-
-@dataclass(slots=True)
-class LabeledOutcome:
-    """One row of ``read_labeled``: join sequence number, outcome and its current label."""
-
-    seq: int
-    outcome: StoredOutcome
-    label: Any
-    revision: int
-    #: when the label first arrived (``analysis.label_window`` counts it only if in time)
-    labelled_at: float = 0.0
-
-
-@dataclass(slots=True)
-class PruneResult:
-    outcomes: int = 0
-    labels: int = 0
-
-
-@dataclass(slots=True)
-class Rollout:
-    """One candidate's rollout on one route."""
-
-    rollout_id: str
-    route: str
-    number: int
-    candidate_identity: str
-    config_digest: str
-    started_at: float
-
-
-@dataclass(slots=True)
-class JudgeState:
-    """What the judge persists per rollout.
-
-    ``state`` is the rollout state name (shadow, canary, promoted, ...); ``detail`` is the
-    small part data planes need (e.g. canary weight and step); ``data`` is opaque to the
-    store (test states, policy state); the cursors are where the judge stopped reading.
-    ``version`` is the fencing token: 0 before the first commit, set by the store.
-    """
-
-    state: str
-    data: dict[str, Any] = field(default_factory=dict)
-    detail: dict[str, Any] = field(default_factory=dict)
-    outcome_cursor: int = 0
-    label_cursor: int = 0
-    version: int = 0
-    updated_at: float = 0.0
-
-
-@dataclass(slots=True)
-class RolloutState:
-    """A route's current rollout state, as data planes poll it."""
-
-    route: str
-    rollout_id: str
-    state: str
-    detail: dict[str, Any]
-    version: int
-    updated_at: float
-
-
-@dataclass(slots=True)
-class AuditRecord:
-    """One decision or manual action, with the evidence it was based on."""
-
-    time: float
-    route: str
-    rollout_id: str
-    decision: str
-    check: str | None = None
-    p_value: float | None = None
-    estimate: float | None = None
-    ci_lower: float | None = None
-    ci_upper: float | None = None
-    n: int | None = None
-    config_digest: str | None = None
-    reason: str = ""
-    actor: str = "judge"
-    id: int = 0  # assigned by the store
+from shadowgate.store.reads import SqlReads
+from shadowgate.store.rows import (
+    AuditRecord,
+    JudgeState,
+    LabelResult,
+    PruneResult,
+    StoredLabel,
+)
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Outcome, label, rollout, judge-state and audit persistence (see the module doc)."""
+class Store(SqlReads, Protocol):
+    """Outcome, label, rollout, judge-state and audit persistence (see the module doc).
+
+    The reads that are one statement each (``read_outcomes``, ``read_outcomes_by_request``,
+    ``max_outcome_id``, ``read_labeled``, ``schema_version``, ``current_rollout``,
+    ``list_rollouts``, ``load_judge_state``, ``read_audit``, ``state_version``,
+    ``read_rollout_states``) are declared and written once, in ``SqlReads``.
+    """
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
-    async def schema_version(self) -> int: ...
 
     async def insert_outcomes(self, records: Sequence[OutcomeRecord]) -> None: ...
-    async def read_outcomes(
-        self,
-        route: str,
-        after_id: int = 0,
-        limit: int = DEFAULT_PAGE,
-        rollout_id: str | None = None,
-        *,
-        fields: Collection[str] | None = None,
-    ) -> list[StoredOutcome]: ...
-    async def max_outcome_id(self, route: str | None = None) -> int: ...
-    async def read_outcomes_by_request(
-        self, request_ids: Sequence[str], *, fields: Collection[str] | None = None
-    ) -> list[StoredOutcome]: ...
 
     async def add_labels(
         self, items: Sequence[tuple[str, Any]], now: float | None = None
     ) -> LabelResult: ...
     async def read_labels(self, request_ids: Sequence[str]) -> dict[str, StoredLabel]: ...
-    async def read_labeled(
-        self,
-        route: str,
-        after_seq: int = 0,
-        limit: int = DEFAULT_PAGE,
-        rollout_id: str | None = None,
-        *,
-        fields: Collection[str] | None = None,
-    ) -> list[LabeledOutcome]: ...
 
     async def prune(self, now: float) -> PruneResult: ...
 
     async def start_rollout(
         self, route: str, candidate_identity: str, config_digest: str, now: float
     ) -> str: ...
-    async def current_rollout(self, route: str) -> Rollout | None: ...
-    async def list_rollouts(self, route: str) -> list[Rollout]: ...
 
-    async def load_judge_state(self, route: str, rollout_id: str) -> JudgeState | None: ...
     async def commit_decision(
         self, route: str, rollout_id: str, state: JudgeState, audit: Sequence[AuditRecord]
     ) -> int: ...
-    async def read_audit(self, route: str, rollout_id: str | None = None) -> list[AuditRecord]: ...
 
-    async def state_version(self) -> int: ...
-    async def read_rollout_states(self) -> list[RolloutState]: ...
     async def listen_states(self, callback: Callable[[int], None]) -> None: ...

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import packed
-from shadowgate.store.base import (
+from shadowgate.store.rows import (
     AuditRecord,
     JudgeState,
     LabeledOutcome,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection
 from typing import Protocol, TypeVar
 
-from shadowgate.store.base import DEFAULT_PAGE, LabeledOutcome, StoredOutcome
+from shadowgate.store.rows import DEFAULT_PAGE, LabeledOutcome, StoredOutcome
 
 R = TypeVar("R", StoredOutcome, LabeledOutcome)
 

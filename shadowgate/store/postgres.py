@@ -15,13 +15,9 @@ from typing import Any
 
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import codec
-from shadowgate.store.base import (
-    LabelResult,
-    PruneResult,
-    StoredLabel,
-)
 from shadowgate.store.postgres_base import Q, count_rows
 from shadowgate.store.postgres_rollouts import PostgresRollouts
+from shadowgate.store.rows import LabelResult, PruneResult, StoredLabel
 
 # labels for a whole call at once, in arrays (SQLite does the same one id at a time)
 _UPSERT_LABELS = """

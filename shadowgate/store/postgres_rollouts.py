@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 
 from shadowgate.store import codec
-from shadowgate.store.base import AuditRecord, JudgeState, stale_state
 from shadowgate.store.postgres_base import DB_ERRORS, PostgresBase, Q, count_rows, lock_key
+from shadowgate.store.rows import AuditRecord, JudgeState, stale_state
 
 
 class PostgresRollouts(PostgresBase):

@@ -9,10 +9,10 @@ protocol that is one statement of ``sql.Queries`` is written here, once.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from shadowgate.store import codec
-from shadowgate.store.base import (
+from shadowgate.store.rows import (
     DEFAULT_PAGE,
     AuditRecord,
     JudgeState,
@@ -26,17 +26,21 @@ from shadowgate.store.sql import Queries, read_params
 T = TypeVar("T")
 
 
-class SqlReads:
-    """Cursor reads, the rollout registry, judge state, audit and the state clock."""
+class SqlReads(Protocol):
+    """Cursor reads, the rollout registry, judge state, audit and the state clock.
+
+    A protocol with its implementation: both backends subclass it, and ``Store`` extends it
+    with what each backend writes its own way.
+    """
 
     #: the statements in this backend's dialect
     Q: Queries
 
-    async def _select(self, sql: str, params: Sequence[Any], decode: Callable[[Any], T]) -> list[T]:
-        raise NotImplementedError
+    async def _select(
+        self, sql: str, params: Sequence[Any], decode: Callable[[Any], T]
+    ) -> list[T]: ...
 
-    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        raise NotImplementedError
+    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
     async def schema_version(self) -> int:
         return int(await self._scalar(self.Q.schema_version))

@@ -18,7 +18,7 @@ old rows read back as JSON text, new ones as binary.
 
 from __future__ import annotations
 
-from shadowgate.store.base import SchemaTooNewError
+from shadowgate.store.rows import SchemaTooNewError
 from shadowgate.store.sql import Dialect
 
 PREDICTION_COLUMNS: tuple[str, ...] = ("agree", "prod_pred", "cand_pred", "prob_gap")

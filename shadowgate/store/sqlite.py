@@ -16,11 +16,7 @@ from typing import Any
 
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import codec, sqlite_base
-from shadowgate.store.base import (
-    LabelResult,
-    PruneResult,
-    StoredLabel,
-)
+from shadowgate.store.rows import LabelResult, PruneResult, StoredLabel
 from shadowgate.store.sqlite_base import ROWS_PER_STEP, Q
 from shadowgate.store.sqlite_rollouts import SqliteRollouts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from shadowgate.store import codec
-from shadowgate.store.base import AuditRecord, JudgeState, stale_state
+from shadowgate.store.rows import AuditRecord, JudgeState, stale_state
 from shadowgate.store.sqlite_base import Q, SqliteBase
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.model.outcome import OutcomeRecord, side_failed
 
 
 @dataclass(slots=True)
@@ -45,12 +45,14 @@ class NoiseFloor:
         if record.kind != "noise":
             return
         self.pairs += 1
-        if (record.prod_error is None) != (record.cand_error is None):
+        prod_failed = side_failed(record.prod_error, record.prod_status)
+        cand_failed = side_failed(record.cand_error, record.cand_status)
+        if prod_failed != cand_failed:
             self.error_mismatches += 1
         if record.agree is not None:
             self.add_rows(record.agree)
         a, b = record.prod_latency, record.cand_latency
-        if a and b and a > 0 and b > 0 and record.prod_error is None and record.cand_error is None:
+        if a and b and a > 0 and b > 0 and not prod_failed and not cand_failed:
             x = math.log(b / a)
             self.latency_pairs += 1
             self.log_ratio_sum += x

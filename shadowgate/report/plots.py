@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from shadowgate.config.model import RouteConfig
 from shadowgate.judge.evidence import label_scores
+from shadowgate.model.outcome import side_failed
 from shadowgate.report.replay import Trajectory
 from shadowgate.store.rows import LabeledOutcome, StoredOutcome
 
@@ -157,10 +158,8 @@ def disagreement_figure(
     if rows:
         ts = np.asarray([r.ts - t0 for r in rows])
         dis = np.asarray([1.0 - sum(r.agree) / len(r.agree) if r.agree else math.nan for r in rows])
-        pf = np.asarray([float(r.prod_error is not None or (r.prod_status or 0) >= 500)
-                         for r in rows])  # fmt: skip
-        cf = np.asarray([float(r.cand_error is not None or (r.cand_status or 0) >= 500)
-                         for r in rows])  # fmt: skip
+        pf = np.asarray([float(side_failed(r.prod_error, r.prod_status)) for r in rows])
+        cf = np.asarray([float(side_failed(r.cand_error, r.cand_status)) for r in rows])
         w = max(20, len(rows) // 40)
         ax.plot(
             ts, _rolling(dis, w), color="#6a3d9a", lw=1.4, label=f"disagreement ({w}-pair mean)"

@@ -9,10 +9,34 @@ from shadowgate.compare.noise import NoiseFloor
 from shadowgate.model.outcome import OutcomeRecord
 
 
-def rec(kind: str, agree: list[bool] | None, cand_error: str | None = None) -> OutcomeRecord:
+def rec(
+    kind: str,
+    agree: list[bool] | None,
+    cand_error: str | None = None,
+    prod_status: int | None = 200,
+    cand_status: int | None = 200,
+) -> OutcomeRecord:
     r = OutcomeRecord("r", "x", "q", 0.0, kind, "production")
     r.agree, r.cand_error = agree, cand_error
+    r.prod_status, r.cand_status = prod_status, cand_status
+    r.prod_latency = r.cand_latency = 0.01
     return r
+
+
+def test_a_5xx_is_a_failure_as_everywhere_else() -> None:
+    """One definition of a failed side (``model.outcome.side_failed``): a 5xx answer on one
+    side only is a mismatch, and its latency is not a latency pair; a client that went away
+    fails neither side."""
+    floor = NoiseFloor().update(
+        [
+            rec("noise", None, prod_status=503),
+            rec("noise", None, cand_status=502),
+            rec("noise", None, cand_error="client_closed"),
+            rec("noise", None),
+        ]
+    )
+    assert floor.error_mismatches == 2
+    assert floor.latency_pairs == 2
 
 
 def test_counts_noise_outcomes_only() -> None:

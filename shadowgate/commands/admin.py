@@ -189,6 +189,14 @@ def run_status(args: argparse.Namespace) -> int:
         )
         if ro.get("config_disagrees"):
             console.print(f"  [yellow]note:[/] {ro['config_disagrees']}")
+        kinds = ro.get("kind_mismatch")
+        if kinds:
+            console.print(
+                f"  [yellow]outputs differ in kind:[/] {escape(str(kinds.get('differs')))} in "
+                f"{kinds.get('pairs')} of {kinds.get('compared')} pairs; {kinds.get('how')}",
+                highlight=False,
+                soft_wrap=True,
+            )
         table = Table("check", "phase", "n", "estimate", "interval", "p-value", "verdict")
         for c in ro.get("checks", []):
             lo, hi = (c.get("ci") or [None, None])[:2]

@@ -23,6 +23,8 @@ from shadowgate.compare.batch import as_matrix
 #: how far from 1 a vector's sum may be to be described as probabilities
 _PROB_SUM_TOLERANCE = 1e-3
 _LABEL_TYPES = frozenset({str, int, bool})
+#: what ``extra["kind_mapped"]`` says when the sides were compared by class all the same
+MAPPED = "argmax of the score vectors compared with the class labels"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from jmespath.exceptions import JMESPathError
 
 from shadowgate.compare.batch import compare_batch
 from shadowgate.compare.binary import decode_binary
-from shadowgate.compare.kinds import map_kinds, mismatch, output_kind
+from shadowgate.compare.kinds import MAPPED, map_kinds, mismatch, output_kind
 from shadowgate.compare.protocols import (
     CompareError,
     decode_json,
@@ -209,5 +209,5 @@ def _comparable(
     mapped = map_kinds(p_rows, c_rows, pk, ck) if route.prediction.map_kinds else None
     if mapped is None:
         return p_rows, c_rows
-    rec.extra["kind_mapped"] = "argmax of the score vectors compared with the class labels"
+    rec.extra["kind_mapped"] = MAPPED
     return mapped

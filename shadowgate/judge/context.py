@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shadowgate.compare.kind_tally import KindTally
 from shadowgate.compare.noise import NoiseFloor
 from shadowgate.config.model import RouteConfig
 from shadowgate.model.routing import Routing
@@ -38,6 +39,8 @@ class RouteContext:
     last_decision: dict[str, Any] | None = None
     pending_event: str | None = None  # e.g. waiting for confirm_promotion
     noise: NoiseFloor = field(default_factory=NoiseFloor)
+    #: pairs whose outputs differ in kind (labels vs probabilities, shape, datatype)
+    kinds: KindTally = field(default_factory=KindTally)
     #: production failures: left out of the checks, and decisions paused while they last
     outage: OutageGate = field(default_factory=OutageGate)
     #: the split last committed (what every data plane applies); None before any commit
@@ -70,6 +73,7 @@ class RouteContext:
                 "last_decision": self.last_decision,
                 "results": [r.to_dict() for r in self.results()],
                 "noise": self.noise.to_dict(),
+                "kinds": self.kinds.to_dict(),
                 "outage": self.outage.to_dict(),
                 "steering": self.steering.to_dict() if self.steering else None,
                 "settle": list(self.settle) if self.settle else None,
@@ -122,6 +126,7 @@ class RouteContext:
             "checks": [r.to_dict() for r in results],
             "srm_p_value": ctx.analysis.srm_p_value(),
             "noise_floor": ctx.noise.to_dict() if ctx.noise.pairs else None,
+            "kind_mismatch": ctx.kinds.status(route.prediction.map_kinds),
             **ctx.outage.status(),
             "last_decision": ctx.last_decision,
             "pending": ctx.pending_event,

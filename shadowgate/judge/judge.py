@@ -15,12 +15,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from shadowgate.compare.kind_tally import KindTally
 from shadowgate.compare.noise import NoiseFloor
 from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge import evidence
 from shadowgate.judge.context import RouteContext
-from shadowgate.judge.notes import note_audit
+from shadowgate.judge.notes import kind_audit, kind_reason, note_audit
 from shadowgate.judge.outage import OutageHook, current_gate, switched
 from shadowgate.judge.records import transition_records
 from shadowgate.judge.rollouts import current_rollout_id, restart_record, restart_rollout
@@ -133,6 +134,7 @@ class Judge:
                 version=saved.version,
                 last_decision=d.get("last_decision"),
                 noise=NoiseFloor.from_dict(d["noise"]) if d.get("noise") else NoiseFloor(),
+                kinds=KindTally.from_dict(d.get("kinds") or {}),
                 outage=OutageGate.from_dict(route.analysis.production_outage, d.get("outage", {})),
                 committed=committed,
                 steering=Steering.from_dict(d["steering"]) if d.get("steering") else None,
@@ -249,7 +251,7 @@ class Judge:
             if (read or ctx.version == 0 or changed) and outage is None:
                 await self._commit(route, ctx, now, [])
         else:
-            await self._apply(route, ctx, decision, now, actor="judge")
+            await self._apply(route, ctx, kind_reason(decision, route, ctx), now, actor="judge")
         for hook in self.on_look:
             hook(route, ctx)
         return decision
@@ -273,6 +275,7 @@ class Judge:
             classes = evidence.wants_classes(route)
             (ctx.bake or ctx.analysis).add_pairs(evidence.pairs_from(chunk, outage, classes))
             ctx.noise.update(o.record for o in chunk)
+            ctx.kinds.update(o.record for o in chunk)
             ctx.analysis.add_canary(evidence.canary_from(chunk, ctx.settle))
         async for part in chunks(
             self.store.read_labeled,
@@ -350,6 +353,7 @@ class Judge:
     ) -> None:
         digest = self.holder.current.digest()  # and what an edited config restarted:
         audit = [note_audit(route, ctx, n, now, digest) for n in ctx.analysis.take_notes()] + audit
+        audit = kind_audit(route, ctx, now, digest) + audit  # before a decision it explains
         state = ctx.to_state(route, now)
         ctx.version = await self.store.commit_decision(route.name, ctx.rollout_id, state, audit)
         ctx.committed = ctx.routing(route)

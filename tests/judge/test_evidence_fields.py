@@ -9,6 +9,7 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
+from shadowgate.compare.kind_tally import KindTally
 from shadowgate.compare.noise import NoiseFloor
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.judge import evidence
@@ -62,6 +63,8 @@ def records() -> list[OutcomeRecord]:
         rec.prob_gap = [0.0, 0.1]
         rec.segment = ("eu", "us")[i % 2]
         rec.extra = {"forced": True} if i % 4 == 0 else {}
+        if i % 5 == 0:
+            rec.extra["kind_mismatch"] = "production: labels [2]; candidate: scores [2,3]"
         out.append(rec)
     return out
 
@@ -73,6 +76,7 @@ def outcome_reads(rows: list[StoredOutcome]) -> tuple[Any, ...]:
         evidence.production_health(rows),
         evidence.canary_from(rows),
         NoiseFloor().update(o.record for o in rows),
+        KindTally().update(o.record for o in rows),
     )
 
 
@@ -105,7 +109,7 @@ def test_field_lists_name_codec_columns_only() -> None:
 
 def _same(a: Any, b: Any) -> bool:
     """Evidence batches equal field by field (NaN equal to NaN)."""
-    if isinstance(a, NoiseFloor):
+    if isinstance(a, NoiseFloor | KindTally):
         return a == b
     if isinstance(a, tuple):  # production_health: arrays and a count
         return all(

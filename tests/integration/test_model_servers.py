@@ -2,7 +2,9 @@
 
 - **MLServer** (``mlserver`` + ``mlserver-sklearn`` from PyPI, Open Inference Protocol v2):
   two server processes on loopback, production serving a logistic regression and the
-  candidate a decision tree under the same model name, as a real rollout would.
+  candidate a decision tree under the same model name, as a real rollout would. Also
+  through a real gateway with tritonclient's HTTP client in its JSON settings
+  (``binary_data=False``: MLServer refuses Triton's binary tensor extension).
 - **TF Serving, KServe v1, MLflow and a custom JSON API**: in-process aiohttp servers that
   answer with those protocols' documented request/response shapes, running the same models.
 
@@ -12,6 +14,7 @@ would, and checks the per-row predictions and agreement against scikit-learn run
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import json
@@ -30,6 +33,7 @@ import aiohttp
 import joblib
 import numpy as np
 import pytest
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sklearn.datasets import load_breast_cancer
@@ -39,10 +43,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from gwhelpers import free_port
+from gwhelpers import config, free_port, until
+from gwhelpers import route as route_dict
+from shadowgate.app import attach_control
 from shadowgate.compare.loss import paired_loss
 from shadowgate.compare.outcome import build_outcome
+from shadowgate.config import ConfigHolder, parse_config
 from shadowgate.config.model import RouteConfig
+from shadowgate.gateway import Gateway
 from shadowgate.model.exchange import Exchange, Side
 
 N = 40  # rows per batch request
@@ -269,6 +277,86 @@ async def test_mlserver_bad_request_is_classified(mlserver: dict[str, str]) -> N
     )
     assert rec.prod_error in ("invalid", "5xx") and rec.cand_error in ("invalid", "5xx")
     assert rec.agree is None
+
+
+# ------------------------------------------ tritonclient, JSON settings, through shadowgate
+
+
+def _triton_json(address: str, X: np.ndarray, output: str) -> dict[str, Any]:
+    """tritonclient's HTTP client with JSON tensors both ways (``binary_data=False``)."""
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(url=address)
+    try:
+        x = httpclient.InferInput("x", list(X.shape), "FP64")
+        x.set_data_from_numpy(X, binary_data=False)
+        out = httpclient.InferRequestedOutput(output, binary_data=False)
+        result = client.infer("cancer", [x], outputs=[out], request_id="triton-json-1")
+        return {
+            "server_ready": client.is_server_ready(),
+            "model_ready": client.is_model_ready("cancer"),
+            "missing_ready": client.is_model_ready("no-such-model"),
+            "id": result.get_response().get("id"),
+            "values": result.as_numpy(output),
+        }
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("output", ["predict", "predict_proba"])
+async def test_tritonclient_json_settings_through_shadowgate_against_mlserver(
+    mlserver: dict[str, str], models: Models, tmp_path: Path, output: str
+) -> None:
+    """Both real MLServers behind a real gateway: the client sees production's answer,
+    the recorded pair holds each side's predictions as scikit-learn makes them, compared
+    row by row; readiness reaches production through the proxy and is no pair."""
+    pytest.importorskip("tritonclient.http")
+    prediction = {"output": output}
+    r = route_dict(
+        "cancer",
+        "/v2/models/cancer",
+        mlserver["prod"],
+        mlserver["cand"],
+        protocol="open-inference-v2",
+        prediction=prediction,
+    )
+    cfg = config(r)
+    cfg["store"] = {"url": f"sqlite:///{tmp_path}/sg.db", "flush_interval": "20ms"}
+    gw = Gateway(ConfigHolder(parse_config(yaml.safe_dump(cfg))), watch_config=False)
+    control = attach_control(gw)
+    await gw.start()
+    try:
+        address = gw.data_url.removeprefix("http://")
+        got = await asyncio.to_thread(_triton_json, address, models.X, output)
+        assert got["server_ready"] and got["model_ready"] and not got["missing_ready"]
+        assert got["id"] == "triton-json-1"  # MLServer echoes tritonclient's request_id
+        if output == "predict":
+            assert got["values"].ravel().tolist() == models.prod.predict(models.X).tolist()
+        else:
+            assert np.allclose(got["values"], models.prod.predict_proba(models.X))
+
+        async def stored() -> bool:
+            return bool(await control.store.read_outcomes("cancer", 0, 10))
+
+        await until(stored, timeout=10, what="the pair stored")
+        await asyncio.sleep(0.2)  # readiness calls, had they been recorded, would be in too
+        (row,) = await control.store.read_outcomes("cancer", 0, 10)
+        rec = row.record
+        assert rec.request_id == "triton-json-1"  # the body's id is the join key
+        assert rec.kind == "shadow" and rec.rows == N
+        assert rec.prod_error is None and rec.cand_error is None, rec.extra
+        assert "kind_mismatch" not in rec.extra
+        if output == "predict":
+            assert rec.prod_pred == models.prod.predict(models.X).tolist()
+            assert rec.cand_pred == models.cand.predict(models.X).tolist()
+        else:
+            p, c = models.prod.predict_proba(models.X), models.cand.predict_proba(models.X)
+            assert np.allclose(rec.prod_pred, p) and np.allclose(rec.cand_pred, c)
+            assert np.allclose(rec.prob_gap, np.abs(p - c).max(1))
+        assert rec.agree == models.agree()
+        assert 0 < rec.agree.count(False) < N  # the two models differ on some rows
+    finally:
+        await gw.stop()
 
 
 # ------------------------------------------------- TF Serving, KServe v1, MLflow, custom JSON

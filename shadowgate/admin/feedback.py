@@ -13,6 +13,8 @@ output, the right type). One that does not fit is answered under ``rejected`` wi
 expected, counted in ``shadowgate_labels_rejected_total{route,reason}``, and kept apart
 under the id ``rejected:<request_id>`` so it never joins; a corrected label posted later
 joins and counts as if it were the first. When every item is rejected the status is 422.
+A label that arrives before its outcome is checked by the judge when the outcome lands
+(``judge.labels``) and, if it does not fit, set aside the same way.
 
 Mount it on the admin app with ``add_feedback_routes(app, store_getter)``. Mutations on
 the admin API are guarded by the admin app's token check, which covers this route too.
@@ -31,6 +33,7 @@ from shadowgate.config.model import ShadowgateConfig
 from shadowgate.errors import BadRequestError, StoreError
 from shadowgate.metrics import Metrics
 from shadowgate.store.base import Store
+from shadowgate.store.rows import REJECTED_PREFIX
 
 #: most labels accepted in one call; more gets 413 (split the batch)
 MAX_ITEMS = 10_000
@@ -43,8 +46,6 @@ ConfigGetter = Callable[[], ShadowgateConfig | None]
 CONFIG_GETTER: web.AppKey[ConfigGetter] = web.AppKey("shadowgate_feedback_config")
 METRICS: web.AppKey[Metrics | None] = web.AppKey("shadowgate_feedback_metrics")
 
-#: where a rejected label is kept: an id no outcome has, so it never joins
-REJECTED_PREFIX = "rejected:"
 #: the outcome fields a label is checked against
 _CHECK_FIELDS = ("route", "prod_pred", "cand_pred")
 

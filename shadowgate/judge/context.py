@@ -41,6 +41,8 @@ class RouteContext:
     noise: NoiseFloor = field(default_factory=NoiseFloor)
     #: pairs whose outputs differ in kind (labels vs probabilities, shape, datatype)
     kinds: KindTally = field(default_factory=KindTally)
+    #: labels that joined without fitting their outcome (posted before it), by reason
+    labels_rejected: dict[str, int] = field(default_factory=dict)
     #: production failures: left out of the checks, and decisions paused while they last
     outage: OutageGate = field(default_factory=OutageGate)
     #: the split last committed (what every data plane applies); None before any commit
@@ -74,6 +76,7 @@ class RouteContext:
                 "results": [r.to_dict() for r in self.results()],
                 "noise": self.noise.to_dict(),
                 "kinds": self.kinds.to_dict(),
+                "labels_rejected": dict(self.labels_rejected),
                 "outage": self.outage.to_dict(),
                 "steering": self.steering.to_dict() if self.steering else None,
                 "settle": list(self.settle) if self.settle else None,
@@ -122,6 +125,7 @@ class RouteContext:
                 "canary_candidate": ctx.analysis.canary[1],
                 "canary_labels": ctx.analysis.canary_labels,
                 "label_window": ctx.analysis.label_window_status(),
+                "labels_rejected": dict(ctx.labels_rejected),
             },
             "checks": [r.to_dict() for r in results],
             "srm_p_value": ctx.analysis.srm_p_value(),

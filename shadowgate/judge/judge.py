@@ -21,6 +21,7 @@ from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge import evidence
 from shadowgate.judge.context import RouteContext
+from shadowgate.judge.labels import RejectedHook, fitting
 from shadowgate.judge.notes import kind_audit, kind_reason, note_audit
 from shadowgate.judge.outage import OutageHook, current_gate, switched
 from shadowgate.judge.records import transition_records
@@ -78,6 +79,7 @@ class Judge:
         self.on_look: list[Callable[[RouteConfig, RouteContext], None]] = []
         self.confirm: Callable[[RouteConfig, RouteContext], Awaitable[bool]] | None = None
         self.on_outage: list[OutageHook] = []
+        self.on_labels_rejected: list[RejectedHook] = []
         #: reasons to hold a passing rollout (e.g. inputs drifting): a non-None reason wins
         self.holds: list[Callable[[RouteConfig], str | None]] = []
         self._locks: dict[str, asyncio.Lock] = {}
@@ -135,6 +137,7 @@ class Judge:
                 last_decision=d.get("last_decision"),
                 noise=NoiseFloor.from_dict(d["noise"]) if d.get("noise") else NoiseFloor(),
                 kinds=KindTally.from_dict(d.get("kinds") or {}),
+                labels_rejected={k: int(v) for k, v in (d.get("labels_rejected") or {}).items()},
                 outage=OutageGate.from_dict(route.analysis.production_outage, d.get("outage", {})),
                 committed=committed,
                 steering=Steering.from_dict(d["steering"]) if d.get("steering") else None,
@@ -286,6 +289,7 @@ class Judge:
             labels_seen,
         ):
             total += len(part)
+            part = await fitting(self.store, route, ctx, part, self.on_labels_rejected)
             for tests, subset in ctx.label_targets(part):
                 tests.add_labels(evidence.labels_from(route, subset))
             ctx.analysis.add_canary_labels(evidence.canary_labels_from(route, part))

@@ -71,9 +71,20 @@ def confirm_gate(notifier: Notifier) -> Any:
     return confirm
 
 
+def rejected_metric(metrics: Metrics) -> Any:
+    """``shadowgate_labels_rejected_total`` += the labels the judge set aside at the join."""
+
+    def hook(route: RouteConfig, counts: dict[str, int]) -> None:
+        for reason, n in counts.items():
+            metrics.labels_rejected_total.labels(route=route.name, reason=reason).inc(n)
+
+    return hook
+
+
 def install(judge: Judge, metrics: Metrics, notifier: Notifier) -> None:
     judge.on_look.append(metrics_hook(metrics))
     judge.listeners.append(notify_listener(judge.holder, notifier))
     judge.confirm = confirm_gate(notifier)
     judge.on_outage.append(outage_webhooks(judge.holder, notifier))
     judge.on_look.append(excluded_metric(metrics))
+    judge.on_labels_rejected.append(rejected_metric(metrics))

@@ -32,6 +32,14 @@ Labels
     (``revised``). ``joined`` lists ids with at least one stored outcome, ``unknown`` the
     others: those labels stay stored and join when their outcome is flushed.
     ``read_labels(request_ids)`` returns the current label of each known id.
+    ``set_aside_labels(items, now)`` takes ``(request_id, revision, record)`` for labels
+    found not to fit the outcome they joined (posted before it was recorded, so nobody
+    could check them then). A label still at ``revision`` is moved to
+    ``REJECTED_PREFIX + request_id`` (its value becomes ``record``) and its joins are
+    deleted: the id has no label any more, so a corrected one posted later is a first
+    label and joins under a new sequence number. A label revised since (a correction that
+    raced the caller) keeps its value and is joined again under new sequence numbers, so a
+    cursor past the old ones reads it. Returns the ids set aside.
 
 Joins
     A join row is created exactly once per labelled outcome, when both sides exist:
@@ -106,6 +114,9 @@ class Store(SqlReads, Protocol):
         self, items: Sequence[tuple[str, Any]], now: float | None = None
     ) -> LabelResult: ...
     async def read_labels(self, request_ids: Sequence[str]) -> dict[str, StoredLabel]: ...
+    async def set_aside_labels(
+        self, items: Sequence[tuple[str, int, Any]], now: float | None = None
+    ) -> list[str]: ...
 
     async def prune(self, now: float) -> PruneResult: ...
 

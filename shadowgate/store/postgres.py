@@ -17,7 +17,7 @@ from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import codec
 from shadowgate.store.postgres_base import Q, count_rows
 from shadowgate.store.postgres_rollouts import PostgresRollouts
-from shadowgate.store.rows import LabelResult, PruneResult, StoredLabel
+from shadowgate.store.rows import REJECTED_PREFIX, LabelResult, PruneResult, StoredLabel
 
 # labels for a whole call at once, in arrays (SQLite does the same one id at a time)
 _UPSERT_LABELS = """
@@ -80,6 +80,28 @@ class PostgresStore(PostgresRollouts):
                 res.revised.append(rid)
             (res.joined if has_outcome else res.unknown).append(rid)
         return res
+
+    async def set_aside_labels(
+        self, items: Sequence[tuple[str, int, Any]], now: float | None = None
+    ) -> list[str]:
+        ts = time.time() if now is None else now
+        aside: list[str] = []
+        if not items:
+            return aside
+        async with self._tx(seq_lock=True) as conn:  # joins again get sequence numbers
+            again: list[str] = []
+            for rid, revision, record in items:
+                moved = count_rows(await conn.execute(Q.delete_label_at, rid, revision))
+                await conn.execute(Q.delete_joins, rid)
+                if moved:
+                    apart = (REJECTED_PREFIX + rid, codec.dumps(record), ts)
+                    await conn.execute(Q.keep_apart, *apart)
+                    aside.append(rid)
+                elif await conn.fetchval(Q.has_label, rid) is not None:
+                    again.append(rid)  # revised since: read it again
+            if again:
+                await conn.execute(_JOIN_LABELS, again)
+        return aside
 
     async def read_labels(self, request_ids: Sequence[str]) -> dict[str, StoredLabel]:
         async with self._conn() as conn:

@@ -10,6 +10,9 @@ from shadowgate.model.outcome import OutcomeRecord
 
 #: how many rows a cursor read returns when the caller names no limit
 DEFAULT_PAGE = 1000
+#: where a label that does not fit its outcome is kept: an id no outcome has, so it never
+#: joins (``POST /api/feedback`` keeps the ones it rejects there too)
+REJECTED_PREFIX = "rejected:"
 
 
 class StaleStateError(StoreError):

@@ -102,6 +102,17 @@ class Queries:
             "JOIN labels l ON l.request_id = o.request_id WHERE o.id > $1 ORDER BY o.id "
             "ON CONFLICT (outcome_id) DO NOTHING"
         )
+        # -- labels that do not fit (``set_aside_labels``) --------------------------------
+        self.delete_label_at = d("DELETE FROM labels WHERE request_id = $1 AND revision = $2")
+        self.delete_joins = d("DELETE FROM joins WHERE request_id = $1")
+        self.has_label = d("SELECT 1 FROM labels WHERE request_id = $1")
+        #: a label kept apart ($1 = the prefixed id): a first one, or replacing the last
+        self.keep_apart = d(
+            "INSERT INTO labels (request_id, label, revision, created_at, updated_at) "
+            "VALUES ($1, $2, 1, $3, $3) ON CONFLICT (request_id) DO UPDATE SET "
+            "label = EXCLUDED.label, revision = labels.revision + 1, "
+            "updated_at = EXCLUDED.updated_at"
+        )
         # -- retention -------------------------------------------------------------------
         self.prune_outcomes_before = d("DELETE FROM outcomes WHERE ts < $1")
         self.prune_labels_before = d("DELETE FROM labels WHERE updated_at < $1")

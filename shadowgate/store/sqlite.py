@@ -16,7 +16,7 @@ from typing import Any
 
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import codec, sqlite_base
-from shadowgate.store.rows import LabelResult, PruneResult, StoredLabel
+from shadowgate.store.rows import REJECTED_PREFIX, LabelResult, PruneResult, StoredLabel
 from shadowgate.store.sqlite_base import ROWS_PER_STEP, Q
 from shadowgate.store.sqlite_rollouts import SqliteRollouts
 
@@ -97,6 +97,27 @@ class SqliteStore(SqliteRollouts):
             return res
 
         return await self._run(add)
+
+    async def set_aside_labels(
+        self, items: Sequence[tuple[str, int, Any]], now: float | None = None
+    ) -> list[str]:
+        ts = time.time() if now is None else now
+
+        def run() -> list[str]:
+            aside: list[str] = []
+            with self._tx() as db:
+                for rid, revision, record in items:
+                    moved = db.execute(Q.delete_label_at, (rid, revision)).rowcount
+                    db.execute(Q.delete_joins, (rid,))
+                    if moved:
+                        apart = (REJECTED_PREFIX + rid, codec.dumps(record), ts)
+                        db.execute(Q.keep_apart, apart)
+                        aside.append(rid)
+                    elif db.execute(Q.has_label, (rid,)).fetchone() is not None:
+                        db.execute(_JOIN_LABEL, (rid,))  # revised since: read it again
+            return aside
+
+        return await self._run(run)
 
     async def read_labels(self, request_ids: Sequence[str]) -> dict[str, StoredLabel]:
         def q() -> dict[str, StoredLabel]:

@@ -194,6 +194,42 @@ async def test_repeated_labels_are_idempotent_and_revisions_last_write_wins(stor
     assert list(labels) == ["a"] and labels["a"].label == 0 and labels["a"].updated_at == 12.0
 
 
+async def test_a_label_set_aside_leaves_room_for_a_corrected_one(store: Store) -> None:
+    await store.add_labels([("a", "malignant"), ("b", 1)])  # before their outcomes
+    await store.insert_outcomes([rec("a"), rec("b")])
+    rows = await store.read_labeled("r")
+    bad = next(x for x in rows if x.outcome.record.request_id == "a")
+    record = {"reason": "class", "label": "malignant"}
+    assert await store.set_aside_labels([("a", bad.revision, record)], now=5.0) == ["a"]
+    kept = await store.read_labels(["a", "rejected:a"])
+    assert list(kept) == ["rejected:a"] and kept["rejected:a"].label == record
+    last = rows[-1].seq
+    assert await store.read_labeled("r", after_seq=last) == []
+    assert [x.outcome.record.request_id for x in await store.read_labeled("r")] == ["b"]
+    # a corrected label is a first label: it joins after the cursor, and counts
+    again = await store.add_labels([("a", 0)])
+    assert again.joined == ["a"] and again.revised == []
+    (row,) = await store.read_labeled("r", after_seq=last)
+    assert (row.outcome.record.request_id, row.label, row.revision) == ("a", 0, 1)
+    # setting aside twice replaces what was kept apart
+    assert await store.set_aside_labels([("a", 1, {"reason": "type"})]) == ["a"]
+    assert (await store.read_labels(["rejected:a"]))["rejected:a"].label == {"reason": "type"}
+
+
+async def test_a_label_revised_before_it_is_set_aside_is_read_again(store: Store) -> None:
+    await store.insert_outcomes([rec("a")])
+    await store.add_labels([("a", 5)])
+    (row,) = await store.read_labeled("r")
+    await store.add_labels([("a", 1)])  # the correction races the one reading the 5
+    assert await store.set_aside_labels([("a", row.revision, {"label": 5})]) == []
+    assert await store.read_labels(["rejected:a"]) == {}
+    (again,) = await store.read_labeled("r", after_seq=row.seq)
+    assert (again.label, again.revision) == (1, 2)
+    # an id with no label any more is left alone
+    assert await store.set_aside_labels([("gone", 1, {})]) == []
+    assert await store.read_labels(["gone", "rejected:gone"]) == {}
+
+
 async def test_duplicate_ids_within_one_call_keep_the_last(store: Store) -> None:
     res = await store.add_labels([("d", 1), ("e", 5), ("d", 2)])
     assert res.accepted == ["d", "e"]

@@ -178,8 +178,9 @@ def _log(x: float | None) -> float:
 def label_scores(route: RouteConfig, r: OutcomeRecord, label: Any) -> dict[str, float]:
     """Accuracy and loss of each side on one labelled outcome (NaN when not computable).
 
-    A label that does not fit the predictions (wrong row count, unknown class) scores
-    nothing: the pair is skipped by the label checks rather than guessed at.
+    Labels that do not fit the outcome were set aside before (``judge.labels``); one that
+    fits production's predictions but not the candidate's (outputs of another kind, say)
+    scores nothing: the pair is skipped by the label checks rather than guessed at.
     """
     try:
         pl = paired_loss(r.prod_pred, r.cand_pred, label, route.prediction.task)

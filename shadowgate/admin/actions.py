@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shadowgate.compare.kind_tally import KindTally
 from shadowgate.config.outage import ProductionOutageConfig
 from shadowgate.errors import StoreError
 from shadowgate.judge.judge import Judge
@@ -166,5 +167,9 @@ async def _stored_status(judge: Judge, route_name: str) -> dict[str, Any]:
         "last_decision": data.get("last_decision"),
         "checks": data.get("results", []),
         **OutageGate.from_dict(outage_cfg, data.get("outage") or {}).status(),
+        "kind_mismatch": KindTally.from_dict(data.get("kinds") or {}).status(
+            route.prediction.map_kinds if route else True
+        ),
+        "samples": {"labels_rejected": dict(data.get("labels_rejected") or {})},
         "note": "state as last committed by the acting judge",
     }

@@ -18,9 +18,11 @@ import yaml
 from aiohttp import web
 
 from gwhelpers import config, route, until
+from shadowgate.admin.actions import status_provider
 from shadowgate.app import Control, attach_control
 from shadowgate.config import ConfigHolder, parse_config
 from shadowgate.gateway import Gateway
+from shadowgate.judge.judge import Judge
 
 N = 20
 #: every 4th request gets a label that does not fit its 2-row probability answer
@@ -112,6 +114,10 @@ async def test_early_labels_join_and_misfits_are_set_aside_then_corrected(
             async with s.get(f"{gw.admin_url}/api/status") as r:
                 shown = (await r.json())["routes"]["m"]["rollout"]["samples"]
             assert shown["labels_rejected"] == {"class": 3, "rows": 2}
+            # as committed, for the processes that are not the acting judge
+            other = Judge(control.store, gw.holder, is_leader=lambda: False)
+            stored = (await status_provider(other, None)("m"))["rollout"]
+            assert stored["samples"]["labels_rejected"] == {"class": 3, "rows": 2}
 
             bad = [(rid, label) for rid, label in sent if label in [m for m, _ in MISFITS]]
             assert len(bad) == len(MISFITS)

@@ -1,10 +1,12 @@
 """Outputs that differ in kind: audited once per rollout, also across a judge's restart,
-and counted on from where the restarted judge left off (real SQLite store)."""
+counted on from where the restarted judge left off, and shown by processes that are not
+the acting judge (real SQLite store)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from shadowgate.admin.actions import status_provider
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.judge import Judge
@@ -56,6 +58,12 @@ async def test_audited_once_per_rollout_across_a_restart(tmp_path: Path) -> None
         status = judge.status(route)["kind_mismatch"]
         assert (status["pairs"], status["compared"], status["mapped"]) == (10, 20, 0)
         assert status["differs"] == KINDS.replace("[2", "[N")
+        # a process that is not the acting judge shows what the acting one committed
+        other = status_provider(Judge(store, ConfigHolder(CONFIG), is_leader=lambda: False), None)
+        shown = (await other("m"))["rollout"]
+        assert shown["note"] == "state as last committed by the acting judge"
+        assert shown["kind_mismatch"] == status
+        assert shown["samples"] == {"labels_rejected": {}}
 
         restarted = Judge(store, ConfigHolder(CONFIG))
         await store.insert_outcomes(pairs(rollout, 20, 20))

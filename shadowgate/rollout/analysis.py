@@ -68,6 +68,11 @@ class RouteAnalysis:
         self.srm = CountShareTest(shares=(1.0 - w, w)) if 0 < w < 1 else None
         self.srm_weight = canary_weight
         self.pairs = 0
+        #: pairs whose production side answered (a bake counts only these: a pair with a
+        #: failed reference is no evidence about the candidate)
+        self.answered = 0
+        #: pairs since the shadow stage last began (an edit back to shadow begins it again)
+        self.stage_pairs = 0
         self.labels = 0
         self.canary = [0, 0]  # outcomes per variant (production, candidate), whole rollout
         self.step_counts = [0, 0]  # per variant since the current canary step began
@@ -154,8 +159,15 @@ class RouteAnalysis:
 
     # --- feeding ----------------------------------------------------------------------
 
+    def restart_stage(self) -> None:
+        """The shadow stage begins again (a file edit moved the rollout back to shadow): it
+        passes only once ``min_samples`` new pairs are in. The tests keep their evidence."""
+        self.stage_pairs = 0
+
     def add_pairs(self, b: PairBatch) -> None:
         self.pairs += len(b)
+        self.stage_pairs += len(b)
+        self.answered += len(b) - int(np.count_nonzero(b.prod_fail))
         if self.hold is not None:
             self.hold.observe(b.request_at)
         for state in self.checks["shadow"].values():
@@ -270,6 +282,8 @@ class RouteAnalysis:
             "srm": self.srm.to_dict() if self.srm is not None else None,
             "srm_weight": self.srm_weight,
             "pairs": self.pairs,
+            "answered": self.answered,
+            "stage_pairs": self.stage_pairs,
             "labels": self.labels,
             "canary": list(self.canary),
             "step_counts": list(self.step_counts),
@@ -302,6 +316,8 @@ class RouteAnalysis:
                 st.restore(sd)
         self.srm = CountShareTest.from_dict(d["srm"]) if d.get("srm") else None
         self.pairs = int(d.get("pairs", 0))
+        self.answered = int(d.get("answered", self.pairs))
+        self.stage_pairs = int(d.get("stage_pairs", self.pairs))
         self.labels = int(d.get("labels", 0))
         self.canary = [int(x) for x in d.get("canary", [0, 0])]
         self.step_counts = [int(x) for x in d.get("step_counts", [0, 0])]

@@ -11,6 +11,8 @@ operator. Everything that affects the state machine lives in this file.
     any ──promote/rollback (operator)──► promoted / rolled_back
     with after_promotion, "promoted" above reads baking:
     baking ──passed (bake elapsed, no harm)──► promoted     baking ──harm──► rolled_back
+    any non-terminal ──edit (mode, canary.weight, mirror.percent)──► see rollout.steering
+      (baking ──edit──► canary or shadow: the promotion pulled back)
 """
 
 from __future__ import annotations
@@ -118,6 +120,12 @@ class RolloutState:
     #: a canary weight set by a file edit while ``canary.steps`` are configured: it holds
     #: until the next step (None: the step's weight)
     weight: float | None = None
+    #: awaiting_approval: the split a file edit asked for, ``shadow`` (mirror) or ``canary``
+    #: (at ``weight``, else the file's ``canary.weight``); None holds the last stage
+    mode: str | None = None
+    #: baking: the share mirrored to the former production set by a file edit (None: the
+    #: file's ``after_promotion.mirror_percent``)
+    mirror: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +136,8 @@ class RolloutState:
             "since": self.since,
             "reason": self.reason,
             "weight": self.weight,
+            "mode": self.mode,
+            "mirror": self.mirror,
         }
 
     @classmethod
@@ -140,6 +150,8 @@ class RolloutState:
             since=float(d.get("since", 0.0)),
             reason=str(d.get("reason", "")),
             weight=None if d.get("weight") is None else float(d["weight"]),
+            mode=None if d.get("mode") is None else str(d["mode"]),
+            mirror=None if d.get("mirror") is None else float(d["mirror"]),
         )
 
 
@@ -167,7 +179,7 @@ def transition(
     promoted = State.BAKING if bake else State.PROMOTED
     success = State.AWAITING_APPROVAL if await_approval else promoted
     step = current.step
-    weight = None
+    weight = mode = None
     if target is Target.AFTER_SHADOW:
         nxt = State.CANARY if n_steps > 0 else success
         step = 0
@@ -182,7 +194,7 @@ def transition(
         nxt = promoted
     elif target is Target.PREVIOUS:
         nxt = current.paused_from or State.SHADOW
-        step, weight = current.paused_step, current.weight
+        step, weight, mode = current.paused_step, current.weight, current.mode
     else:
         nxt = State(target)
     if nxt is State.PAUSED:
@@ -194,7 +206,7 @@ def transition(
             since=now,
             reason=reason,
         )
-    return RolloutState(nxt, step, None, 0, now, reason, weight)
+    return RolloutState(nxt, step, None, 0, now, reason, weight, mode)
 
 
 def routing_for(
@@ -231,6 +243,10 @@ def routing_for(
             return split("canary", st.weight, False)
         return split("canary", steps[min(step, len(steps) - 1)] if steps else weight, False)
     if s is State.AWAITING_APPROVAL:
+        if st.mode == "shadow":  # a file edit asked for shadow while awaiting approval
+            return split("shadow", 0.0, True)
+        if st.mode == "canary":
+            return split("canary", weight if st.weight is None else st.weight, False)
         # hold the last stage: the final canary weight, or keep mirroring after shadow
         if steps:
             return split("canary", steps[-1], False)
@@ -238,7 +254,8 @@ def routing_for(
             return split("canary", weight, False)
         return split("shadow", 0.0, True)
     if s is State.BAKING:  # reverse shadow: the candidate serves, production is mirrored
-        return Routing("shadow", 100.0, True, bake_percent, rollout_id, False, reverse=True)
+        share = bake_percent if st.mirror is None else st.mirror
+        return Routing("shadow", 100.0, True, share, rollout_id, False, reverse=True)
     if s is State.PROMOTED:
         return split("canary", 100.0, False)
     # rolled_back, inconclusive: production alone serves, nothing mirrored

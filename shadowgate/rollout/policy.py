@@ -7,10 +7,13 @@ Order of questions at each look, in an active state:
 3. Canary only: does the sample-ratio-mismatch check reject? → ``srm``: pause; a broken
    split invalidates every other comparison.
 4. Is ``max_samples`` or the ``deadline`` reached? → ``limit``: inconclusive.
-5. Shadow: ``min_samples`` pairs and every observable check passed → ``passed``.
+5. Shadow: ``min_samples`` pairs (since the shadow stage began: a file edit back to shadow
+   begins it again) and every observable check passed → ``passed``.
 6. Canary: the step has ``step_min_samples`` per variant → ``step_passed`` while steps
    remain; at the last step → ``passed`` (when the rollout began in canary mode, with no
    shadow phase to prove non-inferiority, every canary pass test must also have passed).
+   A canary at 0 % (``canary.weight: 0`` without steps) never passes: the candidate
+   serves no one.
 
 A check that needs labels stays pending until labels arrive; it never passes on no data.
 """
@@ -86,7 +89,7 @@ def decide(
     if now - started_at >= a.deadline:
         return Decision(Event.LIMIT, f"deadline ({a.deadline:g}s) reached without a decision")
     if state.state is State.SHADOW:
-        if analysis.pairs < a.min_samples:
+        if analysis.stage_pairs < a.min_samples:  # = pairs, unless an edit began it again
             return None
         results = analysis.results("shadow")
         if results and all(r.verdict == "passed" for r in results if r.segment is None):
@@ -105,6 +108,8 @@ def decide(
         weight = steps[min(state.step, len(steps) - 1)]
     else:
         weight = route.canary.weight
+    if weight <= 0.0:
+        return None  # at 0 % the candidate serves no one: nothing to pass on
     shares = (100.0 - weight, weight)
     served = [n for n, sh in zip(analysis.step_counts, shares, strict=True) if sh > 0]
     if not served or min(served) < need:

@@ -233,6 +233,7 @@ def _attach_inputs(
     gateway.on_start(lambda: refresh_schemas(watch, holder.current))
     recorder.observers.append(watch.observe)
     judge.holds.append(lambda route: watch.drifting(route.name))
+    judge.notices.append(lambda route: watch.drift_notice(route.name))
     gateway.proxy.request_check = watch.reject
     gateway.admin.status_providers.append(watch.status)
     return watch

@@ -51,8 +51,21 @@ class RouteContext:
     steering: Steering | None = None
     #: canary outcomes with ``ts`` in this window are kept out of the sample-ratio check
     settle: tuple[float, float] | None = None
-    #: the bake's own tests (reverse-shadow pairs since the promotion), while baking
+    #: the bake's own tests (reverse-shadow pairs since the promotion); kept when an edit
+    #: pulls the promotion back, for the next bake of the rollout
     bake: RouteAnalysis | None = None
+    #: seconds of the current bake during which the reference was failing (clock stopped)
+    bake_stopped: float = 0.0
+    #: the drift alarm last said while baking (``judge.baking``)
+    bake_note: str | None = None
+
+    @property
+    def baking(self) -> bool:
+        return self.rollout.state is State.BAKING
+
+    def pair_tests(self) -> RouteAnalysis:
+        """The tests new pairs feed: the bake's while baking, else the rollout's."""
+        return self.bake if self.bake is not None and self.baking else self.analysis
 
     def routing(self, route: RouteConfig) -> Routing:
         """The split this rollout's state implies under the route's config."""
@@ -81,6 +94,8 @@ class RouteContext:
                 "steering": self.steering.to_dict() if self.steering else None,
                 "settle": list(self.settle) if self.settle else None,
                 "bake": self.bake.to_dict() if self.bake is not None else None,
+                "bake_stopped": self.bake_stopped,
+                "bake_note": self.bake_note,
             },
             detail=to_detail(self.rollout, self.routing(route)),
             outcome_cursor=self.outcome_cursor,
@@ -92,9 +107,11 @@ class RouteContext:
     def label_targets(
         self, rows: Sequence[LabeledOutcome]
     ) -> list[tuple[RouteAnalysis, Sequence[LabeledOutcome]]]:
-        """Which tests each label feeds: the bake's for outcomes served since it began
-        (``ts`` is among the identifying fields every read returns, ``codec.ALWAYS_READ``)."""
-        if self.bake is None:
+        """Which tests each label feeds: while baking, the bake's for outcomes served since it
+        began (``ts`` is among the identifying fields every read returns,
+        ``codec.ALWAYS_READ``); else the rollout's (a pulled-back bake's late labels too:
+        they are paired outcomes of the same two models)."""
+        if self.bake is None or not self.baking:
             return [(self.analysis, rows)]
         since = self.rollout.since
         return [
@@ -142,11 +159,17 @@ class RouteContext:
         if self.bake is None or self.rollout.state is not State.BAKING:
             return None
         cfg = route.after_promotion
+        stopped = self.bake_stopped
         return {
             "since": self.rollout.since,
-            "ends_at": self.rollout.since + cfg.bake if cfg else None,
+            # later by the seconds the reference was failing: the bake's clock stops then
+            "ends_at": self.rollout.since + cfg.bake + stopped if cfg else None,
+            "clock_stopped_seconds": stopped,
+            "clock_stopped_since": self.outage.since if self.outage.active else None,
             "min_samples": cfg.min_samples if cfg else None,
             "pairs": self.bake.pairs,
+            "answered": self.bake.answered,
             "labels": self.bake.labels,
+            "drift": self.bake_note,
             "checks": [r.to_dict() for r in self.bake.results("shadow")],
         }

@@ -13,13 +13,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from shadowgate.compare.kind_tally import KindTally
 from shadowgate.compare.noise import NoiseFloor
 from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
-from shadowgate.judge import evidence
+from shadowgate.judge import baking, evidence
 from shadowgate.judge.context import RouteContext
 from shadowgate.judge.labels import RejectedHook, fitting
 from shadowgate.judge.notes import kind_audit, kind_reason, note_audit
@@ -28,7 +29,6 @@ from shadowgate.judge.records import transition_records
 from shadowgate.judge.rollouts import current_rollout_id, restart_record, restart_rollout
 from shadowgate.judge.walk import chunks
 from shadowgate.rollout.analysis import RouteAnalysis
-from shadowgate.rollout.bake import decide_bake
 from shadowgate.rollout.machine import (
     Event,
     RolloutState,
@@ -82,6 +82,8 @@ class Judge:
         self.on_labels_rejected: list[RejectedHook] = []
         #: reasons to hold a passing rollout (e.g. inputs drifting): a non-None reason wins
         self.holds: list[Callable[[RouteConfig], str | None]] = []
+        #: what to say while baking without holding (e.g. a drift alarm under ``alert``)
+        self.notices: list[Callable[[RouteConfig], str | None]] = []
         self._locks: dict[str, asyncio.Lock] = {}
         self._next: dict[str, float] = {}
         self.last_tick: float = 0.0
@@ -140,9 +142,11 @@ class Judge:
                 labels_rejected={k: int(v) for k, v in (d.get("labels_rejected") or {}).items()},
                 outage=OutageGate.from_dict(route.analysis.production_outage, d.get("outage", {})),
                 committed=committed,
-                steering=Steering.from_dict(d["steering"]) if d.get("steering") else None,
+                steering=Steering.from_dict(d["steering"], route) if d.get("steering") else None,
                 settle=(float(d["settle"][0]), float(d["settle"][1])) if d.get("settle") else None,
                 bake=RouteAnalysis.from_dict(route.analysis, d["bake"]) if d.get("bake") else None,
+                bake_stopped=float(d.get("bake_stopped") or 0.0),
+                bake_note=d.get("bake_note"),
             )
         self.contexts[route.name] = ctx
         return ctx
@@ -209,20 +213,22 @@ class Judge:
                 now=now,
                 reason="file edit: " + ", ".join(edits),
             )
+            if ctx.baking and after.state is not State.BAKING:  # a promotion pulled back
+                after = replace(after, reason=f"{after.reason}; {baking.pulled_back(ctx)}")
             edit = Decision(Event.EDIT, after.reason)
             ctx.steering = steering
             await self._apply(route, ctx, edit, now, actor="config", after=after)
         decision = None
         ctx.outage = current_gate(ctx.outage, route)
+        began = ctx.outage.since
         outage = None if terminal else ctx.outage.evaluate(now)
         if outage is not None:
+            baking.outage_switched(ctx, outage, began, now)
             await switched(self, route, ctx, outage, now)
         if ctx.outage.active:
             pass  # production (the reference) is failing: nothing is decided meanwhile
-        elif ctx.rollout.state is State.BAKING:
-            decision = decide_bake(
-                route, ctx.rollout, ctx.bake, now=now, complete=self.complete(route.name)
-            )
+        elif ctx.baking:  # the promotion was held and confirmed before the bake began
+            decision = await baking.decide(self, route, ctx, now)
         elif not terminal and ctx.rollout.state is not State.PAUSED:
             decision = decide(
                 route,
@@ -233,13 +239,12 @@ class Judge:
                 complete=self.complete(route.name),
                 began_in_shadow=ctx.began_in_shadow,
             )
-        baking = ctx.rollout.state is State.BAKING  # the promotion was held/confirmed before
-        if decision is not None and decision.event is Event.PASSED and not baking:
+        if decision is not None and decision.event is Event.PASSED and not ctx.baking:
             held = next((r for h in self.holds if (r := h(route)) is not None), None)
             if held is not None:
                 ctx.pending_event = held
                 decision = None
-        if decision and decision.event is Event.PASSED and self.confirm and not baking:
+        if decision and decision.event is Event.PASSED and self.confirm and not ctx.baking:
             final = ctx.rollout.state is State.CANARY or not route.canary.steps
             if (
                 final
@@ -276,7 +281,7 @@ class Judge:
             total += len(chunk)
             outage = ctx.outage.observe(*evidence.production_health(chunk))
             classes = evidence.wants_classes(route)
-            (ctx.bake or ctx.analysis).add_pairs(evidence.pairs_from(chunk, outage, classes))
+            ctx.pair_tests().add_pairs(evidence.pairs_from(chunk, outage, classes))
             ctx.noise.update(o.record for o in chunk)
             ctx.kinds.update(o.record for o in chunk)
             ctx.analysis.add_canary(evidence.canary_from(chunk, ctx.settle))
@@ -317,7 +322,10 @@ class Judge:
             )
         ctx.rollout = after
         if after.state is State.BAKING and before.state is not State.BAKING:
-            ctx.bake = RouteAnalysis(route.analysis)  # the bake's own tests, own α
+            baking.entered(ctx, route)  # the bake's own tests, own α
+        was, now_in = before.paused_from or before.state, after.paused_from or after.state
+        if decision.event is Event.EDIT and now_in is State.SHADOW and was is not State.SHADOW:
+            ctx.analysis.restart_stage()  # back to shadow: it passes on new pairs only
         split = routing_of(after, route)
         moved = (before.state, before.step) != (State.CANARY, after.step)
         canary = split.mode == "canary" and not split.final and not split.reverse

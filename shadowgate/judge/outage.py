@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from shadowgate.config.model import RouteConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.notify import Notifier
 from shadowgate.metrics import Metrics
+from shadowgate.rollout.machine import State
 from shadowgate.rollout.outage import OutageChange, OutageGate
 from shadowgate.store.rows import AuditRecord
 
@@ -69,6 +71,10 @@ async def switched(
     judge: Judge, route: RouteConfig, ctx: RouteContext, change: OutageChange, now: float
 ) -> None:
     """Production started or stopped failing: audited, committed, logged, announced."""
+    if ctx.rollout.state is State.BAKING:  # production is the former one, the reference
+        stops = "stops" if change.event == "paused" else "runs again"
+        why = f"{change.reason}; while baking it is the reference, and the bake's clock {stops}"
+        change = replace(change, reason=why)
     ctx.pending_event = change.reason if change.event == "paused" else None
     state, digest = ctx.rollout.state.value, judge.holder.current.digest()
     audit = outage_audit(route, ctx.rollout_id, state, change, now, digest)

@@ -139,6 +139,13 @@ class StateSync:
                 f"mirrored, while the file asks for {asks}; edits are not applied to an "
                 f"ended rollout. {restart}"
             )
+        bake = route.after_promotion
+        if state is State.BAKING and bake and c.routing.mirror_percent != bake.mirror_percent:
+            return (
+                f"while baking, {c.routing.mirror_percent:g}% of requests are mirrored to the "
+                "former production, as a mirror.percent edit asked, not the file's "
+                f"after_promotion.mirror_percent {bake.mirror_percent:g}%"
+            )
         w = c.routing.weight
         if c.routing.mode == "canary" and route.canary.steps and w != route.canary.weight:
             return (

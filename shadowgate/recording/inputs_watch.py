@@ -314,17 +314,29 @@ class InputWatch:
 
     def drifting(self, route: str) -> str | None:
         """Why a promotion is held (``on_drift: block_promotion`` and an alarm), else None."""
+        names = self._alarmed(route, "block_promotion")
+        if names is None:
+            return None
+        return f"promotion held: inputs drift ({names}); drift.on_drift is block_promotion"
+
+    def drift_notice(self, route: str) -> str | None:
+        """The alarms of a route whose drift does not hold promotions (``on_drift: alert``),
+        for the judge to say while baking; else None."""
+        names = self._alarmed(route, "alert")
+        if names is None:
+            return None
+        return f"inputs drift ({names}); drift.on_drift is alert, so the promotion is not held"
+
+    def _alarmed(self, route: str, on_drift: str) -> str | None:
+        """The features in alarm on a route whose ``drift.on_drift`` is ``on_drift``."""
         state = self.routes.get(route)
         if state is None or state.monitor is None or state.config.drift is None:
             return None
         self._flush(state)
-        if state.config.drift.on_drift != "block_promotion":
+        if state.config.drift.on_drift != on_drift:
             return None
         alarms = state.monitor.alarms()
-        if not alarms:
-            return None
-        names = ", ".join(a.feature for a in alarms)
-        return f"promotion held: inputs drift ({names}); drift.on_drift is block_promotion"
+        return ", ".join(a.feature for a in alarms) if alarms else None
 
     def status(self, route: str) -> dict[str, Any] | None:
         state = self.routes.get(route)

@@ -141,3 +141,19 @@ async def test_drift_holds_a_passing_rollout_only_when_asked(store: Store, on_dr
         assert ctx.pending_event is not None and "inputs drift (x[0])" in ctx.pending_event
     else:
         assert ctx.rollout.state.value == "promoted"
+
+
+@pytest.mark.parametrize("on_drift", ["block_promotion", "alert"])
+def test_an_alarm_is_a_hold_or_a_notice_as_on_drift_says(on_drift: str) -> None:
+    watch = drifting_watch(config(on_drift))
+    held, notice = watch.drifting("m"), watch.drift_notice("m")
+    if on_drift == "block_promotion":
+        assert held is not None and notice is None
+    else:
+        assert held is None
+        assert (
+            notice == "inputs drift (x[0]); drift.on_drift is alert, so the promotion is not held"
+        )
+    quiet = InputWatch()
+    quiet.configure(config(on_drift))
+    assert quiet.drifting("m") is None and quiet.drift_notice("m") is None

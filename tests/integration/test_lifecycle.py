@@ -53,13 +53,15 @@ def route_cfg(prod: str, cand: str, **kw: Any) -> dict[str, Any]:
 
 
 class Proc:
-    def __init__(self, serve: Serve, prod: str, cand: str) -> None:
+    def __init__(self, serve: Serve, prod: str, cand: str, **base: Any) -> None:
         self.serve = serve
         self.prod = prod
         self.cand = cand
+        self.base = base  # route keys every edit keeps unless it names them
 
     def edit(self, **kw: Any) -> float:
-        cfg = {**self.serve.cfg, "routes": [route_cfg(self.prod, self.cand, **kw)]}
+        route = route_cfg(self.prod, self.cand, **{**self.base, **kw})
+        cfg = {**self.serve.cfg, "routes": [route]}
         tmp = self.serve.cfg_path.with_suffix(".tmp")
         tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
         tmp.replace(self.serve.cfg_path)

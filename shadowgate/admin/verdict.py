@@ -41,7 +41,9 @@ def _reason(state: str, decision: str, status: dict[str, Any]) -> str:
     """Why the verdict is what it is, in a sentence an operator can act on."""
     last = status.get("last_decision") or {}
     if last.get("to") == state and last.get("reason"):
-        return f"{state}: {last['reason']}"
+        # what holds it since (e.g. a bake whose end is held for drift) comes after
+        held = f"; now: {status['pending']}" if status.get("pending") else ""
+        return f"{state}: {last['reason']}{held}"
     if status.get("error"):
         return f"the rollout state cannot be read right now ({status['error']}); keep waiting"
     if state == "awaiting_approval":

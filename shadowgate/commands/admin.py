@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -196,6 +197,17 @@ def run_status(args: argparse.Namespace) -> int:
                 f"{kinds.get('pairs')} of {kinds.get('compared')} pairs; {kinds.get('how')}",
                 highlight=False,
                 soft_wrap=True,
+            )
+        if ro.get("pending"):
+            console.print(f"  [yellow]pending:[/] {escape(str(ro['pending']))}")
+        bake = ro.get("bake")
+        if bake:
+            left = (bake.get("ends_at") or 0.0) - time.time()
+            drift = f"; {escape(str(bake['drift']))}" if bake.get("drift") else ""
+            console.print(
+                f"  bake: {bake.get('answered')} of {bake.get('min_samples')} pairs answered by "
+                f"the former production ({bake.get('pairs')} mirrored); "
+                f"{f'ends in {left:.0f} s' if left > 0 else 'its time is up'}{drift}"
             )
         table = Table("check", "phase", "n", "estimate", "interval", "p-value", "verdict")
         for c in ro.get("checks", []):

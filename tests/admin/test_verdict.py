@@ -171,6 +171,20 @@ def test_every_state_maps_to_a_decision() -> None:
     )
 
 
+def test_a_held_state_says_what_holds_it() -> None:
+    held = {
+        "rollout_id": "r-1",
+        "state": "baking",
+        "last_decision": {"to": "baking", "reason": "every check passed"},
+        "pending": "bake done, but promotion held: inputs drift (x[0])",
+    }
+    doc = verdict_doc("r", held)
+    assert doc["decision"] == "continue"
+    assert doc["reason"] == (
+        "baking: every check passed; now: bake done, but promotion held: inputs drift (x[0])"
+    )
+
+
 def _snippets() -> dict[str, Any]:
     text = DOCS.read_text(encoding="utf-8")
     docs = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -182,6 +184,14 @@ async def test_edits_while_baking_set_the_mirror_and_pull_the_promotion_back(
     try:
         await drive(p, "baking")
         assert set((await p.split()).values()) == {"candidate"}
+        out = subprocess.run(
+            [sys.executable, "-m", "shadowgate.cli", "status", "--admin", p.serve.admin],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert out.returncode == 0, out.stderr
+        assert "pairs answered by the former production" in out.stdout, out.stdout
         t0 = time.monotonic()
         await mirrored_share(p, prod, 50, t0)  # the former production, as the reference
         t0 = p.edit(analysis=hold, mirror={"percent": 20})

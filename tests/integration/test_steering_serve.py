@@ -123,6 +123,42 @@ async def last_audit(p: Proc) -> tuple[str, str, str]:
     return (await p.audit())[-1]
 
 
+async def test_mirror_and_no_effect_edits_in_shadow_canary_and_paused(
+    tmp_path: Path, upstream_factory: Any
+) -> None:
+    """The edits ``test_lifecycle`` leaves out: ``mirror.percent`` in shadow and while paused,
+    and the keys that have no effect where they land (said in the audit, split unchanged)."""
+    canary = {"weight": 0, "sticky": STICKY}
+    p, _, cand = await start(tmp_path, upstream_factory, canary=canary)
+    try:
+        t0 = time.monotonic()
+        await mirrored_share(p, cand, 100, t0)
+        t0 = p.edit(mirror={"percent": 40})
+        await mirrored_share(p, cand, 40, t0)
+        assert (await last_audit(p))[:2] == ("edit:shadow", "config")
+        p.edit(mirror={"percent": 40}, canary={**canary, "weight": 30})
+
+        async def said(text: str) -> bool:
+            return text in (await last_audit(p))[2]
+
+        await poll(lambda: said("canary.weight has no effect in mode shadow"), timeout=10.0)
+        assert await p.candidate_users() == set()
+        t0 = p.edit(mode="canary", mirror={"percent": 40}, canary={**canary, "weight": 30})
+        at30 = await moved_within(p, t0, 30)
+        p.edit(mode="canary", mirror={"percent": 10}, canary={**canary, "weight": 30})
+        await poll(lambda: said("mirror.percent has no effect on a canary split"), timeout=10.0)
+        assert await p.candidate_users() == at30
+        assert (await p.post("pause"))[0] == 200
+        t0 = p.edit(mode="shadow", mirror={"percent": 10}, canary={**canary, "weight": 30})
+        await applied(p, t0, user_between(0, 30), "production")
+        await mirrored_share(p, cand, 10, t0)
+        assert await state(p) == "paused"
+        code, body = await p.post("resume")
+        assert code == 200 and body["state"] == "shadow"
+    finally:
+        p.serve.kill()
+
+
 @pytest.mark.parametrize("steps", [(), (10, 20)], ids=["no-steps", "steps"])
 async def test_edits_while_awaiting_approval_move_its_split_and_keep_its_state(
     tmp_path: Path, upstream_factory: Any, steps: tuple[int, ...]

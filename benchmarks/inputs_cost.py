@@ -3,8 +3,11 @@ an OIP v2 batch of 32 rows x 30 FP32 features answered with 32 x 2 FP64 probabil
 
 Times, per request, on the recording path as the gateway runs it (InputWatch.observe):
 schema validation alone, then validation + drift monitors on all 30 features and the
-prediction, and the enforce check on the request path. Process CPU time, median of
-``--repeat`` rounds.
+prediction, and the enforce check on the request path. Then the whole recording path as
+the recorder runs it (``Recorder.process``: the input checks, then the outcome with its
+comparison), without and with the checks, so that what the checks add to the outcome
+(including any decode they do not share with it) is measured too. Process CPU time,
+median of ``--repeat`` rounds.
 
 .venv/bin/python benchmarks/inputs_cost.py [--requests 3000] [--repeat 5] [--json FILE]
 """
@@ -25,6 +28,7 @@ from shadowgate.config.model import ShadowgateConfig
 from shadowgate.inputs import ModelSchema
 from shadowgate.model.exchange import Exchange, Side
 from shadowgate.recording.inputs_watch import InputWatch
+from shadowgate.recording.recorder import Recorder
 
 ROWS, COLS = 32, 30
 SCHEMA = ModelSchema.from_metadata(
@@ -106,6 +110,20 @@ def per_request(watch: InputWatch | None, batch: list[Exchange], enforce: bool =
     return (time.process_time() - t0) / len(batch) * 1e6
 
 
+def recorded(cfg: ShadowgateConfig, watch: InputWatch | None, batch: list[Exchange]) -> float:
+    """CPU per request of ``Recorder.process`` (input checks, then the outcome)."""
+    rec = Recorder(
+        route_config=cfg.route, routing=lambda _: None, write=lambda _: None, queue_size=len(batch)
+    )
+    if watch is not None:
+        rec.observers.append(watch.observe)
+    for ex in batch:
+        rec.submit(ex)
+    t0 = time.process_time()
+    rec.process()
+    return (time.process_time() - t0) / len(batch) * 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=3000)
@@ -140,6 +158,27 @@ def main() -> None:
             rounds.append(per_request(watch, batch, enforce))
         results[name] = round(statistics.median(rounds), 1)
         print(f"{name:<52} {results[name]:>8.1f} us/request (CPU)")
+    recorder_cases = {
+        "recorder: outcome only (no input checks)": False,
+        "recorder: outcome + validation + drift, every 4th row": True,
+    }
+    for name, checks in recorder_cases.items():
+        rounds = []
+        for _ in range(args.repeat):
+            cfg = config(True, 4)
+            watch = None
+            if checks:
+                watch = InputWatch()
+                watch.configure(cfg)
+                watch.set_schemas("m", SCHEMA, SCHEMA)
+                for ex in warm:
+                    watch.observe(ex)
+            rounds.append(recorded(cfg, watch, batch))
+        results[name] = round(statistics.median(rounds), 1)
+        print(f"{name:<52} {results[name]:>8.1f} us/request (CPU)")
+    base, full = (results[k] for k in recorder_cases)
+    results["recorder: what the input checks add"] = round(full - base, 1)
+    print(f"{'recorder: what the input checks add':<52} {full - base:>8.1f} us/request (CPU)")
     if args.json is not None:
         payload = {
             "payload": f"{ROWS} x {COLS} FP32",

@@ -5,12 +5,16 @@ gets an error class (its transport error, ``5xx``, or ``invalid`` when its body 
 prediction response per the route's protocol), the predictions of every row, and, when both
 sides answered, per-row agreement and probability gaps. :func:`build_outcome` never raises:
 a record that cannot be compared is still a record, so stored + dropped == mirrored holds.
+The bodies are read through a :class:`~shadowgate.compare.decoded.DecodedExchange`, so the
+recorder's other readers of the same exchange share one decode of each.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import jmespath
@@ -18,11 +22,11 @@ from jmespath.exceptions import JMESPathError
 
 from shadowgate.compare.batch import compare_batch
 from shadowgate.compare.binary import decode_binary
+from shadowgate.compare.decoded import DecodedExchange
 from shadowgate.compare.kinds import MAPPED, map_kinds, mismatch, output_kind
 from shadowgate.compare.protocols import (
     CompareError,
     decode_json,
-    loads,
     output_datatype,
     predictions,
     request_rows,
@@ -45,8 +49,15 @@ class SideResult:
     datatype: str | None = None  # the OIP v2 output's datatype, to tell kinds apart
 
 
-def classify_side(side: Side, route: RouteConfig) -> SideResult:
-    """Error class and predictions of one side's answer (never raises)."""
+def classify_side(
+    side: Side, route: RouteConfig, parse: Callable[[], Any] | None = None
+) -> SideResult:
+    """Error class and predictions of one side's answer (never raises).
+
+    ``parse()`` gives the body as JSON (e.g. a shared :class:`DecodedExchange`'s decode) or
+    raises as :func:`~shadowgate.compare.protocols.loads` does; by default the body is
+    decoded here.
+    """
     if side.error is not None:
         return SideResult(side.error, None)
     if side.status is None:
@@ -58,7 +69,7 @@ def classify_side(side: Side, route: RouteConfig) -> SideResult:
     if side.body is None:
         return SideResult(None, None)  # answered fine, but the body was not captured
     try:
-        body = _decode(route, side.body)
+        body = _decode(route, side.body, parse)
         preds = predictions(route.protocol, body, route.prediction)
     except CompareError as exc:
         return SideResult("invalid", None, str(exc))
@@ -67,10 +78,10 @@ def classify_side(side: Side, route: RouteConfig) -> SideResult:
     return SideResult(None, preds, datatype=output_datatype(route.protocol, body, route.prediction))
 
 
-def _decode(route: RouteConfig, body: bytes) -> Any:
+def _decode(route: RouteConfig, body: bytes, parse: Callable[[], Any] | None) -> Any:
     """A response body as JSON, Triton's binary tensor form included (OIP v2 routes)."""
     try:
-        return decode_json(body)
+        return decode_json(body, parse=parse)
     except CompareError:
         if route.protocol != "open-inference-v2":
             raise
@@ -80,12 +91,12 @@ def _decode(route: RouteConfig, body: bytes) -> Any:
         return doc
 
 
-def _request_json(exchange: Exchange, route: RouteConfig) -> Any:
+def _request_json(exchange: Exchange, route: RouteConfig, decoded: DecodedExchange) -> Any:
     body = exchange.request_body
     if not body:
         return None
     try:
-        return loads(body)
+        return decoded.request()
     except (ValueError, RecursionError):
         pass
     if route.protocol != "open-inference-v2":
@@ -138,8 +149,16 @@ def _check_counts(prod: SideResult, cand: SideResult, rows: int | None) -> None:
             res.detail = f"returned {n} predictions for a request of {rows} rows"
 
 
-def build_outcome(exchange: Exchange, route: RouteConfig, rollout_id: str) -> OutcomeRecord:
-    """Classify, parse and compare one exchange under its route's config (never raises)."""
+def build_outcome(
+    exchange: Exchange,
+    route: RouteConfig,
+    rollout_id: str,
+    decoded: DecodedExchange | None = None,
+) -> OutcomeRecord:
+    """Classify, parse and compare one exchange under its route's config (never raises).
+
+    ``decoded`` shares the bodies' decode with the recorder's other readers.
+    """
     rec = OutcomeRecord(
         route=exchange.route,
         rollout_id=rollout_id,
@@ -151,24 +170,30 @@ def build_outcome(exchange: Exchange, route: RouteConfig, rollout_id: str) -> Ou
     if exchange.forced:
         rec.extra["forced"] = True
     try:
-        _fill(rec, exchange, route)
+        _fill(rec, exchange, route, decoded or DecodedExchange(exchange))
     except Exception as exc:  # a bug must cost one comparison, never the record
         rec.agree = rec.prob_gap = None
         rec.extra["compare_error"] = f"{type(exc).__name__}: {exc}"[:500]
     return rec
 
 
-def _fill(rec: OutcomeRecord, exchange: Exchange, route: RouteConfig) -> None:
-    body = _request_json(exchange, route)
+def _fill(
+    rec: OutcomeRecord, exchange: Exchange, route: RouteConfig, decoded: DecodedExchange
+) -> None:
+    body = _request_json(exchange, route, decoded)
     rec.segment = _segment(exchange, route, body)
     if route.record_bodies:
         rec.request_body = exchange.request_body
     rows = _rows_for(route, body)
     results: dict[str, SideResult] = {}
-    for name, side in (("production", exchange.production), ("candidate", exchange.candidate)):
+    sides = (
+        ("production", exchange.production, partial(decoded.answer, "production")),
+        ("candidate", exchange.candidate, partial(decoded.answer, "candidate")),
+    )
+    for name, side, parse in sides:
         if side is None:
             continue
-        res = classify_side(side, route)
+        res = classify_side(side, route, parse)
         results[name] = res
         prefix = "prod" if name == "production" else "cand"
         setattr(rec, f"{prefix}_status", side.status)

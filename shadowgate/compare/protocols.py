@@ -67,13 +67,18 @@ def loads(body: bytes) -> Any:
         return json.loads(body)
 
 
-def decode_json(body: bytes | None, what: str = "response") -> Any:
-    """Decode a JSON body, raising :class:`InvalidResponse` (or ``InvalidRequest``) if it isn't."""
+def decode_json(
+    body: bytes | None, what: str = "response", parse: Callable[[], Any] | None = None
+) -> Any:
+    """Decode a JSON body, raising :class:`InvalidResponse` (or ``InvalidRequest``) if it isn't.
+
+    ``parse()``, when given, stands for ``loads(body)`` (a decode shared with other readers).
+    """
     err = InvalidRequest if what == "request" else InvalidResponse
     if body is None or body == b"":
         raise err(f"empty {what} body: expected JSON")
     try:
-        return loads(body)
+        return loads(body) if parse is None else parse()
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise err(f"{what} body is not JSON: {exc}") from None
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from shadowgate.compare.decoded import DecodedExchange
 from shadowgate.compare.protocols import loads
 from shadowgate.config.model import RouteConfig, ShadowgateConfig
 from shadowgate.inputs import DriftMonitor, FeatureAlarm, ModelSchema, check_request
@@ -79,12 +80,11 @@ def feature_kinds(schema: ModelSchema) -> dict[str, str]:
     return kinds
 
 
-def predictions_of(body: bytes | None) -> tuple[list[Any], str] | None:
-    """Production's predictions per row from an OIP response: the class (argmax) of a
+def predictions_of(doc: Any) -> tuple[list[Any], str] | None:
+    """Production's predictions per row from a decoded OIP response: the class (argmax) of a
     ``[rows, k]`` output, else the value; with the kind to monitor them as."""
-    if not body:
+    if doc is None:
         return None
-    doc = loads(body)
     out = doc["outputs"][0]
     arr = np.asarray(out["data"])
     shape = out.get("shape") or [arr.size]
@@ -189,14 +189,15 @@ class InputWatch:
         v = state.config.validation
         if v is None or not v.enforce:
             return None
-        found = self._check(state, body)[0]
+        found = self._check(state, lambda: loads(body) if body else None)[0]
         return None if not found else "; ".join(str(x) for x in found[:5])
 
     # -- recording path --------------------------------------------------------------------
 
-    def _check(self, state: RouteInputs, body: bytes | None) -> tuple[list[Violation], Any]:
+    def _check(self, state: RouteInputs, parse: Callable[[], Any]) -> tuple[list[Violation], Any]:
+        """Violations of the request ``parse()`` decodes, and its arrays for the drift monitor."""
         try:
-            doc = loads(body) if body else None
+            doc = parse()
         except ValueError as e:
             return [Violation("malformed", f"the body is not JSON: {e}")], None
         schema = state.schema
@@ -206,13 +207,16 @@ class InputWatch:
         found, arrays = check_request(schema, doc)
         return found, arrays
 
-    def observe(self, ex: Exchange) -> None:
+    def observe(self, ex: Exchange, decoded: DecodedExchange | None = None) -> None:
+        """Check and watch one recorded exchange; ``decoded`` is the recorder's decode of its
+        bodies, shared with the outcome built after (decoded here when not given)."""
         state = self.routes.get(ex.route)
         if state is None or ex.kind == "noise":
             return
+        decoded = decoded if decoded is not None else DecodedExchange(ex)
         arrays: Any = None
         if state.schema is not None and state.config.validation is not None:
-            found, arrays = self._check(state, ex.request_body)
+            found, arrays = self._check(state, decoded.request)
             state.checked += 1
             reasons = Counter(v.reason for v in found)
             for reason, _ in reasons.items():
@@ -222,11 +226,13 @@ class InputWatch:
             for v in found[:3]:
                 state.examples.append({"request_id": ex.request_id, "ts": ex.ts, **v.to_dict()})
         elif isinstance(state.schema, ModelSchema):
-            arrays = check_request(state.schema, _json(ex.request_body))[1]
+            arrays = check_request(state.schema, _json(decoded))[1]
         if state.config.drift is not None and isinstance(state.schema, ModelSchema) and arrays:
-            self._drift(state, ex, arrays)
+            self._drift(state, ex, decoded, arrays)
 
-    def _drift(self, state: RouteInputs, ex: Exchange, arrays: Mapping[str, Any]) -> None:
+    def _drift(
+        self, state: RouteInputs, ex: Exchange, decoded: DecodedExchange, arrays: Mapping[str, Any]
+    ) -> None:
         assert isinstance(state.schema, ModelSchema) and state.config.drift is not None
         tabular = [i for i in state.schema.inputs if i.columns]
         if not all(i.name in arrays for i in tabular):
@@ -241,7 +247,7 @@ class InputWatch:
             side = ex.production
             if side.status == 200:
                 try:
-                    pred = predictions_of(side.body)
+                    pred = predictions_of(decoded.answer("production"))
                 except (ValueError, KeyError, IndexError, TypeError):
                     pred = None
         if state.monitor is None and state.drift_error is None:
@@ -360,9 +366,9 @@ class InputWatch:
         return {"inputs": doc}
 
 
-def _json(body: bytes | None) -> Any:
+def _json(decoded: DecodedExchange) -> Any:
     try:
-        return loads(body) if body else None
+        return decoded.request()
     except ValueError:
         return None
 

@@ -9,18 +9,23 @@ the body carries a value there, the outcome is stored under it, the data plane's
 
 This runs on the recording path, never on the client's: the data plane does not parse
 bodies for it. Bodies that cannot contain the key (a cheap byte search for its last name)
-are not parsed at all; with Triton's binary tensor extension only the JSON header is.
+are not looked at; the others are read from the decode the recorder shares between its
+readers (a body the outcome builder already decoded is not decoded again); with Triton's
+binary tensor extension only the JSON header is parsed.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import jmespath
 from jmespath.exceptions import JMESPathError
 
+from shadowgate.compare.decoded import DecodedExchange
+from shadowgate.compare.protocols import loads
 from shadowgate.config.model import RouteConfig
 from shadowgate.model.exchange import Exchange
 from shadowgate.model.outcome import OutcomeRecord
@@ -41,11 +46,11 @@ def _may_contain(body: bytes, path: str) -> bool:
 _DECODER = json.JSONDecoder()
 
 
-def _json_head(body: bytes) -> Any:
-    """The JSON document a body begins with: the whole body, or the JSON header of Triton's
-    binary tensor extension (raw tensor bytes follow it; they are not looked at)."""
+def _json_head(body: bytes, parse: Callable[[], Any]) -> Any:
+    """The JSON document a body begins with: the whole body (``parse()``), or the JSON header
+    of Triton's binary tensor extension (raw tensor bytes follow it; they are not looked at)."""
     try:
-        return json.loads(body)
+        return parse()
     except ValueError:
         if not body.lstrip().startswith(b"{"):
             raise
@@ -53,12 +58,17 @@ def _json_head(body: bytes) -> Any:
     return doc
 
 
-def body_key(body: bytes | None, path: str) -> tuple[str | None, str | None]:
-    """(the id at ``path`` in a JSON ``body``, or None; why a found value was refused)."""
+def body_key(
+    body: bytes | None, path: str, parse: Callable[[], Any] | None = None
+) -> tuple[str | None, str | None]:
+    """(the id at ``path`` in a JSON ``body``, or None; why a found value was refused).
+
+    ``parse()`` stands for ``loads(body)``: a decode shared with the body's other readers.
+    """
     if not body or not _may_contain(body, path):
         return None, None
     try:
-        doc = _json_head(body)
+        doc = _json_head(body, parse or (lambda: loads(body)))
         found = jmespath.search(path, doc)
     except (ValueError, RecursionError, JMESPathError):
         return None, None  # not JSON: the header id stays
@@ -76,13 +86,19 @@ def body_key(body: bytes | None, path: str) -> tuple[str | None, str | None]:
     return text, None
 
 
-def apply_join_key(record: OutcomeRecord, exchange: Exchange, route: RouteConfig) -> None:
+def apply_join_key(
+    record: OutcomeRecord,
+    exchange: Exchange,
+    route: RouteConfig,
+    decoded: DecodedExchange | None = None,
+) -> None:
     """Store ``record`` under the body's id when the route reads one and the body has it."""
     path = route.request_id.body_path(route.protocol)
     if path is None:
         return
+    parse = decoded.request if decoded is not None else None
     try:
-        key, refused = body_key(exchange.request_body, path)
+        key, refused = body_key(exchange.request_body, path, parse)
     except Exception as exc:  # a bug must cost the body key, never the record
         key, refused = None, f"request_id.body {path!r} failed: {type(exc).__name__}"
     if refused is not None:

@@ -5,7 +5,9 @@ deque and returns at once (False, counted, when full). :meth:`Recorder.run`, a b
 task, takes exchanges in batches, turns each into an ``OutcomeRecord`` with
 :func:`~shadowgate.compare.outcome.build_outcome` (JSON parsing and comparison: CPU work that
 must not delay any client), and hands the batch to ``write`` (the store's batch writer,
-which may drop in its turn and counts its own drops).
+which may drop in its turn and counts its own drops). Every reader of an exchange (the
+observers, the outcome builder, the body join key) shares one
+:class:`~shadowgate.compare.decoded.DecodedExchange`, so each body is decoded once.
 
 Every submitted exchange ends in exactly one place, so ``submitted == written + dropped +
 pending`` holds at any moment, per route. Drop reasons:
@@ -26,6 +28,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shadowgate.compare.decoded import DecodedExchange
 from shadowgate.compare.outcome import build_outcome
 from shadowgate.config.model import RouteConfig
 from shadowgate.http.idle import DataPlaneIdle
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 DropCallback = Callable[[str, str, int], None]
 #: where finished records go; the store's ``BatchWriter.put`` fits (its result is ignored)
 WriteFn = Callable[[list[OutcomeRecord]], object]
+#: sees each exchange with the shared decode of its bodies (e.g. ``InputWatch.observe``)
+Observer = Callable[[Exchange, DecodedExchange], None]
 
 
 @dataclass(slots=True)
@@ -107,9 +112,10 @@ class Recorder:
         self._submitted: Counter[str] = Counter()
         self._written: Counter[str] = Counter()
         self._dropped: Counter[tuple[str, str]] = Counter()
-        #: called with every exchange of a configured route before its outcome is built
-        #: (input validation and drift); an observer that raises is logged, never fatal
-        self.observers: list[Callable[[Exchange], None]] = []
+        #: called with every exchange of a configured route, and the decode of its bodies
+        #: that the outcome then reuses, before its outcome is built (input validation and
+        #: drift); an observer that raises is logged, never fatal
+        self.observers: list[Observer] = []
 
     # -- response path ---------------------------------------------------------------------
 
@@ -187,15 +193,16 @@ class Recorder:
             if route is None:
                 self._drop(ex.route, "no_route", 1)
                 return None
+            decoded = DecodedExchange(ex)
             for observe in self.observers:
                 try:
-                    observe(ex)
+                    observe(ex, decoded)
                 except Exception:
                     log.exception("input observer failed on route %r", ex.route)
             routing = self._routing(ex.route)
             rollout_id = routing.rollout_id if routing is not None else ""
-            record = build_outcome(ex, route, rollout_id)
-            apply_join_key(record, ex, route)
+            record = build_outcome(ex, route, rollout_id, decoded)
+            apply_join_key(record, ex, route, decoded)
             return record
         except Exception:
             log.exception("could not look up the config or rollout of route %r", ex.route)

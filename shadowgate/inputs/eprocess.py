@@ -36,17 +36,32 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-def _earlier_same(bins: IntArray, kmax: int) -> FloatArray:
-    """For each row, how many earlier rows of the same feature fell into the same bin."""
+def _earlier_same(bins: IntArray, groups: int) -> tuple[FloatArray, IntArray]:
+    """For each row, how many earlier rows of the same feature fell into the same bin; and
+    each feature's rows per bin, (F, groups). ``bins`` are in ``[0, groups)``.
+
+    One stable sort of (feature, bin) keys: small integers, which numpy sorts by radix.
+    """
     f, n = bins.shape
-    order = np.argsort(bins, axis=1, kind="stable")
-    sb = np.take_along_axis(bins, order, axis=1)
-    pos = np.broadcast_to(np.arange(n), (f, n))
-    starts = np.where(np.concatenate([np.ones((f, 1), bool), sb[:, 1:] != sb[:, :-1]], 1), pos, 0)
-    rank = pos - np.maximum.accumulate(starts, axis=1)
-    out = np.empty((f, n))
-    np.put_along_axis(out, order, rank.astype(np.float64), axis=1)
-    return out
+    dtype = np.int16 if f * groups < 2**15 else np.int64
+    key = (np.arange(f, dtype=dtype)[:, None] * groups + bins.astype(dtype)).ravel()
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(key, minlength=f * groups)
+    starts = np.cumsum(counts) - counts
+    out = np.empty(f * n)
+    out[order] = np.arange(f * n) - np.repeat(starts, counts)
+    return out.reshape(f, n), counts.reshape(f, groups)
+
+
+#: rows whose bets are multiplied before one log is taken. Each ratio q_s / p0 lies within
+#: about [1e-13, 1e10] (q_s >= prior / (k + t), 1 / p0 <= N + 1 + t, for t up to 1e10 rows), so
+#: a product of 8 stays far inside float64's range, and there is one log per 8 rows and start.
+GROUP = 8
+
+
+def _grouped(a: npt.NDArray[Any], groups: int) -> npt.NDArray[Any]:
+    """(F, G * GROUP) rows as (F, GROUP, G): row ``G_i * GROUP + j`` at ``[:, j, G_i]``."""
+    return a.reshape(a.shape[0], groups, GROUP).transpose(0, 2, 1)
 
 
 def start_log_weight(b: int) -> float:
@@ -129,31 +144,52 @@ class BinDriftEProcess:
     def _segment(self, bins: IntArray, mask: BoolArray) -> None:
         f, n = bins.shape
         kmax = self.m.shape[1]
+        full = bool(mask.all())
         w = mask.astype(np.float64)
-        same = _earlier_same(np.where(mask, bins, kmax), kmax)
-        xb = np.take_along_axis(self.x, bins, axis=1) + same
-        tb = self.t[:, None] + np.cumsum(w, axis=1) - w
-        mb = np.take_along_axis(self.m, bins, axis=1)
-        # 1 / p0 = (N + 1 + t) / (m + x); masked rows get a ratio of exactly 1
-        inv_p0 = np.where(mask, (self.total[:, None] + tb) / np.where(mask, mb + xb, 1.0), 1.0)
+        # masked rows count in an extra bin, so that they are nobody's earlier hit
+        same, hits = _earlier_same(bins if full else np.where(mask, bins, kmax), kmax + 1)
+        at = np.arange(f)[:, None] * kmax + bins  # each row's (feature, bin) in (F, K) arrays
+        xb = self.x.ravel()[at] + same
+        tb = self.t[:, None] + (np.arange(n, dtype=np.float64) if full else np.cumsum(w, 1) - w)
+        # log 1 / p0 = log((N + 1 + t) / (m + x)) is the same for every start: it is added to
+        # the mixture once, after the sum over starts
+        log_p0 = np.log((self.total[:, None] + tb) / (self.m.ravel()[at] + xb))
+        if not full:
+            log_p0 *= w
+        # Each start's bets q_s = (prior + x - x_s) / (k + t - t_s), laid out (S, F, g, G):
+        # row r = G_i * g + j at [:, :, j, G_i], so that running products over the g rows of
+        # a group run along an outer axis (vectorised) and need no log. Groups are short
+        # enough that a product cannot overflow or underflow (see GROUP).
+        groups = -(-n // GROUP)
+        pad = groups * GROUP - n
+        if pad:  # repeated last rows, masked out below (a ratio of 1 changes nothing)
+            at, xb, tb = (np.pad(a, ((0, 0), (0, pad)), mode="edge") for a in (at, xb, tb))
+            mask = np.pad(mask, ((0, 0), (0, pad)))
         s = len(self.start_b)
-        idx = np.broadcast_to(bins[None], (s, f, n))
-        x_s = xb[None] - np.take_along_axis(self.xs, idx, axis=2)
-        t_s = tb[None] - self.ts[:, :, None]
-        pri = np.take_along_axis(self.prior, bins, axis=1)[None]
-        ratio = (pri + x_s) / (self.k[None, :, None] + t_s) * inv_p0[None]
-        inc = np.log(np.where(mask[None], ratio, 1.0))
-        path = self.log_l[:, :, None] + np.cumsum(inc, axis=2)
+        q = np.take((self.prior[None] - self.xs).reshape(s, -1), _grouped(at, groups), axis=1)
+        q += _grouped(xb, groups)[None]
+        q /= _grouped(tb, groups)[None] + (self.k[None] - self.ts)[:, :, None, None]
+        if pad or not full:
+            np.copyto(q, 1.0, where=~_grouped(mask, groups)[None])
+        for r in range(1, GROUP):  # running products within each group, a slab at a time
+            np.multiply(q[:, :, r], q[:, :, r - 1], out=q[:, :, r])
+        log_group = np.log(q[:, :, -1, :])  # (S, F, G): each group's whole product
         log_w = np.array([start_log_weight(int(b)) for b in self.start_b])
-        terms = log_w[:, None, None] + path
-        top = terms.max(axis=0)
-        log_e = top + np.log(np.exp(terms - top).sum(axis=0))
+        # log (w_s L_s) at the start of each group, without the p0 part
+        before = np.cumsum(log_group, axis=2) - log_group
+        before += (log_w[:, None] + self.log_l)[:, :, None]
+        top = before.max(axis=0)  # (F, G)
+        q *= np.exp(before - top[None])[:, :, None, :]  # w_s L_s / exp(top) at each row
+        mix = q.sum(axis=0)  # (F, g, G)
+        cum_p0 = np.cumsum(log_p0, axis=1)
+        log_e = (top[:, None, :] + np.log(mix)).transpose(0, 2, 1).reshape(f, -1)[:, :n] + cum_p0
         seg_max = log_e.max(axis=1)
         newly = (self.alarm_row < 0) & (seg_max >= self.level)
         if np.any(newly):
             for j in np.flatnonzero(newly):
                 col = int(np.argmax(log_e[j] >= self.level))
-                best = int(np.argmax(terms[:, j, col]))
+                # the start whose term is largest at that row (the terms are q's, scaled)
+                best = int(np.argmax(q[:, j, col % GROUP, col // GROUP]))
                 self.alarm_row[j] = self.rows + col
                 self.alarm_start[j] = self.start_b[best]
                 upto = self.x[j] + np.bincount(
@@ -162,9 +198,8 @@ class BinDriftEProcess:
                 self.alarm_counts[j] = upto - self.xs[best, j]
         self.max_log_e = np.maximum(self.max_log_e, seg_max)
         self.log_e = log_e[:, -1]
-        self.log_l = path[:, :, -1]
-        flat = (np.arange(f)[:, None] * kmax + bins).ravel()
-        self.x += np.bincount(flat, weights=w.ravel(), minlength=f * kmax).reshape(f, kmax)
+        self.log_l = before[:, :, -1] + log_group[:, :, -1] - log_w[:, None] + cum_p0[:, -1:].T
+        self.x += hits[:, :kmax]
         self.t += w.sum(axis=1)
         self.rows += n
 

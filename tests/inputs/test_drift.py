@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_eprocess import ReferenceEProcess
 
 from shadowgate.inputs import BinDriftEProcess, DriftMonitor
 from shadowgate.inputs.binning import Binning
@@ -149,3 +150,37 @@ def test_bad_arguments_are_explained() -> None:
     mon = DriftMonitor({"a": "numeric"}, reference=10)
     with pytest.raises(ValueError, match="drift reference for 'a'"):
         mon.observe({"a": [math.nan] * 10})
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 700),
+    cuts=st.lists(st.integers(1, 699), max_size=5),
+    missing=st.sampled_from([0.0, 0.2]),
+    drift=st.booleans(),
+)
+def test_grouped_update_equals_the_row_by_row_reference(
+    seed: int, n: int, cuts: list[int], missing: float, drift: bool
+) -> None:
+    """Bets multiplied over groups of rows, one log per group, give the e-values, alarms and
+    state of a log per row (``reference_eprocess``), on streams with and without drift
+    (drift: most rows in a bin of small share, so the products grow fast)."""
+    rng = np.random.default_rng(seed)
+    sizes = [[20, 20, 20, 20, 21], [10, 30, 30, 30, 1], [50, 51], [3, 97, 1]]
+    kinds = [len(s) for s in sizes]
+    bins = np.stack([rng.integers(0, k, size=n) for k in kinds])
+    if drift:
+        bins[1, n // 3 :] = np.where(rng.random(n - n // 3) < 0.6, 0, bins[1, n // 3 :])
+        bins[3, n // 2 :] = 2  # the bin of 1 gap in 101: the largest bets there are
+    mask = rng.random(bins.shape) >= missing
+    new = BinDriftEProcess(sizes, block=60, max_starts=4, level=4.0)
+    ref = ReferenceEProcess(sizes, block=60, max_starts=4, level=4.0)
+    edges = sorted({0, n, *(c for c in cuts if c < n)})
+    for a, b in itertools.pairwise(edges):
+        new.update(bins[:, a:b], mask[:, a:b])
+        ref.update(bins[:, a:b], mask[:, a:b])
+    for name in ("log_e", "max_log_e", "log_l", "x", "t", "alarm_counts"):
+        np.testing.assert_allclose(getattr(new, name), getattr(ref, name), rtol=1e-9, atol=1e-9)
+    for name in ("alarm_row", "alarm_start", "start_b"):
+        np.testing.assert_array_equal(getattr(new, name), getattr(ref, name))

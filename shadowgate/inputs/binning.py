@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -49,12 +50,40 @@ class Binning:
         """Numeric values as float64 (NaN = missing); categories as their code."""
         if self.kind == "numeric":
             return np.asarray(values, dtype=np.float64).reshape(-1)
-        lookup = {c: float(i) for i, c in enumerate(self.categories)}
         unseen = float(len(self.categories))
+        arr = np.ravel(values)  # a category is the str() of each of its elements
+        kind = arr.dtype.kind
+        if arr.size and (kind in "Ui" or (kind == "u" and arr.dtype.itemsize < 8)):
+            # strings, or integers that int64 holds: vectorised lookups
+            known, codes = (
+                (self._sorted_categories, np.arange(len(self.categories)))
+                if arr.dtype.kind == "U"
+                else self._integer_categories
+            )
+            if not len(known):
+                return np.full(arr.size, unseen)
+            i = np.minimum(np.searchsorted(known, arr), len(known) - 1)
+            return np.where(known[i] == arr, codes[i], unseen).astype(np.float64)
+        lookup = {c: float(i) for i, c in enumerate(self.categories)}
         return np.array(
-            [np.nan if v is None else lookup.get(str(v), unseen) for v in np.ravel(values)],
+            [np.nan if v is None else lookup.get(str(v), unseen) for v in arr],
             dtype=np.float64,
         )
+
+    @cached_property
+    def _sorted_categories(self) -> npt.NDArray[np.str_]:
+        """The categories as a numpy array (they are sorted: a code is a sorted position)."""
+        return np.array(self.categories, dtype=str)
+
+    @cached_property
+    def _integer_categories(self) -> tuple[npt.NDArray[np.int64], IntArray]:
+        """The categories that an integer's ``str()`` can be, as sorted integers, and their
+        codes: an integer value is its ``str()``'s category, without making the string."""
+        pairs = sorted(
+            (v, i) for i, c in enumerate(self.categories) if (v := _int_of(c)) is not None
+        )
+        values = np.array([v for v, _ in pairs], dtype=np.int64)
+        return values, np.array([i for _, i in pairs], dtype=np.int64)
 
     def assign(self, codes: FloatArray, u: FloatArray) -> IntArray:
         """Bin of each encoded value (NaN gives bin 0; mask it out)."""
@@ -120,6 +149,15 @@ class Binning:
             tuple(d["labels"]),
             tuple(d["categories"]),
         )
+
+
+def _int_of(category: str) -> int | None:
+    """The int64 whose ``str()`` is ``category``, if there is one."""
+    try:
+        value = int(category)
+    except ValueError:
+        return None
+    return value if str(value) == category and -(2**63) <= value < 2**63 else None
 
 
 def _labels(

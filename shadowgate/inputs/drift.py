@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from shadowgate.inputs.binning import Binning, Kind
 from shadowgate.inputs.eprocess import BinDriftEProcess
@@ -63,6 +64,33 @@ class FeatureAlarm:
 class _Reference:
     rows: int = 0
     columns: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def _length(values: Any) -> int:
+    """Rows in one column: values of a flat list or array, or of whatever nests them."""
+    if values is None:
+        return 0
+    if isinstance(values, np.ndarray):
+        return int(values.size)
+    if isinstance(values, list) and not any(isinstance(v, list | tuple) for v in values[:1]):
+        return len(values)
+    return len(np.ravel(values))
+
+
+def _assign(
+    codes: npt.NDArray[np.float64],
+    u: npt.NDArray[np.float64],
+    edge_values: npt.NDArray[np.float64],
+    edge_u: npt.NDArray[np.float64],
+) -> npt.NDArray[np.int64]:
+    """Every feature's bins at once, (F, n): how many of its edges each row lies above, its
+    tie-break key deciding at an equal value. One (F, n) comparison per edge column: a few
+    times faster than comparing a (F, n, edges) broadcast."""
+    bins = np.zeros(codes.shape, dtype=np.int64)
+    for e in range(edge_values.shape[1]):
+        ev, eu = edge_values[:, e : e + 1], edge_u[:, e : e + 1]
+        bins += (codes > ev) | ((codes == ev) & (u > eu))
+    return bins
 
 
 class DriftMonitor:
@@ -145,7 +173,7 @@ class DriftMonitor:
 
     def observe(self, columns: Mapping[str, Any], now: float | None = None) -> list[FeatureAlarm]:
         """Add one batch of rows; return the alarms this batch raised."""
-        n = max((len(np.ravel(v)) if v is not None else 0) for v in columns.values())
+        n = max(_length(v) for v in columns.values())
         if n == 0:
             return []
         if self.every > 1:  # every k-th row of the stream, counted across batches
@@ -162,7 +190,7 @@ class DriftMonitor:
             take = min(n, self.reference_rows - self._ref.rows)
             for name in self.names:
                 col = columns.get(name)
-                vals = [None] * take if col is None else list(np.ravel(col)[:take])
+                vals = [None] * take if col is None else np.ravel(col)[:take].tolist()
                 self._ref.columns.setdefault(name, []).extend(vals)
             self._ref.rows += take
             if self._ref.rows < self.reference_rows:
@@ -188,9 +216,7 @@ class DriftMonitor:
                 codes[i] = col
         u = self.rng.random(codes.shape)
         mask = np.isfinite(codes)
-        v, w = np.where(mask, codes, -np.inf)[:, :, None], u[:, :, None]
-        ev, eu = self._ev[:, None, :], self._eu[:, None, :]
-        bins = ((v > ev) | ((v == ev) & (w > eu))).sum(axis=2)
+        bins = _assign(np.where(mask, codes, -np.inf), u, self._ev, self._eu)
         self.process.update(bins, mask, now)
         new = np.flatnonzero((before < 0) & (self.process.alarm_row >= 0))
         return [self._alarm(int(j), now) for j in new]

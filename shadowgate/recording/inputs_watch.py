@@ -40,8 +40,9 @@ DriftCallback = Callable[[str, FeatureAlarm], None]
 #: route, e-value per feature, features in alarm (at most once a second per route)
 EValuesCallback = Callable[[str, Mapping[str, float], set[str]], None]
 GAUGE_EVERY = 1.0
-#: the drift monitor is fed every FLUSH_ROWS rows or GAUGE_EVERY seconds (of request time),
-#: so that its fixed per-call cost is shared by many requests
+#: the drift monitor is fed every FLUSH_ROWS monitored rows (FLUSH_ROWS * drift.every rows
+#: of requests) or GAUGE_EVERY seconds (of request time), so that its fixed per-call cost
+#: is shared by many requests
 FLUSH_ROWS = 512
 
 
@@ -80,7 +81,7 @@ def feature_kinds(schema: ModelSchema) -> dict[str, str]:
     return kinds
 
 
-def predictions_of(doc: Any) -> tuple[list[Any], str] | None:
+def predictions_of(doc: Any) -> tuple[np.ndarray[Any, Any], str] | None:
     """Production's predictions per row from a decoded OIP response: the class (argmax) of a
     ``[rows, k]`` output, else the value; with the kind to monitor them as."""
     if doc is None:
@@ -90,11 +91,19 @@ def predictions_of(doc: Any) -> tuple[list[Any], str] | None:
     shape = out.get("shape") or [arr.size]
     arr = arr.reshape(shape)
     if arr.ndim == 2 and arr.shape[1] > 1:
-        return [str(v) for v in arr.argmax(axis=1)], "categorical"
+        return arr.argmax(axis=1), "categorical"
     flat = arr.reshape(-1)
     if out.get("datatype") in ("FP16", "FP32", "FP64"):
-        return flat.astype(np.float64).tolist(), "numeric"
-    return [str(v) for v in flat], "categorical"
+        return flat.astype(np.float64), "numeric"
+    return flat, "categorical"
+
+
+def joined_predictions(parts: list[Any]) -> Any:
+    """The predictions of buffered requests as one column: an array when every request gave
+    the same kind of array, else a list (``None`` for a request without predictions)."""
+    if all(isinstance(p, np.ndarray) for p in parts) and len({p.dtype for p in parts}) == 1:
+        return np.concatenate(parts)
+    return [v for p in parts for v in (p.tolist() if isinstance(p, np.ndarray) else p)]
 
 
 @dataclass
@@ -110,7 +119,7 @@ class RouteInputs:
     drift_error: str | None = None
     checked: int = 0
     #: rows waiting to be fed to the drift monitor in one batch (see InputWatch._flush)
-    pending: list[tuple[dict[str, Any], list[Any]]] = field(default_factory=list)
+    pending: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
     pending_rows: int = 0
     pending_ts: float = 0.0
     flushed_at: float = -math.inf
@@ -258,12 +267,14 @@ class InputWatch:
         state.pending.append((blocks, values))
         state.pending_rows += n
         state.pending_ts = ex.ts
-        if state.pending_rows >= FLUSH_ROWS or ex.ts - state.flushed_at >= GAUGE_EVERY:
+        flush_at = FLUSH_ROWS * state.config.drift.every
+        if state.pending_rows >= flush_at or ex.ts - state.flushed_at >= GAUGE_EVERY:
             self._flush(state)
 
     def _flush(self, state: RouteInputs) -> None:
         """Feed the buffered rows to the monitor in one batch (a batch equals one-by-one
-        updates, so this changes only when an alarm is seen, by at most FLUSH_ROWS rows)."""
+        updates, so this changes only when an alarm is seen, by at most FLUSH_ROWS monitored
+        rows)."""
         mon, schema = state.monitor, state.schema
         if mon is None or not state.pending or not isinstance(schema, ModelSchema):
             return
@@ -274,7 +285,7 @@ class InputWatch:
         }
         columns = feature_columns(schema, joined)
         if "prediction" in mon.features:
-            columns["prediction"] = [v for _, values in pending for v in values]
+            columns["prediction"] = joined_predictions([values for _, values in pending])
         route = state.config.name
         for alarm in mon.observe(columns, now=state.pending_ts):
             log.warning("route %s: %s", route, alarm)

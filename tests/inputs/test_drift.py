@@ -14,6 +14,7 @@ from reference_eprocess import ReferenceEProcess
 
 from shadowgate.inputs import BinDriftEProcess, DriftMonitor
 from shadowgate.inputs.binning import Binning
+from shadowgate.inputs.drift import _assign
 from shadowgate.inputs.eprocess import start_log_weight
 
 
@@ -184,3 +185,56 @@ def test_grouped_update_equals_the_row_by_row_reference(
         np.testing.assert_allclose(getattr(new, name), getattr(ref, name), rtol=1e-9, atol=1e-9)
     for name in ("alarm_row", "alarm_start", "start_b"):
         np.testing.assert_array_equal(getattr(new, name), getattr(ref, name))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    categories=st.lists(
+        st.one_of(st.integers(-300, 300).map(str), st.text(max_size=3)), min_size=2, max_size=8
+    ),
+    values=st.one_of(
+        st.lists(
+            st.one_of(
+                st.integers(-300, 300), st.text(max_size=3), st.none(), st.booleans(), st.floats()
+            ),
+            max_size=30,
+        ),
+        st.lists(st.integers(-300, 300), max_size=30).map(np.array),  # predictions_of's
+        st.lists(st.text(max_size=3), max_size=30).map(lambda v: np.array(v, dtype=str)),
+    ),
+)
+def test_category_codes_are_the_lookup_of_each_values_str(
+    categories: list[str], values: object
+) -> None:
+    """Arrays of strings and integers are coded by vectorised lookups; they give what
+    looking each element's str() up gives (None is missing, NaN)."""
+    rng = np.random.default_rng(0)
+    ref = categories * 5
+    b = Binning.from_reference(ref, "categorical", rng.random(len(ref)), max_bins=4)
+    lookup = {c: float(i) for i, c in enumerate(b.categories)}
+    unseen = float(len(b.categories))
+    want = [math.nan if v is None else lookup.get(str(v), unseen) for v in np.ravel(values)]
+    np.testing.assert_array_equal(b.encode(values), np.array(want, dtype=np.float64))
+
+
+def test_bins_of_every_feature_at_once_match_each_binning() -> None:
+    """The monitor's edge-by-edge assignment is each feature's Binning.assign (ties and NaN
+    included)."""
+    rng = np.random.default_rng(4)
+    cols = {
+        "a": rng.standard_normal(400).round(1),  # ties with the edges
+        "c": rng.choice(["x", "y", "z"], 400).tolist(),
+        "d": rng.integers(0, 3, 400).astype(float),
+    }
+    kinds = {"a": "numeric", "c": "categorical", "d": "numeric"}
+    mon = DriftMonitor(kinds, reference=200, block=100)  # type: ignore[arg-type]
+    mon.observe({k: v[:200] for k, v in cols.items()})
+    rest = {k: v[200:] for k, v in cols.items()}
+    rest["a"] = np.where(rng.random(200) < 0.1, math.nan, rest["a"])
+    codes = np.stack([b.encode(rest[n]) for n, b in zip(mon.names, mon.binnings, strict=True)])
+    u = rng.random(codes.shape)
+    mask = np.isfinite(codes)
+    got = _assign(np.where(mask, codes, -np.inf), u, mon._ev, mon._eu)
+    for i, b in enumerate(mon.binnings):
+        want = b.assign(np.where(mask[i], codes[i], -np.inf), u[i])
+        np.testing.assert_array_equal(got[i], want)

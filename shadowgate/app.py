@@ -175,9 +175,12 @@ def _attach_inputs(
     """Schema checks and drift monitors on the recording path (DESIGN §1), their metrics,
     status, ``drift`` webhook event, promotion hold, and ``enforce`` on the request path."""
     from shadowgate.inputs import REASONS, FeatureAlarm
+    from shadowgate.recording.input_files import input_file_problems
     from shadowgate.recording.schema_fetch import refresh_schemas
 
     holder, metrics = gateway.holder, gateway.metrics
+    # a reload naming a schema or reference file that cannot be used is rejected, located
+    holder.checks.append(input_file_problems)
 
     def drift(route: str, alarm: FeatureAlarm) -> None:
         metrics.drift_alarm.labels(route=route, feature=alarm.feature).set(1.0)

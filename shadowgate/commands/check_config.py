@@ -1,7 +1,9 @@
 """``shadowgate check-config PATH``: validate a config file, print located errors.
 
-Errors exit 1. Warnings (a bare number whose unit is easy to misread, e.g. ``weight:
-0.2`` is 0.2 %) are printed to stderr in the same located form and exit 0.
+Errors exit 1, among them a ``validation.schema`` or ``drift.reference`` file that is
+missing, unreadable, not parseable or of the wrong shape (read as ``serve`` would: relative
+paths from the working directory). Warnings (a bare number whose unit is easy to misread,
+e.g. ``weight: 0.2`` is 0.2 %) are printed to stderr in the same located form and exit 0.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from shadowgate.config.loader import load_config_warnings
 from shadowgate.errors import ConfigError
+from shadowgate.recording.input_files import input_file_problems
 
 
 def register(sub: Any) -> None:
@@ -23,7 +26,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        cfg, warnings = load_config_warnings(args.path)
+        cfg, warnings = load_config_warnings(args.path, checks=[input_file_problems])
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

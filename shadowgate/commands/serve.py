@@ -49,6 +49,7 @@ from shadowgate.config.types import split_listen
 from shadowgate.errors import ConfigError
 from shadowgate.gateway import Gateway
 from shadowgate.metrics import MULTIPROC_ENV
+from shadowgate.recording.input_files import input_file_problems
 
 log = logging.getLogger("shadowgate")
 
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, checks=[input_file_problems])
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -14,7 +14,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ from shadowgate.errors import ConfigError, ConfigProblem
 log = logging.getLogger(__name__)
 
 Loc = tuple[str | int, ...]
+#: a check of a valid config that reads more than the config itself (e.g. the files it
+#: names): its problems, each on the key path it concerns, are located like the others
+ConfigCheck = Callable[[ShadowgateConfig], list[tuple[Loc, str]]]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -217,13 +220,18 @@ def _cross_checks(data: Any) -> list[tuple[Loc, str]]:
     return problems
 
 
-def parse_config(text: str, filename: str = "<config>") -> ShadowgateConfig:
-    """Parse and validate YAML text; raise ``ConfigError`` listing every located problem."""
-    return parse_config_warnings(text, filename)[0]
+def parse_config(
+    text: str, filename: str = "<config>", checks: Sequence[ConfigCheck] = ()
+) -> ShadowgateConfig:
+    """Parse and validate YAML text; raise ``ConfigError`` listing every located problem.
+
+    ``checks`` run on the valid config; what they find is located and raised the same way.
+    """
+    return parse_config_warnings(text, filename, checks)[0]
 
 
 def parse_config_warnings(
-    text: str, filename: str = "<config>"
+    text: str, filename: str = "<config>", checks: Sequence[ConfigCheck] = ()
 ) -> tuple[ShadowgateConfig, list[ConfigProblem]]:
     """``parse_config`` plus the located warnings of a valid config (ambiguous units)."""
     try:
@@ -259,6 +267,8 @@ def parse_config_warnings(
             hint = error_hint(loc, err.get("input"))
             raw_problems.append((loc, f"{msg} ({hint})" if hint else msg))
         config = None
+    if config is not None and not raw_problems:
+        raw_problems.extend(p for check in checks for p in check(config))
     if raw_problems:
         problems = [
             ConfigProblem(filename, _line_for(loc, located.lines), format_loc(loc), msg)
@@ -274,20 +284,23 @@ def parse_config_warnings(
     return config, sorted(warnings, key=lambda p: (p.line or 0, p.path))
 
 
-def load_config(path: str | os.PathLike[str]) -> ShadowgateConfig:
+def load_config(
+    path: str | os.PathLike[str], checks: Sequence[ConfigCheck] = ()
+) -> ShadowgateConfig:
     """Read and validate a config file; ``ConfigError`` says what and where.
 
     Warnings (a valid config with an ambiguous unit) go to the log, one located line
-    each, so a live reload shows them too; ``check-config`` prints them.
+    each, so a live reload shows them too; ``check-config`` prints them. ``checks`` as
+    for :func:`parse_config`.
     """
-    config, warnings = load_config_warnings(path)
+    config, warnings = load_config_warnings(path, checks)
     for w in warnings:
         log.warning("config warning: %s", w)
     return config
 
 
 def load_config_warnings(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str], checks: Sequence[ConfigCheck] = ()
 ) -> tuple[ShadowgateConfig, list[ConfigProblem]]:
     """``load_config`` returning its warnings instead of logging them."""
     p = Path(path)
@@ -299,4 +312,4 @@ def load_config_warnings(
         ) from None
     except UnicodeDecodeError:
         raise ConfigError([ConfigProblem(str(p), None, "", "config is not UTF-8 text")]) from None
-    return parse_config_warnings(text, str(p))
+    return parse_config_warnings(text, str(p), checks)

@@ -13,11 +13,11 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shadowgate.config.loader import load_config_warnings
+from shadowgate.config.loader import ConfigCheck, load_config_warnings
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.errors import ConfigError
 
@@ -46,11 +46,21 @@ class ReloadResult:
 
 
 class ConfigHolder:
-    """Holds the config in force and swaps it atomically on a valid reload."""
+    """Holds the config in force and swaps it atomically on a valid reload.
 
-    def __init__(self, config: ShadowgateConfig, path: str | os.PathLike[str] | None = None):
+    ``checks`` (e.g. that the files the config names can be used) run on every reload; a
+    problem they find rejects it like any other config error.
+    """
+
+    def __init__(
+        self,
+        config: ShadowgateConfig,
+        path: str | os.PathLike[str] | None = None,
+        checks: Sequence[ConfigCheck] = (),
+    ):
         self._config = config
         self.path = Path(path) if path is not None else None
+        self.checks: list[ConfigCheck] = list(checks)
         self.last_reload = ReloadResult(ok=True, at=time.time(), digest=config.digest())
         self._listeners: list[Listener] = []
         self.reloads_ok = 0
@@ -81,7 +91,7 @@ class ConfigHolder:
             raise RuntimeError("this config was not loaded from a file")
         self.file_digest = _digest(self.path)
         try:
-            new, warned = load_config_warnings(self.path)
+            new, warned = load_config_warnings(self.path, self.checks)
         except ConfigError as exc:
             self.reloads_error += 1
             result = ReloadResult(ok=False, at=time.time(), errors=[str(p) for p in exc.problems])

@@ -61,8 +61,18 @@ class JsonSchemaCheck:
         return {"source": self.source, "json_schema": dict(self.schema)}
 
 
+#: top-level keywords of a JSON Schema (one with ``inputs`` among its properties has some)
+_SCHEMA_KEYWORDS = frozenset(
+    {
+        "$schema", "$id", "$ref", "$defs", "definitions", "type", "properties", "required",
+        "additionalProperties", "patternProperties", "items", "prefixItems", "allOf", "anyOf",
+        "oneOf", "not", "if", "then", "else", "enum", "const",
+    }
+)  # fmt: skip
+
+
 def is_oip_metadata(doc: Any) -> bool:
-    """True for an OIP model-metadata document (``inputs`` with datatypes), else JSON Schema."""
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("inputs"), list):
-        return False
-    return all(isinstance(i, Mapping) and "datatype" in i for i in doc["inputs"])
+    """True for an OIP model-metadata document (an ``inputs`` key, no JSON Schema keyword),
+    which ``ModelSchema.from_metadata`` then reads or says what is wrong with; else a JSON
+    Schema."""
+    return isinstance(doc, Mapping) and "inputs" in doc and not _SCHEMA_KEYWORDS & doc.keys()

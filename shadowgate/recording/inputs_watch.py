@@ -11,30 +11,27 @@ request path, and answers 400 with the first violation's location.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from shadowgate.compare.decoded import DecodedExchange
 from shadowgate.compare.protocols import loads
 from shadowgate.config.model import RouteConfig, ShadowgateConfig
 from shadowgate.inputs import DriftMonitor, FeatureAlarm, ModelSchema, check_request
-from shadowgate.inputs.jsonschema_check import JsonSchemaCheck, is_oip_metadata
+from shadowgate.inputs.jsonschema_check import JsonSchemaCheck
 from shadowgate.inputs.schema_diff import SchemaDifference, diff_schemas
 from shadowgate.inputs.violations import Violation
 from shadowgate.model.exchange import Exchange
+from shadowgate.recording.input_files import feature_kinds, load_schema_file, new_monitor
 
 log = logging.getLogger(__name__)
 
-CATEGORICAL_TYPES = frozenset({"BYTES", "BOOL"})
 ViolationCallback = Callable[[str, str, int], None]  # route, reason, count
 DriftCallback = Callable[[str, FeatureAlarm], None]
 #: route, e-value per feature, features in alarm (at most once a second per route)
@@ -44,14 +41,6 @@ GAUGE_EVERY = 1.0
 #: of requests) or GAUGE_EVERY seconds (of request time), so that its fixed per-call cost
 #: is shared by many requests
 FLUSH_ROWS = 512
-
-
-def load_schema_file(path: str) -> ModelSchema | JsonSchemaCheck:
-    """A schema file: OIP model metadata (YAML or JSON), or else a JSON Schema."""
-    doc = yaml.safe_load(Path(path).read_text())
-    if is_oip_metadata(doc):
-        return ModelSchema.from_metadata(doc, source=path)
-    return JsonSchemaCheck(doc, source=path)
 
 
 def feature_columns(schema: ModelSchema, arrays: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,17 +57,6 @@ def feature_columns(schema: ModelSchema, arrays: Mapping[str, Any]) -> dict[str,
             for j in range(spec.columns):
                 out[f"{spec.name}[{j}]"] = a[:, j]
     return out
-
-
-def feature_kinds(schema: ModelSchema) -> dict[str, str]:
-    kinds: dict[str, str] = {}
-    for spec in schema.inputs:
-        kind = "categorical" if spec.datatype in CATEGORICAL_TYPES else "numeric"
-        if spec.columns == 1:
-            kinds[spec.name] = kind
-        for j in range(spec.columns if spec.columns > 1 else 0):
-            kinds[f"{spec.name}[{j}]"] = kind
-    return kinds
 
 
 def predictions_of(doc: Any) -> tuple[np.ndarray[Any, Any], str] | None:
@@ -163,8 +141,8 @@ class InputWatch:
                 if path != "auto" and state.schema is None:
                     try:
                         state.schema = load_schema_file(path)
-                    except (OSError, ValueError, yaml.YAMLError) as e:
-                        state.schema_error = f"schema file {path}: {e}"
+                    except ValueError as e:
+                        state.schema_error = str(e)
                         log.error("route %s: %s", route.name, state.schema_error)
             fresh[route.name] = state
         self.routes = fresh
@@ -297,31 +275,8 @@ class InputWatch:
     def _new_monitor(self, state: RouteInputs, prediction_kind: str | None) -> DriftMonitor | None:
         d = state.config.drift
         assert d is not None and isinstance(state.schema, ModelSchema)
-        kinds = feature_kinds(state.schema)
-        if d.features != "auto":
-            unknown = [f for f in d.features if f not in kinds and f != "prediction"]
-            if unknown:
-                state.drift_error = (
-                    f"drift.features: {', '.join(unknown)} not among the model's features "
-                    f"({', '.join(list(kinds)[:10])}{', ...' if len(kinds) > 10 else ''})"
-                )
-                return None
-            kinds = {f: kinds[f] for f in d.features if f in kinds}
-        if d.predictions and prediction_kind is not None:
-            kinds["prediction"] = prediction_kind
         try:
-            reference: int | dict[str, list[Any]] = (
-                d.reference if isinstance(d.reference, int) else load_rows(d.reference, kinds)
-            )
-            if not isinstance(reference, int) and "prediction" not in reference:
-                kinds.pop("prediction", None)
-            return DriftMonitor(
-                kinds,  # type: ignore[arg-type]
-                reference=reference,
-                alpha=d.alpha,
-                max_bins=d.bins,
-                every=d.every,
-            )
+            return new_monitor(d, feature_kinds(state.schema), prediction_kind)
         except (OSError, ValueError) as e:
             state.drift_error = str(e)
             log.error("route %s: drift monitor not started: %s", state.config.name, e)
@@ -382,26 +337,3 @@ def _json(decoded: DecodedExchange) -> Any:
         return decoded.request()
     except ValueError:
         return None
-
-
-def load_rows(path: str, kinds: Mapping[str, str]) -> dict[str, list[Any]]:
-    """A reference file: CSV with a header row, or JSON lines of ``{feature: value}``."""
-    import csv
-
-    text = Path(path).read_text()
-    if path.endswith((".jsonl", ".json")):
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    else:
-        rows = list(csv.DictReader(text.splitlines()))
-    if not rows:
-        raise ValueError(f"drift reference {path} has no rows")
-    missing = [f for f in kinds if f not in rows[0] and f != "prediction"]
-    if missing:
-        raise ValueError(f"drift reference {path} has no column {', '.join(missing)}")
-    out: dict[str, list[Any]] = {}
-    for f, kind in kinds.items():
-        if f not in rows[0]:
-            continue  # only "prediction" may be absent: it is then not watched
-        vals = [r.get(f) for r in rows]
-        out[f] = [float(v) for v in vals] if kind == "numeric" else [str(v) for v in vals]
-    return out

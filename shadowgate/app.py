@@ -35,6 +35,7 @@ from shadowgate.judge.sync import StateSync
 from shadowgate.metrics import Metrics
 from shadowgate.model.exchange import Exchange
 from shadowgate.recording.inputs_watch import InputWatch
+from shadowgate.recording.monitor_store import MonitorSaver, process_owner
 from shadowgate.recording.recorder import Recorder
 from shadowgate.rollout.outage import PRODUCTION_FAILED
 from shadowgate.store import Store, open_store
@@ -66,8 +67,12 @@ def attach_control(
     store: Store | None = None,
     leader: Leadership | None = None,
     judge_enabled: bool = True,
+    worker: int | None = None,
 ) -> Control:
-    """Create and register everything; resources open in ``gateway.start``."""
+    """Create and register everything; resources open in ``gateway.start``.
+
+    ``worker`` is the process's ``--workers`` index (it names the process's drift monitor
+    snapshots in the store)."""
     holder: ConfigHolder = gateway.holder
     metrics: Metrics = gateway.metrics
     cfg = holder.current.store
@@ -125,13 +130,17 @@ def attach_control(
     precreate(holder.current)
     holder.subscribe(lambda old, new: precreate(new))
 
+    saver = MonitorSaver(control.inputs, store, process_owner(worker))
+
     async def start() -> None:
         await store.open()
         writer.start()
         await sync.refresh()
+        await saver.restore()
 
     async def stop() -> None:
         await recorder.close()
+        await saver.save(force=True)  # what the recorder fed last included
         await writer.close(timeout=holder.current.server.shutdown_timeout)
         await notifier.close()
         await leader.close()
@@ -141,6 +150,7 @@ def attach_control(
     gateway.on_stop(stop)
     gateway.add_background("recorder", recorder.run)
     gateway.add_background("state-sync", sync.run)
+    gateway.add_background("drift-snapshots", saver.run)
 
     async def follow_leadership() -> None:
         gauge = metrics.judge_leader  # 1 in the acting process; sums to 1 over workers

@@ -155,7 +155,7 @@ async def serve(
         serve_data=not judge_only,
         reuse_port=worker is not None,
     )
-    attach_control(gateway, judge_enabled=judge)
+    attach_control(gateway, judge_enabled=judge, worker=worker)
     demo: list[Any] = []
     if demo_upstreams:
         from shadowgate.demo.upstreams import start_demo_upstreams

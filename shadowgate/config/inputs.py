@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shadowgate.config.types import Duration
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -57,6 +59,8 @@ class DriftConfig(_Strict):
     bins: int = Field(default=10, ge=2, le=100)
     #: watch every k-th row only: thins autocorrelated traffic (see docs/inputs.md)
     every: int = Field(default=4, ge=1)
+    #: how often the monitors are saved to the store, to resume after a restart (0: never)
+    save_interval: Duration = Field(default=10.0, ge=0.0)
 
     @field_validator("reference")
     @classmethod

@@ -295,7 +295,8 @@ class DriftMonitor:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": "drift_monitor",
-            "features": self.features,
+            # pairs, in order: the arrays below follow it, and stores sort an object's keys
+            "features": [[name, kind] for name, kind in self.features.items()],
             "alpha": self.alpha,
             "max_bins": self.max_bins,
             "block": self.block,
@@ -313,8 +314,9 @@ class DriftMonitor:
     def from_dict(cls, d: Mapping[str, Any]) -> DriftMonitor:
         if d.get("kind") != "drift_monitor":
             raise ValueError(f"state is for {d.get('kind')!r}, not 'drift_monitor'")
+        features = d["features"]
         m = cls(
-            d["features"],
+            dict(features) if isinstance(features, Mapping) else {n: k for n, k in features},
             reference=max(int(d["reference_rows"]), int(d["max_bins"])),
             alpha=d["alpha"],
             max_bins=d["max_bins"],

@@ -11,6 +11,7 @@ read as the process reads them: relative ones from its working directory.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -176,6 +177,26 @@ def new_monitor(
         max_bins=d.bins,
         every=d.every,
     )
+
+
+def monitored(d: DriftConfig | None) -> dict[str, Any] | None:
+    """The part of ``drift`` that makes its monitors: an edit of anything else (on_drift,
+    save_interval) keeps them, and a saved snapshot stays theirs."""
+    return None if d is None else d.model_dump(mode="json", exclude={"on_drift", "save_interval"})
+
+
+def monitor_digest(d: DriftConfig, features: Mapping[str, str]) -> str:
+    """What a route's monitors are made of: the drift config, the watched features and
+    their kinds, and a reference file's content. A snapshot resumes only monitors with the
+    same digest (a restart after an edit, a new model schema or new reference starts over)."""
+    made: dict[str, Any] = {"drift": monitored(d), "features": dict(features)}
+    if isinstance(d.reference, str):
+        try:
+            made["reference"] = hashlib.sha256(Path(d.reference).read_bytes()).hexdigest()
+        except OSError:
+            made["reference"] = None
+    blob = json.dumps(made, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
 
 
 def _route_problems(i: int, r: RouteConfig) -> list[tuple[Loc, str]]:

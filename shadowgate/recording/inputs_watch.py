@@ -28,7 +28,13 @@ from shadowgate.inputs.jsonschema_check import JsonSchemaCheck
 from shadowgate.inputs.schema_diff import SchemaDifference, diff_schemas
 from shadowgate.inputs.violations import Violation
 from shadowgate.model.exchange import Exchange
-from shadowgate.recording.input_files import feature_kinds, load_schema_file, new_monitor
+from shadowgate.recording.input_files import (
+    feature_kinds,
+    load_schema_file,
+    monitor_digest,
+    monitored,
+    new_monitor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +109,12 @@ class RouteInputs:
     flushed_at: float = -math.inf
     violations: Counter[str] = field(default_factory=Counter)
     examples: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
+    #: the monitor's config and features (see input_files.monitor_digest)
+    digest: str | None = None
+    #: a snapshot read from the store at start, taken up when the monitor starts
+    offered: tuple[str, dict[str, Any], float] | None = None
+    restored: dict[str, Any] | None = None
+    saved: dict[str, Any] | None = None
 
 
 class InputWatch:
@@ -129,9 +141,9 @@ class InputWatch:
             if route.validation is None and route.drift is None:
                 continue
             old = self.routes.get(route.name)
-            same = old is not None and (old.config.validation, old.config.drift) == (
+            same = old is not None and (old.config.validation, monitored(old.config.drift)) == (
                 route.validation,
-                route.drift,
+                monitored(route.drift),
             )
             state = old if same and old is not None else RouteInputs(route)
             state.config = route
@@ -276,11 +288,71 @@ class InputWatch:
         d = state.config.drift
         assert d is not None and isinstance(state.schema, ModelSchema)
         try:
-            return new_monitor(d, feature_kinds(state.schema), prediction_kind)
+            monitor = new_monitor(d, feature_kinds(state.schema), prediction_kind)
         except (OSError, ValueError) as e:
             state.drift_error = str(e)
             log.error("route %s: drift monitor not started: %s", state.config.name, e)
             return None
+        state.digest = monitor_digest(d, monitor.features)
+        offered, state.offered = state.offered, None
+        if offered is None or offered[0] != state.digest:
+            return monitor  # nothing saved, or saved for another config or model
+        try:
+            restored = DriftMonitor.from_dict(offered[1])
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            name = state.config.name
+            log.warning("route %s: saved drift monitors unreadable (%s): start over", name, e)
+            return monitor
+        rows = restored.process.rows if restored.process is not None else 0
+        state.restored = {"saved_at": offered[2], "rows": rows}
+        # what the store holds already: saved again only once it has changed
+        state.saved = {"at": offered[2], "seen": restored.seen, "rows": rows}
+        log.info("route %s: drift monitors resumed at row %d", state.config.name, rows)
+        return restored
+
+    # -- snapshots (the store keeps them: recording/monitor_store.py) ----------------------
+
+    def offer(self, route: str, digest: str, state: dict[str, Any], saved_at: float) -> None:
+        """A snapshot of the route's monitors from before a restart: resumed instead of
+        starting over when the route's monitors start with the same digest."""
+        watched = self.routes.get(route)
+        if watched is None or watched.monitor is not None:
+            return
+        watched.offered = (digest, state, saved_at)
+        if isinstance(watched.schema, ModelSchema) and watched.config.drift is not None:
+            # the features are known: resume now, so that status, alarms and a promotion
+            # hold are back before the first request (a snapshot of other monitors is
+            # dropped, and the first request starts new ones, as without a snapshot)
+            kind = dict(state.get("features") or ()).get("prediction")
+            monitor = self._new_monitor(watched, kind)
+            if watched.restored is not None:
+                watched.monitor = monitor
+
+    def snapshots(self, now: float, force: bool = False) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(route, digest, state)`` of each ready monitor that changed since it was last
+        saved, once its ``drift.save_interval`` has passed (at once with ``force``)."""
+        out = []
+        for name, state in self.routes.items():
+            d, mon = state.config.drift, state.monitor
+            if d is None or d.save_interval <= 0 or mon is None or state.digest is None:
+                continue
+            last = state.saved or {"at": -math.inf, "seen": None, "rows": None}
+            if not force and now - last["at"] < d.save_interval:
+                continue
+            self._flush(state)
+            if mon.process is None:
+                continue  # still collecting its reference, which is not kept
+            if (mon.seen, mon.process.rows) == (last["seen"], last["rows"]):
+                continue  # nothing new since the last save
+            out.append((name, state.digest, mon.to_dict()))
+        return out
+
+    def saved(self, route: str, at: float, state: dict[str, Any]) -> None:
+        """``state`` (from :meth:`snapshots`) is now in the store."""
+        watched = self.routes.get(route)
+        if watched is not None:
+            rows = state["process"]["rows"] if state.get("process") else 0
+            watched.saved = {"at": at, "seen": state.get("seen"), "rows": rows}
 
     # -- read-outs -------------------------------------------------------------------------
 
@@ -328,8 +400,17 @@ class InputWatch:
         if state.config.drift is not None:
             self._flush(state)
             mon = state.monitor
-            doc["drift"] = {"error": state.drift_error, **(mon.status() if mon else {})}
+            doc["drift"] = {
+                "error": state.drift_error,
+                **(mon.status() if mon else {}),
+                "restored": state.restored,
+                "saved": None if state.saved is None else _saved(state.saved),
+            }
         return {"inputs": doc}
+
+
+def _saved(saved: Mapping[str, Any]) -> dict[str, Any]:
+    return {"at": saved["at"], "rows": saved["rows"]}
 
 
 def _json(decoded: DecodedExchange) -> Any:

@@ -76,6 +76,12 @@ State polling (data planes)
     process where the backend can push (PostgreSQL LISTEN/NOTIFY); on SQLite it does
     nothing and callers poll ``state_version()``.
 
+Drift monitor snapshots
+    ``save_monitor(route, owner, snapshot)`` keeps the latest ``MonitorSnapshot`` of one
+    process's (``owner``'s) drift monitors of a route, replacing the one before;
+    ``load_monitor(route, owner)`` returns it or None. ``prune`` deletes snapshots not
+    saved for ``MONITOR_MAX_AGE`` (a process that never came back).
+
 Errors: every backend failure surfaces as ``StoreError`` (or a subclass).
 """
 
@@ -90,6 +96,7 @@ from shadowgate.store.rows import (
     AuditRecord,
     JudgeState,
     LabelResult,
+    MonitorSnapshot,
     PruneResult,
     StoredLabel,
 )
@@ -102,7 +109,7 @@ class Store(SqlReads, Protocol):
     The reads that are one statement each (``read_outcomes``, ``read_outcomes_by_request``,
     ``max_outcome_id``, ``read_labeled``, ``schema_version``, ``current_rollout``,
     ``list_rollouts``, ``load_judge_state``, ``read_audit``, ``state_version``,
-    ``read_rollout_states``) are declared and written once, in ``SqlReads``.
+    ``read_rollout_states``, ``load_monitor``) are declared and written once, in ``SqlReads``.
     """
 
     async def open(self) -> None: ...
@@ -129,3 +136,5 @@ class Store(SqlReads, Protocol):
     ) -> int: ...
 
     async def listen_states(self, callback: Callable[[int], None]) -> None: ...
+
+    async def save_monitor(self, route: str, owner: str, snapshot: MonitorSnapshot) -> None: ...

@@ -17,7 +17,13 @@ from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import codec
 from shadowgate.store.postgres_base import Q, count_rows
 from shadowgate.store.postgres_rollouts import PostgresRollouts
-from shadowgate.store.rows import REJECTED_PREFIX, LabelResult, PruneResult, StoredLabel
+from shadowgate.store.rows import (
+    MONITOR_MAX_AGE,
+    REJECTED_PREFIX,
+    LabelResult,
+    PruneResult,
+    StoredLabel,
+)
 
 # labels for a whole call at once, in arrays (SQLite does the same one id at a time)
 _UPSERT_LABELS = """
@@ -129,4 +135,5 @@ class PostgresStore(PostgresRollouts):
                         res.outcomes += count_rows(status)
             if res.outcomes:
                 await conn.execute(Q.prune_joins)
+            await conn.execute(Q.prune_monitors_before, now - MONITOR_MAX_AGE)
         return res

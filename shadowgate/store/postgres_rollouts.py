@@ -9,7 +9,7 @@ import asyncpg
 
 from shadowgate.store import codec
 from shadowgate.store.postgres_base import DB_ERRORS, PostgresBase, Q, count_rows, lock_key
-from shadowgate.store.rows import AuditRecord, JudgeState, stale_state
+from shadowgate.store.rows import AuditRecord, JudgeState, MonitorSnapshot, stale_state
 
 
 class PostgresRollouts(PostgresBase):
@@ -60,3 +60,10 @@ class PostgresRollouts(PostgresBase):
             await self._listener.add_listener(self.channel, on_notify)
         except DB_ERRORS as exc:
             raise self._error(exc) from exc
+
+    # -- drift monitor snapshots ------------------------------------------------------
+
+    async def save_monitor(self, route: str, owner: str, snapshot: MonitorSnapshot) -> None:
+        values = (route, owner, snapshot.digest, codec.dumps(snapshot.state), snapshot.saved_at)
+        async with self._tx() as conn:
+            await conn.execute(Q.save_monitor, *values)

@@ -17,6 +17,7 @@ from shadowgate.store.rows import (
     AuditRecord,
     JudgeState,
     LabeledOutcome,
+    MonitorSnapshot,
     Rollout,
     RolloutState,
     StoredOutcome,
@@ -107,6 +108,10 @@ class SqlReads(Protocol):
     async def read_rollout_states(self) -> list[RolloutState]:
         return await self._select(self.Q.rollout_states, (), codec.rollout_state)
 
+    async def load_monitor(self, route: str, owner: str) -> MonitorSnapshot | None:
+        rows = await self._select(self.Q.load_monitor, (route, owner), _snapshot)
+        return rows[0] if rows else None
+
 
 def _rollout(r: Sequence[Any]) -> Rollout:
     return Rollout(*r)
@@ -114,3 +119,7 @@ def _rollout(r: Sequence[Any]) -> Rollout:
 
 def _audit(r: Sequence[Any]) -> AuditRecord:
     return AuditRecord(*r)
+
+
+def _snapshot(r: Sequence[Any]) -> MonitorSnapshot:
+    return MonitorSnapshot(str(r[0]), codec.loads(r[1]), float(r[2]))

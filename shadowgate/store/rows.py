@@ -13,6 +13,8 @@ DEFAULT_PAGE = 1000
 #: where a label that does not fit its outcome is kept: an id no outcome has, so it never
 #: joins (``POST /api/feedback`` keeps the ones it rejects there too)
 REJECTED_PREFIX = "rejected:"
+#: a drift monitor snapshot not saved for this long (seconds) is pruned
+MONITOR_MAX_AGE = 7 * 86400.0
 
 
 class StaleStateError(StoreError):
@@ -139,3 +141,13 @@ class AuditRecord:
     reason: str = ""
     actor: str = "judge"
     id: int = 0  # assigned by the store
+
+
+@dataclass(slots=True)
+class MonitorSnapshot:
+    """A process's drift monitors of one route: ``state`` is ``DriftMonitor.to_dict()``,
+    valid for the config and features ``digest`` names."""
+
+    digest: str
+    state: dict[str, Any]
+    saved_at: float

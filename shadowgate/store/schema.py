@@ -14,6 +14,9 @@ BYTEA holding each old value's JSON text, which ``codec.unpack`` still reads (th
 rewrites the table once, on the first open by this version). SQLite keeps whatever type
 a value was written with (a TEXT column stores a BLOB as is), so it needs no change:
 old rows read back as JSON text, new ones as binary.
+
+Version 3 adds ``input_monitors``: each process's last snapshot of a route's drift
+monitors (binnings and e-process state), so that a restart resumes them.
 """
 
 from __future__ import annotations
@@ -76,9 +79,17 @@ def _compact_predictions(d: Dialect) -> list[str]:
     ]
 
 
+_MONITORS: list[str] = [
+    """CREATE TABLE input_monitors (
+        route TEXT NOT NULL, owner TEXT NOT NULL, digest TEXT NOT NULL,
+        state {json} NOT NULL, updated_at {real} NOT NULL,
+        PRIMARY KEY (route, owner))""",
+]
+
+
 def migrations(d: Dialect) -> list[list[str]]:
     """Every migration, in ``d``'s dialect."""
-    return [[d(s) for s in step] for step in (_V1, _compact_predictions(d))]
+    return [[d(s) for s in step] for step in (_V1, _compact_predictions(d), _MONITORS)]
 
 
 def pending(steps: list[list[str]], current: int, where: str) -> list[tuple[int, list[str]]]:

@@ -166,6 +166,17 @@ class Queries:
             "ORDER BY s.route"
         )
 
+        # -- drift monitor snapshots ---------------------------------------------------
+        self.save_monitor = d(
+            "INSERT INTO input_monitors (route, owner, digest, state, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (route, owner) DO UPDATE SET "
+            "digest = excluded.digest, state = excluded.state, updated_at = excluded.updated_at"
+        )
+        self.load_monitor = d(
+            "SELECT digest, state, updated_at FROM input_monitors WHERE route = $1 AND owner = $2"
+        )
+        self.prune_monitors_before = d("DELETE FROM input_monitors WHERE updated_at < $1")
+
     def read_outcomes(self, fields: Collection[str] | None, by_rollout: bool) -> str:
         """``read_outcomes``: parameters route, after id, [rollout id,] limit."""
         return _read(self.dialect, "outcomes", _key(fields), by_rollout)

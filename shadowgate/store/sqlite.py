@@ -16,7 +16,13 @@ from typing import Any
 
 from shadowgate.model.outcome import OutcomeRecord
 from shadowgate.store import codec, sqlite_base
-from shadowgate.store.rows import REJECTED_PREFIX, LabelResult, PruneResult, StoredLabel
+from shadowgate.store.rows import (
+    MONITOR_MAX_AGE,
+    REJECTED_PREFIX,
+    LabelResult,
+    PruneResult,
+    StoredLabel,
+)
 from shadowgate.store.sqlite_base import ROWS_PER_STEP, Q
 from shadowgate.store.sqlite_rollouts import SqliteRollouts
 
@@ -150,6 +156,7 @@ class SqliteStore(SqliteRollouts):
                             ).rowcount
                 if res.outcomes:
                     db.execute(Q.prune_joins)
+                db.execute(Q.prune_monitors_before, (now - MONITOR_MAX_AGE,))
             return res
 
         return await self._run(run)

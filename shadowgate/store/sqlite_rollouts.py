@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from shadowgate.store import codec
-from shadowgate.store.rows import AuditRecord, JudgeState, stale_state
+from shadowgate.store.rows import AuditRecord, JudgeState, MonitorSnapshot, stale_state
 from shadowgate.store.sqlite_base import Q, SqliteBase
 
 
@@ -47,3 +47,14 @@ class SqliteRollouts(SqliteBase):
 
     async def listen_states(self, callback: Callable[[int], None]) -> None:
         """SQLite cannot push: data planes poll ``state_version()`` instead."""
+
+    # -- drift monitor snapshots ------------------------------------------------------
+
+    async def save_monitor(self, route: str, owner: str, snapshot: MonitorSnapshot) -> None:
+        values = (route, owner, snapshot.digest, codec.dumps(snapshot.state), snapshot.saved_at)
+
+        def run() -> None:
+            with self._tx() as db:
+                db.execute(Q.save_monitor, values)
+
+        await self._run(run)

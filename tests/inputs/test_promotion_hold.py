@@ -157,3 +157,21 @@ def test_an_alarm_is_a_hold_or_a_notice_as_on_drift_says(on_drift: str) -> None:
     quiet = InputWatch()
     quiet.configure(config(on_drift))
     assert quiet.drifting("m") is None and quiet.drift_notice("m") is None
+
+
+def test_switching_to_block_promotion_keeps_the_monitors_and_their_alarm() -> None:
+    """on_drift and save_interval do not make the monitors: an edit of them keeps the alarm
+    (switching to block_promotion after an alarm holds at once); an edit of what does make
+    them (here the reference size) starts over."""
+    watch = drifting_watch(config("alert"))
+    assert watch.drifting("m") is None  # alerting only
+    edited = config("block_promotion").routes[0]
+    drift = edited.drift
+    assert drift is not None
+    edited = edited.model_copy(update={"drift": drift.model_copy(update={"save_interval": 0})})
+    watch.configure(ShadowgateConfig(routes=(edited,)))
+    held = watch.drifting("m")
+    assert held is not None and "inputs drift (x[0])" in held
+    other = edited.model_copy(update={"drift": drift.model_copy(update={"reference": 640})})
+    watch.configure(ShadowgateConfig(routes=(other,)))
+    assert watch.drifting("m") is None

@@ -12,12 +12,14 @@ from shadowgate.errors import StoreError
 from shadowgate.store import (
     AuditRecord,
     JudgeState,
+    MonitorSnapshot,
     OutcomeRecord,
     SchemaTooNewError,
     StaleStateError,
     Store,
     StoredOutcome,
 )
+from shadowgate.store.rows import MONITOR_MAX_AGE
 from shadowgate.store.sqlite_base import MIGRATIONS
 
 from .conftest import MakeStore
@@ -390,6 +392,28 @@ async def test_rollout_states_follow_the_current_rollout(store: Store) -> None:
     assert await store.read_rollout_states() == []
     await store.commit_decision("r", new, JudgeState("shadow"), [])
     assert [(s.rollout_id, s.state) for s in await store.read_rollout_states()] == [(new, "shadow")]
+
+
+async def test_monitor_snapshots_replace_per_route_and_owner_and_age_out(
+    make_store: MakeStore,
+) -> None:
+    """One snapshot per (route, owner), the newest; big integers (a generator's state) and
+    floats come back exactly; a snapshot not saved for MONITOR_MAX_AGE is pruned."""
+    store = await make_store()
+    state = {"rng": {"state": 2**127 + 12345, "inc": 3}, "x": [0.1, 1e-300, 2.5], "ts": [None]}
+    assert await store.load_monitor("r", "host/0") is None
+    await store.save_monitor("r", "host/0", MonitorSnapshot("d1", state, 10.0))
+    await store.save_monitor("r", "host/1", MonitorSnapshot("d1", {"other": 1}, 11.0))
+    await store.save_monitor("r", "host/0", MonitorSnapshot("d2", {**state, "x": [7.0]}, 12.0))
+    got = await store.load_monitor("r", "host/0")
+    assert got == MonitorSnapshot("d2", {**state, "x": [7.0]}, 12.0)
+    assert got.state["rng"]["state"] == 2**127 + 12345
+    assert (await store.load_monitor("r", "host/1")) == MonitorSnapshot("d1", {"other": 1}, 11.0)
+    assert await store.load_monitor("other", "host/0") is None
+    await store.save_monitor("r", "host/1", MonitorSnapshot("d1", state, 12.0 + MONITOR_MAX_AGE))
+    await store.prune(now=12.5 + MONITOR_MAX_AGE)  # host/0 last saved at 12.0: gone
+    assert await store.load_monitor("r", "host/0") is None
+    assert (await store.load_monitor("r", "host/1")) is not None
 
 
 async def test_closed_store_raises_store_error(make_store: MakeStore) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import time
 from pathlib import Path
@@ -187,6 +189,13 @@ def main() -> None:
         payload = {
             "payload": f"{ROWS} x {COLS} FP32",
             "requests": args.requests,
+            "repeat": args.repeat,
+            # a shared machine: what else ran is part of the numbers
+            "meta": {
+                "python": platform.python_version(),
+                "cores": os.cpu_count(),
+                "load_average_1m": round(os.getloadavg()[0], 2),
+            },
             "us_per_request": results,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")

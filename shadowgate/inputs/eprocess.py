@@ -19,7 +19,11 @@ kept): dropping terms only lowers ``E``, so the bound still holds, and memory an
 row stay fixed.
 
 Everything is vectorised over features (axis F) and, within a batch, over rows, with
-cumulative sums seeded by the state, so a batch equals one-by-one updates exactly.
+cumulative sums seeded by the state, so a batch equals one-by-one updates (to rounding,
+1e-9 in the tests). Each start's bets are multiplied over groups of ``GROUP`` rows and
+logged once per group, and a row's mixture is a weighted sum of those products: float64
+``log`` and ``exp`` per row and start were most of the cost (``tests/inputs/
+reference_eprocess.py`` keeps that row-by-row form, which the grouped one must equal).
 """
 
 from __future__ import annotations

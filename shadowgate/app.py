@@ -35,7 +35,7 @@ from shadowgate.judge.sync import StateSync
 from shadowgate.metrics import Metrics
 from shadowgate.model.exchange import Exchange
 from shadowgate.recording.inputs_watch import InputWatch
-from shadowgate.recording.monitor_store import MonitorSaver, process_owner
+from shadowgate.recording.monitor_store import MonitorSaver, StoredAlarms, process_owner
 from shadowgate.recording.recorder import Recorder
 from shadowgate.rollout.outage import PRODUCTION_FAILED
 from shadowgate.store import Store, open_store
@@ -131,6 +131,12 @@ def attach_control(
     holder.subscribe(lambda old, new: precreate(new))
 
     saver = MonitorSaver(control.inputs, store, process_owner(worker))
+    if worker is not None and judge_enabled:
+        # other processes see traffic this judge does not (--workers, --judge-process):
+        # the alarms their saved monitors hold count for promotion holds and notices too
+        stored = StoredAlarms(control.inputs, store)
+        control.inputs.elsewhere = stored.alarmed
+        gateway.add_background("stored-drift-alarms", stored.run)
 
     async def start() -> None:
         await store.open()

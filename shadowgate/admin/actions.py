@@ -12,13 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from shadowgate.compare.kind_tally import KindTally
-from shadowgate.config.outage import ProductionOutageConfig
+from shadowgate.admin.stored import stored_status
 from shadowgate.errors import StoreError
 from shadowgate.judge.judge import Judge
 from shadowgate.judge.sync import StateSync
 from shadowgate.rollout.machine import TransitionError
-from shadowgate.rollout.outage import OutageGate
 
 ACTIONS = ("promote", "rollback", "approve", "pause", "resume", "restart")
 
@@ -137,7 +135,7 @@ def status_provider(judge: Judge, sync: StateSync | None) -> Any:
         if not status:
             # not the acting judge (or before its first look): read the committed state
             try:
-                out = await _stored_status(judge, route_name)
+                out = await stored_status(judge, route_name)
             except StoreError as exc:  # status must answer while the store is down
                 out = {"error": f"rollout state unavailable: {exc}"}
         else:
@@ -147,29 +145,3 @@ def status_provider(judge: Judge, sync: StateSync | None) -> Any:
         return {"rollout": out} if out else None
 
     return provide
-
-
-async def _stored_status(judge: Judge, route_name: str) -> dict[str, Any]:
-    rollout = await judge.store.current_rollout(route_name)
-    if rollout is None:
-        return {}
-    saved = await judge.store.load_judge_state(route_name, rollout.rollout_id)
-    if saved is None:
-        return {"rollout_id": rollout.rollout_id, "state": "shadow", "checks": []}
-    data = saved.data
-    route = judge.holder.current.route(route_name)
-    outage_cfg = route.analysis.production_outage if route else ProductionOutageConfig()
-    routing = saved.detail.get("routing") or {}
-    return {
-        "rollout_id": rollout.rollout_id,
-        "state": saved.state,
-        "effective": {k: routing.get(k) for k in ("mode", "weight", "mirror")},
-        "last_decision": data.get("last_decision"),
-        "checks": data.get("results", []),
-        **OutageGate.from_dict(outage_cfg, data.get("outage") or {}).status(),
-        "kind_mismatch": KindTally.from_dict(data.get("kinds") or {}).status(
-            route.prediction.map_kinds if route else True
-        ),
-        "samples": {"labels_rejected": dict(data.get("labels_rejected") or {})},
-        "note": "state as last committed by the acting judge",
-    }

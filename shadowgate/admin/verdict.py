@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shadowgate.admin.stored import stored_status
 from shadowgate.errors import StoreError
 from shadowgate.judge.judge import Judge
 from shadowgate.metrics import DECISIONS, Metrics, decision_for_state
@@ -60,7 +61,8 @@ def _reason(state: str, decision: str, status: dict[str, Any]) -> str:
         if not status.get("rollout_id"):
             return f"{state}: the judge has not looked at this route yet"
         undecided = f"; undecided: {', '.join(pending)}" if pending else ""
-        return f"{state}: collecting evidence ({n} samples){undecided}"
+        held = f"; {status['pending']}" if status.get("pending") else ""
+        return f"{state}: collecting evidence ({n} samples){undecided}{held}"
     return f"{state}: no reason recorded"
 
 
@@ -87,29 +89,9 @@ async def route_status(judge: Judge, route_name: str) -> dict[str, Any]:
     if live:
         return live
     try:
-        rollout = await judge.store.current_rollout(route_name)
-        if rollout is None:
-            return {}
-        saved = await judge.store.load_judge_state(route_name, rollout.rollout_id)
+        return await stored_status(judge, route_name)
     except StoreError as exc:
         return {"error": str(exc)}
-    if saved is None:
-        return {"rollout_id": rollout.rollout_id, "state": "shadow"}
-    analysis = saved.data.get("analysis") or {}
-    canary = analysis.get("canary") or [0, 0]
-    return {
-        "rollout_id": rollout.rollout_id,
-        "state": saved.state,
-        "last_decision": saved.data.get("last_decision"),
-        "checks": saved.data.get("results", []),
-        "samples": {
-            "pairs": analysis.get("pairs", 0),
-            "labels": analysis.get("labels", 0),
-            "canary_production": canary[0],
-            "canary_candidate": canary[1],
-            "canary_labels": analysis.get("canary_labels", 0),
-        },
-    }
 
 
 def _unknown(request: web.Request, name: str) -> web.Response | None:

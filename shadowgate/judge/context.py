@@ -86,6 +86,8 @@ class RouteContext:
                 "started_at": self.started_at,
                 "began_in_shadow": self.began_in_shadow,
                 "last_decision": self.last_decision,
+                # what holds a decision, for the status of processes whose judge does not act
+                "pending": self.pending_event,
                 "results": [r.to_dict() for r in self.results()],
                 "noise": self.noise.to_dict(),
                 "kinds": self.kinds.to_dict(),

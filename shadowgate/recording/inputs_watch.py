@@ -131,6 +131,9 @@ class InputWatch:
         self.on_violation = on_violation
         self.on_drift = on_drift
         self.on_e_values = on_e_values
+        #: the features in alarm in other processes (``monitor_store.StoredAlarms``), when
+        #: this process's judge is not the only one watching the traffic
+        self.elsewhere: Callable[[str], list[str]] | None = None
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -372,15 +375,20 @@ class InputWatch:
         return f"inputs drift ({names}); drift.on_drift is alert, so the promotion is not held"
 
     def _alarmed(self, route: str, on_drift: str) -> str | None:
-        """The features in alarm on a route whose ``drift.on_drift`` is ``on_drift``."""
+        """The features in alarm on a route whose ``drift.on_drift`` is ``on_drift``: this
+        process's and, with ``elsewhere`` set, the other processes'."""
         state = self.routes.get(route)
-        if state is None or state.monitor is None or state.config.drift is None:
+        if state is None or state.config.drift is None:
             return None
-        self._flush(state)
+        names: list[str] = []
+        if state.monitor is not None:
+            self._flush(state)
+            names = [a.feature for a in state.monitor.alarms()]
         if state.config.drift.on_drift != on_drift:
             return None
-        alarms = state.monitor.alarms()
-        return ", ".join(a.feature for a in alarms) if alarms else None
+        if self.elsewhere is not None:
+            names += [n for n in self.elsewhere(route) if n not in names]
+        return ", ".join(names) if names else None
 
     def status(self, route: str) -> dict[str, Any] | None:
         state = self.routes.get(route)

@@ -21,8 +21,11 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
+from shadowgate.config.inputs import DriftConfig
 from shadowgate.errors import StoreError
+from shadowgate.recording.input_files import monitor_digest
 from shadowgate.recording.inputs_watch import InputWatch
 from shadowgate.store.base import Store
 from shadowgate.store.rows import MonitorSnapshot
@@ -94,3 +97,75 @@ class MonitorSaver:
                 await self.save()
             except Exception:  # a bug here must not end monitoring or the process
                 log.exception("saving drift monitors failed")
+
+
+class StoredAlarms:
+    """The drift alarms of every process, as their saved monitors say, for a judge that does
+    not see the traffic itself (``serve --judge-process``) or sees only its own worker's
+    share of it (``--workers N``).
+
+    Every ``poll`` seconds the snapshots of each route with drift monitors are read back
+    (``Store.load_route_monitors``); a feature is in alarm when any process's monitor,
+    made for the route's current drift config, has it in alarm. An alarm reaches the judge
+    within the workers' ``drift.save_interval`` plus ``poll``. A failing store keeps the
+    alarms last read.
+    """
+
+    def __init__(self, watch: InputWatch, store: Store, poll: float = 1.0) -> None:
+        self.watch, self.store, self.poll = watch, store, poll
+        self._alarmed: dict[str, list[str]] = {}
+        self._digests: dict[tuple[int, tuple[tuple[str, str], ...]], str] = {}
+
+    def alarmed(self, route: str) -> list[str]:
+        """The features in alarm on ``route`` in any process, as last read."""
+        return self._alarmed.get(route, [])
+
+    async def refresh(self) -> None:
+        for route, state in list(self.watch.routes.items()):
+            if state.config.drift is None or state.config.drift.save_interval <= 0:
+                self._alarmed.pop(route, None)
+                continue
+            try:
+                snaps = await self.store.load_route_monitors(route)
+            except StoreError as e:
+                log.debug("route %s: drift snapshots unreadable: %s", route, e)
+                continue
+            names: list[str] = []
+            for snap in snaps:
+                if snap.digest != self._digest(state.config.drift, snap.state):
+                    continue  # another config's monitors: not evidence about this one
+                names += [n for n in alarmed_features(snap.state) if n not in names]
+            self._alarmed[route] = names
+
+    def _digest(self, d: DriftConfig, state: dict[str, Any]) -> str:
+        """The digest monitors with the snapshot's features would have under ``d``."""
+        features = _features(state)
+        key = (id(d), tuple(features.items()))
+        if key not in self._digests:
+            self._digests[key] = monitor_digest(d, features)
+        return self._digests[key]
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:  # a bug here must not end the judge's process
+                log.exception("reading the saved drift alarms failed")
+            await asyncio.sleep(self.poll)
+
+
+def alarmed_features(state: dict[str, Any]) -> list[str]:
+    """The features in alarm in a ``DriftMonitor.to_dict()`` state, without rebuilding it."""
+    process = state.get("process")
+    if not process:
+        return []
+    names = list(_features(state))
+    rows = process.get("alarm_row") or ()
+    return [names[j] for j, row in enumerate(rows) if row >= 0 and j < len(names)]
+
+
+def _features(state: dict[str, Any]) -> dict[str, str]:
+    features = state.get("features") or ()
+    if isinstance(features, dict):
+        return {str(n): str(k) for n, k in features.items()}
+    return {str(n): str(k) for n, k in features}

@@ -79,8 +79,9 @@ State polling (data planes)
 Drift monitor snapshots
     ``save_monitor(route, owner, snapshot)`` keeps the latest ``MonitorSnapshot`` of one
     process's (``owner``'s) drift monitors of a route, replacing the one before;
-    ``load_monitor(route, owner)`` returns it or None. ``prune`` deletes snapshots not
-    saved for ``MONITOR_MAX_AGE`` (a process that never came back).
+    ``load_monitor(route, owner)`` returns it or None; ``load_route_monitors(route)``
+    every process's (a judge in another process reads the workers' alarms). ``prune``
+    deletes snapshots not saved for ``MONITOR_MAX_AGE`` (a process that never came back).
 
 Errors: every backend failure surfaces as ``StoreError`` (or a subclass).
 """
@@ -109,7 +110,8 @@ class Store(SqlReads, Protocol):
     The reads that are one statement each (``read_outcomes``, ``read_outcomes_by_request``,
     ``max_outcome_id``, ``read_labeled``, ``schema_version``, ``current_rollout``,
     ``list_rollouts``, ``load_judge_state``, ``read_audit``, ``state_version``,
-    ``read_rollout_states``, ``load_monitor``) are declared and written once, in ``SqlReads``.
+    ``read_rollout_states``, ``load_monitor``, ``load_route_monitors``) are declared and
+    written once, in ``SqlReads``.
     """
 
     async def open(self) -> None: ...

@@ -112,6 +112,10 @@ class SqlReads(Protocol):
         rows = await self._select(self.Q.load_monitor, (route, owner), _snapshot)
         return rows[0] if rows else None
 
+    async def load_route_monitors(self, route: str) -> list[MonitorSnapshot]:
+        """Every process's latest snapshot of a route's drift monitors."""
+        return await self._select(self.Q.load_route_monitors, (route,), _snapshot)
+
 
 def _rollout(r: Sequence[Any]) -> Rollout:
     return Rollout(*r)

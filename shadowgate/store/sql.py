@@ -175,6 +175,9 @@ class Queries:
         self.load_monitor = d(
             "SELECT digest, state, updated_at FROM input_monitors WHERE route = $1 AND owner = $2"
         )
+        self.load_route_monitors = d(
+            "SELECT digest, state, updated_at FROM input_monitors WHERE route = $1 ORDER BY owner"
+        )
         self.prune_monitors_before = d("DELETE FROM input_monitors WHERE updated_at < $1")
 
     def read_outcomes(self, fields: Collection[str] | None, by_rollout: bool) -> str:

@@ -63,7 +63,9 @@ async def test_audited_once_per_rollout_across_a_restart(tmp_path: Path) -> None
         shown = (await other("m"))["rollout"]
         assert shown["note"] == "state as last committed by the acting judge"
         assert shown["kind_mismatch"] == status
-        assert shown["samples"] == {"labels_rejected": {}}
+        live = judge.status(route)["samples"]
+        assert shown["samples"]["pairs"] == live["pairs"] == 20
+        assert shown["samples"]["labels_rejected"] == {}
 
         restarted = Judge(store, ConfigHolder(CONFIG))
         await store.insert_outcomes(pairs(rollout, 20, 20))

@@ -16,7 +16,7 @@ from shadowgate.config.model import ShadowgateConfig
 from shadowgate.inputs import ModelSchema
 from shadowgate.model.exchange import Exchange, Side
 from shadowgate.recording.inputs_watch import InputWatch
-from shadowgate.recording.monitor_store import MonitorSaver
+from shadowgate.recording.monitor_store import MonitorSaver, StoredAlarms
 from shadowgate.store import Store, open_store
 
 SCHEMA = ModelSchema.from_metadata(
@@ -24,8 +24,8 @@ SCHEMA = ModelSchema.from_metadata(
 )
 
 
-def config(on_drift: str) -> ShadowgateConfig:
-    drift = {"reference": 320, "on_drift": on_drift, "predictions": False, "every": 1}
+def config(on_drift: str, reference: int = 320) -> ShadowgateConfig:
+    drift = {"reference": reference, "on_drift": on_drift, "predictions": False, "every": 1}
     r = {
         "name": "m",
         "match": {"path_prefix": "/v2/models/m"},
@@ -126,3 +126,27 @@ async def test_a_failing_store_costs_only_the_snapshot(
     assert drift(watch)["saved"] is None
     feed(watch, 2, start=40)  # monitoring goes on
     assert drift(watch)["rows"] == 42 * 32 - 320
+
+
+async def test_a_judge_that_sees_no_traffic_reads_the_workers_alarms(store: Store) -> None:
+    """``serve --judge-process``: the judge's own watch has no monitors; the alarms come
+    from the workers' snapshots, for the route's current drift config only."""
+    cfg = config("block_promotion")
+    workers = [watch_of(cfg, 40), watch_of(cfg, 10)]  # only the first one sees the shift
+    assert drift(workers[0]).get("alarms") and not drift(workers[1]).get("alarms")
+    for i, w in enumerate(workers):
+        assert await MonitorSaver(w, store, f"host/{i}").save(force=True) == 1
+    judge = InputWatch()
+    judge.configure(cfg)
+    assert judge.drifting("m") is None
+    stored = StoredAlarms(judge, store)
+    judge.elsewhere = stored.alarmed
+    await stored.refresh()
+    assert stored.alarmed("m") == ["x[0]"]
+    assert judge.drifting("m") == (
+        "promotion held: inputs drift (x[0]); drift.on_drift is block_promotion"
+    )
+    # another drift config: the saved monitors are not about it
+    judge.configure(config("block_promotion", reference=640))
+    await stored.refresh()
+    assert stored.alarmed("m") == [] and judge.drifting("m") is None

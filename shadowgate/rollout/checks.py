@@ -53,6 +53,7 @@ from shadowgate.config.model import CheckConfig
 from shadowgate.rollout.evidence import Floats
 from shadowgate.stats import BoundedMeanCS, PairedMeanTest, TwoSampleMeanTest
 from shadowgate.stats.class_shift import PredictionShiftTest
+from shadowgate.stats.paired import update_together
 
 Phase = Literal["shadow", "canary"]
 Verdict = Literal["pending", "passed", "harm", "n/a"]
@@ -324,9 +325,13 @@ class CheckState:
         if len(values) == 0:
             return
         args: tuple[Any, ...] = (values,) if groups is None else (values, groups)
-        self.harm.update(*args)
-        self.pass_.update(*args)
-        self.display.update(*args)
+        tests: tuple[_Test, ...] = (self.harm, self.pass_, self.display)
+        paired = [t for t in tests if isinstance(t, PairedMeanTest)]
+        if groups is None and len(paired) > 1:  # one check's tests share their moments
+            update_together(paired, values)
+            tests = tuple(t for t in tests if not isinstance(t, PairedMeanTest))
+        for t in tests:
+            t.update(*args)
         if self.check.per_segment:
             seg = np.asarray([s if s is not None else "" for s in segments], dtype=object)
             for value in dict.fromkeys(seg.tolist()):

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from shadowgate.stats._core import FloatArray
 
@@ -69,81 +70,137 @@ def long_run_var(
 
     ``n, s, ss, var_iid`` are the running count, sum, sum of squares and sample variance at
     every prefix (as the caller computed them); ``x`` is the batch itself, offset as in ``s``.
+
+    The judge looks every second, so batches are short: the base blocks are summed with
+    numpy, the few longer blocks a batch completes in plain floats (the same additions in
+    the same order, so the result is bit-identical at any batch size), and every length's
+    estimate is held between its completions by one ``np.repeat``.
     """
     L = x.shape[0]
-    pos = np.arange(L)
     # lag-1 autocorrelation (clipped at 0: negative dependence only helps a mean)
-    prev = np.empty(L)
-    prev[0] = np.nan if st["last"] is None else st["last"]
-    prev[1:] = x[:-1]
-    prods = x * prev
-    if st["last"] is None:
-        prods[0] = 0.0
+    prods = np.empty(L)
+    np.multiply(x[1:], x[:-1], out=prods[1:])
+    prods[0] = 0.0 if st["last"] is None else x[0] * st["last"]
     lag = _run(st["lag_sum"], prods)
     st["lag_sum"] = float(lag[-1])
     st["last"] = float(x[-1])
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s / n
-        gamma0 = ss / n - mean * mean
-        r = (lag / np.maximum(n - 1.0, 1.0) - mean * mean) / gamma0
-    r = np.clip(np.where(np.isfinite(r), r, 0.0), 0.0, MAX_LAG1)
+        mean2 = mean * mean
+        gamma0 = ss / n - mean2
+        r = (lag / np.maximum(n - 1.0, 1.0) - mean2) / gamma0
+    r = np.minimum(np.maximum(np.where(np.isfinite(r), r, 0.0), 0.0), MAX_LAG1)
     best = np.maximum(var_iid, var_iid * (1.0 + r) / (1.0 - r))
-    # batch means at dyadic lengths
-    p_sum, p_cnt = st["partial"]
-    first = BASE_BLOCK - int(p_cnt) - 1
-    ends = np.arange(first, L, BASE_BLOCK)
-    if ends.size:
-        # block sums added in arrival order from the partial sum, as one-by-one updates do
-        # (cumsum adds left to right; sum and reduceat may group differently)
-        head = _seq_sum(np.concatenate([[p_sum], x[: ends[0] + 1]]))
-        full = x[ends[0] + 1 : ends[-1] + 1].reshape(-1, BASE_BLOCK)
-        sums = np.concatenate([[head], np.cumsum(full, axis=1)[:, -1]])
-        tail = ends[-1] + 1
-        rest = float(_seq_sum(x[tail:])) if tail < L else 0.0
-        st["partial"] = [rest, float(L - tail)]
-    else:
-        sums = np.empty(0)
-        st["partial"] = [float(_seq_sum(np.concatenate([[p_sum], x]))), p_cnt + L]
-    b = float(BASE_BLOCK)
+    sums, ends = _base_blocks(x, st)
+    # every length with enough blocks: its estimate before the batch, after each completion
+    held: list[FloatArray | list[float]] = []
+    spans: list[FloatArray | list[int]] = []
     const = 0.0  # the largest estimate among lengths with no new block in this batch
-    for j, level in enumerate(st["levels"]):
-        cnt0, s0, q0, pend = level
-        if j > 0 and sums.size:
-            # pair up the previous level's completed blocks, after any pending one
-            if pend is not None:
-                sums = np.concatenate([[pend], sums])
-                ends = np.concatenate([[-1], ends])
-            k = sums.shape[0] // 2
-            level[3] = float(sums[-1]) if sums.shape[0] % 2 else None
-            sums = sums[0 : 2 * k : 2] + sums[1 : 2 * k : 2]
-            ends = ends[1 : 2 * k : 2]
-        if not sums.size:
-            # nothing new at this length (nor any longer one): its estimate is constant
-            if cnt0 >= MIN_BLOCKS:
-                const = max(const, (q0 - s0 * s0 / cnt0) / ((cnt0 - 1.0) * b))
-            elif cnt0 == 0.0:
-                break  # no longer length has a block yet
-            b *= 2.0
-            continue
+    b = float(BASE_BLOCK)
+    level = st["levels"][0]
+    cnt0, s0, q0 = level[0], level[1], level[2]
+    if sums.size:
         cnt = cnt0 + np.arange(1.0, sums.size + 1)
         ssum = _run(s0, sums)
         qsum = _run(q0, sums * sums)
         level[0], level[1], level[2] = float(cnt[-1]), float(ssum[-1]), float(qsum[-1])
         if cnt[-1] >= MIN_BLOCKS:
-            # value after each completion, held until the next (before the first: the state)
             with np.errstate(invalid="ignore", divide="ignore"):
                 after = (qsum - ssum * ssum / cnt) / ((cnt - 1.0) * b)
-            after = np.where(cnt >= MIN_BLOCKS, after, 0.0)
-            before = (q0 - s0 * s0 / cnt0) / ((cnt0 - 1.0) * b) if cnt0 >= MIN_BLOCKS else 0.0
-            held = np.concatenate([[before], after])
-            idx = np.searchsorted(ends, pos, side="right")  # completions up to each position
-            best = np.maximum(best, held[idx])
+            held.append(np.concatenate([[_block_var(cnt0, s0, q0, b)], after]))
+            held[-1][1:][cnt < MIN_BLOCKS] = 0.0
+            spans.append(np.diff(ends, prepend=0, append=L))
+    elif cnt0 >= MIN_BLOCKS:
+        const = _block_var(cnt0, s0, q0, b)
+    elif cnt0 == 0.0:
+        return _finish(best, held, spans, const, L, st)
+    _longer(sums.tolist(), ends.tolist(), st["levels"], L, held, spans, const_box := [const])
+    return _finish(best, held, spans, const_box[0], L, st)
+
+
+def _block_var(cnt: float, s: float, q: float, b: float) -> float:
+    """Batch-means estimate of one length from its running sums (0 below MIN_BLOCKS)."""
+    return (q - s * s / cnt) / ((cnt - 1.0) * b) if cnt >= MIN_BLOCKS else 0.0
+
+
+def _base_blocks(x: FloatArray, st: dict[str, Any]) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """Sums of the base blocks the batch completes, and the position each completes at."""
+    L = x.shape[0]
+    p_sum, p_cnt = st["partial"]
+    ends = np.arange(BASE_BLOCK - int(p_cnt) - 1, L, BASE_BLOCK)
+    if not ends.size:
+        st["partial"] = [float(_seq_sum(np.concatenate([[p_sum], x]))), p_cnt + L]
+        return np.empty(0), ends
+    # block sums added in arrival order from the partial sum, as one-by-one updates do
+    # (cumsum adds left to right; sum and reduceat may group differently)
+    head = _seq_sum(np.concatenate([[p_sum], x[: ends[0] + 1]]))
+    full = x[ends[0] + 1 : ends[-1] + 1].reshape(-1, BASE_BLOCK)
+    sums = np.concatenate([[head], np.cumsum(full, axis=1)[:, -1]])
+    tail = ends[-1] + 1
+    st["partial"] = [float(_seq_sum(x[tail:])) if tail < L else 0.0, float(L - tail)]
+    return sums, ends
+
+
+def _longer(
+    sums: list[float],
+    ends: list[int],
+    levels: list[list[Any]],
+    L: int,
+    held: list[FloatArray | list[float]],
+    spans: list[FloatArray | list[int]],
+    const: list[float],
+) -> None:
+    """Lengths 2, 4, ... times the base: pair up the previous length's completed blocks
+    (after any pending one) and update each length's sums, in plain floats."""
+    b = float(BASE_BLOCK)
+    for level in levels[1:]:
         b *= 2.0
+        cnt0, s0, q0, pend = level
+        if sums:
+            if pend is not None:
+                sums = [pend, *sums]
+                ends = [-1, *ends]
+            k = len(sums) // 2
+            level[3] = float(sums[-1]) if len(sums) % 2 else None
+            sums = [sums[2 * i] + sums[2 * i + 1] for i in range(k)]
+            ends = ends[1 : 2 * k : 2]
+        if not sums:
+            # nothing new at this length (nor any longer one): its estimate is constant
+            if cnt0 >= MIN_BLOCKS:
+                const[0] = max(const[0], _block_var(cnt0, s0, q0, b))
+            elif cnt0 == 0.0:
+                return  # no longer length has a block yet
+            continue
+        c, sm, q = cnt0, s0, q0
+        after = []
+        for v in sums:
+            c += 1.0
+            sm += v
+            q += v * v
+            after.append((q - sm * sm / c) / ((c - 1.0) * b) if c >= MIN_BLOCKS else 0.0)
+        level[0], level[1], level[2] = c, sm, q
+        if c >= MIN_BLOCKS:
+            held.append([_block_var(cnt0, s0, q0, b), *after])
+            spans.append([e - p for e, p in zip([*ends, L], [0, *ends], strict=True)])
+
+
+def _finish(
+    best: FloatArray,
+    held: list[FloatArray | list[float]],
+    spans: list[FloatArray | list[int]],
+    const: float,
+    L: int,
+    st: dict[str, Any],
+) -> FloatArray:
+    """The largest of the estimates at every position; keeps the last for the state."""
+    if held:
+        # each length's value before the batch until its first completion, then after each
+        steps = np.repeat(np.concatenate(held), np.concatenate(spans)).reshape(len(held), L)
+        best = np.maximum(best, steps.max(axis=0))
     if const > 0.0:
         best = np.maximum(best, const)
     st["lrv_now"] = float(best[-1])
-    out: FloatArray = best
-    return out
+    return best
 
 
 def _run(start: float, values: FloatArray) -> FloatArray:

@@ -30,7 +30,8 @@ scale-free (works on milliseconds, seconds or log-ratios alike).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Unpack
 
 import numpy as np
@@ -60,6 +61,80 @@ from shadowgate.stats.normal_mixture import (
 VARIANCES = ("iid", "long-run")
 
 
+@dataclass(frozen=True)
+class PairedMoments:
+    """What every prefix of one batch says about the stream, whatever the hypothesis.
+
+    Running count, sum and sum of squares (to continue from), mean, sample variance, the
+    variance plug-in before any floor and, with the long-run plug-in, where the dependence
+    burn-in is met (None without it). Tests of the same stream with the same history
+    (the harm, pass and display tests of a check) share one of these.
+    """
+
+    n: FloatArray
+    s: FloatArray
+    ss: FloatArray
+    mean: FloatArray
+    var: FloatArray
+    lrv: FloatArray
+    dependence_ok: npt.NDArray[np.bool_] | None
+
+
+def paired_moments(
+    x: FloatArray,
+    n0: FloatArray,
+    s0: FloatArray,
+    ss0: FloatArray,
+    long_run: dict[str, Any] | None = None,
+) -> PairedMoments:
+    """The moments after every prefix of ``x`` (rows independent; offset as in the sums).
+
+    With ``long_run`` (the state of :mod:`shadowgate.stats.long_run`, one row only, updated
+    in place) the plug-in is the long-run variance.
+    """
+    n, s, ss = prefix_moments(x, n0, s0, ss0)
+    mean, var = mean_var(n, s, ss)
+    if long_run is None:
+        return PairedMoments(n, s, ss, mean, var, var, None)
+    lrv = long_run_var(x[0], n[0], s[0], ss[0], np.nan_to_num(var[0]), long_run)[None, :]
+    # dependence burn-in: at least EFFECTIVE_N observations' worth of independent
+    # information, n / tau_hat with tau_hat = long-run / i.i.d. variance
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dep = (n >= MIN_BLOCKS * BASE_BLOCK) & ~(n * var < EFFECTIVE_N * lrv)
+    return PairedMoments(n, s, ss, mean, var, lrv, dep)
+
+
+def paired_log_e_from(
+    mo: PairedMoments,
+    *,
+    offset: FloatArray | float,
+    margin: float,
+    mde: float | None,
+    alternative: Alternative,
+    burn_in: int,
+    min_variance: float = 0.0,
+) -> FloatArray:
+    """Log e-value after every prefix, from the moments, for one hypothesis.
+
+    The variance plug-in is never below ``min_variance``. A prefix whose variance is zero
+    carries no evidence (a constant stream cannot say how far its mean may wander), so it
+    never yields a p-value of 0.
+    """
+    ok = (mo.n >= burn_in) & np.isfinite(mo.var)
+    if mo.dependence_ok is not None:
+        ok &= mo.dependence_ok
+    lrv = np.maximum(mo.lrv, min_variance)
+    ok &= lrv > 0.0
+    var_of_mean = lrv / mo.n
+    delta = mo.mean + offset - margin
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        m = mixture_ratio(var_of_mean, np.maximum(mo.var, min_variance), mde)
+        z = delta / np.sqrt(np.maximum(var_of_mean, 1e-300))
+        log_e = log_e_normal_mixture(z, m, alternative)
+    out: FloatArray = np.where(ok, np.nan_to_num(log_e, nan=0.0), 0.0)
+    return out
+
+
 def paired_log_e(
     x: FloatArray,
     n0: FloatArray,
@@ -78,33 +153,55 @@ def paired_log_e(
 
     ``x`` holds observations minus ``offset`` (a constant per row that keeps the sum of
     squares well conditioned); returns ``(log_e, n, sum, sum_sq)``, the last three being
-    the running sums to continue from. The variance plug-in is never below
-    ``min_variance``. With ``long_run`` (the state of
-    :mod:`shadowgate.stats.long_run`, one row only) the plug-in is the long-run variance.
-    A prefix whose variance is zero carries no evidence (a constant stream cannot say
-    how far its mean may wander), so it never yields a p-value of 0.
+    the running sums to continue from. See :func:`paired_moments` and
+    :func:`paired_log_e_from`, the two halves.
     """
-    n, s, ss = prefix_moments(x, n0, s0, ss0)
-    mean, var = mean_var(n, s, ss)
-    ok = (n >= burn_in) & np.isfinite(var)
-    if long_run is not None:
-        lrv = long_run_var(x[0], n[0], s[0], ss[0], np.nan_to_num(var[0]), long_run)[None, :]
-        # dependence burn-in: at least EFFECTIVE_N observations' worth of independent
-        # information, n / tau_hat with tau_hat = long-run / i.i.d. variance
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ok &= (n >= MIN_BLOCKS * BASE_BLOCK) & ~(n * var < EFFECTIVE_N * lrv)
-    else:
-        lrv = var
-    lrv = np.maximum(lrv, min_variance)
-    ok &= lrv > 0.0
-    var_of_mean = lrv / n
-    delta = mean + offset - margin
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        m = mixture_ratio(var_of_mean, np.maximum(var, min_variance), mde)
-        z = delta / np.sqrt(np.maximum(var_of_mean, 1e-300))
-        log_e = log_e_normal_mixture(z, m, alternative)
-    log_e = np.where(ok, np.nan_to_num(log_e, nan=0.0), 0.0)
-    return log_e, n, s, ss
+    mo = paired_moments(x, n0, s0, ss0, long_run)
+    log_e = paired_log_e_from(
+        mo,
+        offset=offset,
+        margin=margin,
+        mde=mde,
+        alternative=alternative,
+        burn_in=burn_in,
+        min_variance=min_variance,
+    )
+    return log_e, mo.n, mo.s, mo.ss
+
+
+def update_together(tests: Sequence[PairedMeanTest], differences: npt.ArrayLike) -> None:
+    """Add the same differences to several tests, as ``t.update(differences)`` for each.
+
+    Tests with the same history (count, offset, sums and long-run state: the harm, pass
+    and display tests of one check) compute the moments and the long-run variance once;
+    every result is bit-identical to updating each test on its own.
+    """
+    x = as_float_row(differences, "differences")
+    if x.shape[1] == 0:
+        return
+    groups: list[list[PairedMeanTest]] = []
+    for t in tests:
+        for g in groups:
+            if g[0]._same_history(t):
+                g.append(t)
+                break
+        else:
+            groups.append([t])
+    for g in groups:
+        lead = g[0]
+        offset = float(x[0, 0]) if lead._n == 0 else lead._offset
+        mo = paired_moments(
+            x - offset,
+            np.array([float(lead._n)]),
+            np.array([lead._sum]),
+            np.array([lead._sum_sq]),
+            lead._long_run,
+        )
+        for t in g:
+            if t is not lead and lead._long_run is not None:
+                t._long_run = copy_state(lead._long_run)
+            t._offset = offset
+            t._take(mo, paired_log_e_from(mo, **t._kernel_options(offset)))
 
 
 class PairedMeanTest(MixtureMeanTest):
@@ -135,22 +232,23 @@ class PairedMeanTest(MixtureMeanTest):
 
     def update(self, differences: npt.ArrayLike) -> None:
         """Add paired differences (candidate minus production) in arrival order."""
-        x = as_float_row(differences, "differences")
-        if x.shape[1] == 0:
-            return
-        if self._n == 0:
-            self._offset = float(x[0, 0])
-        log_e, n, s, ss = paired_log_e(
-            x - self._offset,
-            np.array([float(self._n)]),
-            np.array([self._sum]),
-            np.array([self._sum_sq]),
-            long_run=self._long_run,
-            **self._kernel_options(self._offset),
+        update_together((self,), differences)
+
+    def _same_history(self, other: PairedMeanTest) -> bool:
+        """Whether ``other`` has seen exactly what this test has (so moments can be shared)."""
+        return (
+            self.variance == other.variance
+            and self._n == other._n
+            and self._offset == other._offset
+            and self._sum == other._sum
+            and self._sum_sq == other._sum_sq
+            and self._long_run == other._long_run
         )
-        self._n = int(n[0, -1])
-        self._sum = float(s[0, -1])
-        self._sum_sq = float(ss[0, -1])
+
+    def _take(self, mo: PairedMoments, log_e: FloatArray) -> None:
+        self._n = int(mo.n[0, -1])
+        self._sum = float(mo.s[0, -1])
+        self._sum_sq = float(mo.ss[0, -1])
         self._advance(log_e)
 
     @property

@@ -57,6 +57,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "swapped in blocks at random, keeping your data's dependence within a block",
     )
     p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="processes for the route table and --outcomes (default %(default)s); the "
+        "results are the same for any number",
+    )
+    p.add_argument(
         "--block",
         type=int,
         default=1000,
@@ -78,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
     console, runs = start(args, QUICK_RUNS, DEFAULT_RUNS)
     if runs is None:
         return 2
+    if args.jobs < 1:
+        console.print(f"[red]--jobs must be at least 1; got {args.jobs}[/red]")
+        return 2
     if args.outcomes is not None:
         from shadowgate.commands.simulate_route import load_outcomes, run_table
 
@@ -95,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             markdown=args.markdown,
             horizon=min(pairs, 20_000),
             scenarios=[recorded],
+            jobs=args.jobs,
         )
     if args.table == "route":
         from shadowgate.commands.simulate_route import run_table
@@ -106,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             only=args.only,
             out=args.out,
             markdown=args.markdown,
+            jobs=args.jobs,
         )
     scenarios = chosen(console, build(quick=args.quick), args.only, lambda s: s.name)
     if not scenarios:

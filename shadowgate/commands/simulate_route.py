@@ -8,8 +8,12 @@ procedure (i.i.d. plug-in) as a negative control.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import shlex
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +23,17 @@ from rich.table import Table
 from shadowgate.commands.sim_output import chosen, progress_bar, write_results
 from shadowgate.judge.evidence import pairs_from
 from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.rollout.checks import Method
 from shadowgate.rollout.machine import Event
 from shadowgate.rollout.route_scenarios import DEFAULT, build
-from shadowgate.rollout.route_sim import RouteScenario, holds, run_many
+from shadowgate.rollout.route_sim import RouteScenario, holds, run_range, summarise
 from shadowgate.stats.scenarios_route import recorded
 from shadowgate.store.rows import StoredOutcome
 
 HORIZON = 20_000
+#: runs per unit of work handed to a process
+CHUNK = 25
+PROCEDURES: tuple[Method, ...] = ("long-run", "iid")
 
 
 def run_table(
@@ -38,44 +46,124 @@ def run_table(
     markdown: Path | None,
     horizon: int = HORIZON,
     scenarios: list[RouteScenario] | None = None,
+    jobs: int = 1,
 ) -> int:
     if scenarios is None:
         scenarios = chosen(console, build(), only, lambda s: s.name)
     if not scenarios:
         return 2
-    rows: list[dict[str, Any]] = []
+    jobs = max(1, jobs)
     start = time.perf_counter()
-    with progress_bar(console) as progress:
-        total = progress.add_task("all scenarios", total=2 * runs * len(scenarios))
-        for sc in scenarios:
-            pair: dict[str, Any] = {}
-            for method in ("long-run", "iid"):
-                task = progress.add_task(f"{sc.name} [{method}]", total=runs)
-
-                def step(k: int, task: Any = task) -> None:
-                    progress.advance(task, k)
-                    progress.advance(total, k)
-
-                pair[method] = run_many(sc, runs, horizon, seed, method, step)
-                progress.remove_task(task)
-            rows.append({"scenario": sc.name, "now": pair["long-run"], "control": pair["iid"]})
+    got = _run_all(console, scenarios, runs, horizon, seed, jobs)
     elapsed = time.perf_counter() - start
+    rows: list[dict[str, Any]] = [
+        {"scenario": sc.name, "now": got[(i, "long-run")], "control": got[(i, "iid")]}
+        for i, sc in enumerate(scenarios)
+    ]
     console.print(table(rows))
     failed = [r["scenario"] for r in rows if not holds(r["now"])]
     if failed:
         console.print(f"[red]above nominal + 2.5 SE: {failed}[/red]")
-    command = "shadowgate simulate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
-    head = f"Produced by `{command}` in {elapsed:.0f} s ({runs} runs per scenario and method).\n\n"
+    command = "shadowgate simulate " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    per_run = elapsed * jobs / (2 * runs * len(scenarios))
+    procs = f" with {jobs} processes" if jobs > 1 else ""
+    head = (
+        f"Produced by `{command}` in {elapsed:.0f} s{procs} ({runs} runs per scenario and "
+        f"method; {per_run:.3f} s per run and process).\n\n"
+    )
     write_results(
         console,
-        {"runs": runs, "seed": seed, "horizon": horizon, "rows": rows},
+        {"runs": runs, "seed": seed, "horizon": horizon, "jobs": jobs, "rows": rows},
         elapsed,
         out,
         markdown,
         head + markdown_table(rows),
     )
-    console.print(f"{len(scenarios)} scenarios x {runs} runs x 2 procedures in {elapsed:.0f} s")
+    console.print(
+        f"{len(scenarios)} scenarios x {runs} runs x 2 procedures in {elapsed:.0f} s{procs} "
+        f"({per_run:.3f} s per run and process)"
+    )
     return 1 if failed else 0
+
+
+Key = tuple[int, Method]
+Chunk = tuple[Key, int, int]
+
+
+def _run_all(
+    console: Console,
+    scenarios: list[RouteScenario],
+    runs: int,
+    horizon: int,
+    seed: int,
+    jobs: int,
+) -> dict[Key, dict[str, Any]]:
+    """Every scenario with both procedures, in chunks of runs (over ``jobs`` processes).
+
+    Each run has its own random stream (``route_sim.run_rng``), so the results do not
+    depend on ``jobs``. A line is printed as each scenario and procedure completes.
+    """
+    chunks: list[Chunk] = [
+        ((i, method), lo, min(lo + CHUNK, runs))
+        for i in range(len(scenarios))
+        for method in PROCEDURES
+        for lo in range(0, runs, CHUNK)
+    ]
+    parts: dict[Key, dict[int, list[tuple[str, int]]]] = {}
+    done: dict[Key, dict[str, Any]] = {}
+    began = time.perf_counter()
+    with progress_bar(console) as progress:
+        total = progress.add_task("all scenarios", total=2 * runs * len(scenarios))
+        bars: dict[Key, Any] = {}
+        for (key, lo, hi), outcome in _chunks_done(scenarios, chunks, horizon, seed, jobs):
+            i, method = key
+            if key not in bars:
+                bars[key] = progress.add_task(f"{scenarios[i].name} [{method}]", total=runs)
+            progress.advance(bars[key], hi - lo)
+            progress.advance(total, hi - lo)
+            parts.setdefault(key, {})[lo] = outcome
+            if sum(len(v) for v in parts[key].values()) < runs:
+                continue
+            ordered = [o for lo_ in sorted(parts[key]) for o in parts[key][lo_]]
+            done[key] = r = summarise(scenarios[i], ordered, horizon, method)
+            progress.remove_task(bars.pop(key))
+            console.print(
+                f"{len(done):>3}/{2 * len(scenarios)} {scenarios[i].name} [{method}]: "
+                f"{r['target']} {_rate(r)} ({time.perf_counter() - began:.0f} s)"
+            )
+    return done
+
+
+def _chunks_done(
+    scenarios: list[RouteScenario], chunks: list[Chunk], horizon: int, seed: int, jobs: int
+) -> Iterator[tuple[Chunk, list[tuple[str, int]]]]:
+    """Each chunk with its runs' outcomes, as they finish (in order with one job)."""
+    if jobs == 1:
+        for c in chunks:
+            (i, method), lo, hi = c
+            yield c, run_range(scenarios[i], lo, hi, horizon, seed, method)
+        return
+    # spawn: the workers start clean (no copy of the progress bar's thread)
+    ex = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        todo = iter(chunks)
+        running: dict[Future[list[tuple[str, int]]], Chunk] = {}
+
+        def submit() -> None:
+            for c in todo:
+                (i, method), lo, hi = c
+                running[ex.submit(run_range, scenarios[i], lo, hi, horizon, seed, method)] = c
+                if len(running) >= 2 * jobs:
+                    return
+
+        submit()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                yield running.pop(f), f.result()
+            submit()
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _rate(r: dict[str, Any]) -> str:

@@ -52,8 +52,9 @@ import numpy as np
 from shadowgate.config.model import CheckConfig
 from shadowgate.rollout.evidence import Floats
 from shadowgate.stats import BoundedMeanCS, PairedMeanTest, TwoSampleMeanTest
+from shadowgate.stats.bounded import update_together as update_bounded
 from shadowgate.stats.class_shift import PredictionShiftTest
-from shadowgate.stats.paired import update_together
+from shadowgate.stats.paired import update_together as update_paired
 
 Phase = Literal["shadow", "canary"]
 Verdict = Literal["pending", "passed", "harm", "n/a"]
@@ -289,6 +290,13 @@ def spec_for(
     return _Spec(make_harm, make_pass, make_display, row.shown, row.kind != "two-sample")
 
 
+#: the tests that can share one batch's moments when they have seen the same stream
+_TOGETHER: tuple[tuple[type, Callable[[Any, Floats], None]], ...] = (
+    (PairedMeanTest, update_paired),
+    (BoundedMeanCS, update_bounded),
+)
+
+
 def segment_alpha(share: float, j: int) -> float:
     """α-spending over an open-ended list of segments: Σ_j 6/(π² j²) = 1."""
     return share * 6.0 / (math.pi**2 * j * j)
@@ -325,12 +333,14 @@ class CheckState:
         if len(values) == 0:
             return
         args: tuple[Any, ...] = (values,) if groups is None else (values, groups)
-        tests: tuple[_Test, ...] = (self.harm, self.pass_, self.display)
-        paired = [t for t in tests if isinstance(t, PairedMeanTest)]
-        if groups is None and len(paired) > 1:  # one check's tests share their moments
-            update_together(paired, values)
-            tests = tuple(t for t in tests if not isinstance(t, PairedMeanTest))
-        for t in tests:
+        rest: list[_Test] = [self.harm, self.pass_, self.display]
+        if groups is None:  # one check's tests of a kind share their moments
+            for kind, together in _TOGETHER:
+                alike = [t for t in rest if isinstance(t, kind)]
+                if len(alike) > 1:
+                    together(alike, values)
+                    rest = [t for t in rest if not isinstance(t, kind)]
+        for t in rest:
             t.update(*args)
         if self.check.per_segment:
             seg = np.asarray([s if s is not None else "" for s in segments], dtype=object)

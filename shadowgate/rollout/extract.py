@@ -15,6 +15,8 @@ Extracted = tuple[npt.NDArray[Any], npt.NDArray[Any] | None, list[str | None]]
 
 
 def _keep(mask: np.ndarray[Any, Any], segs: list[str | None]) -> list[str | None]:
+    if segs.count(None) == len(segs):  # no segments (the usual case): only the count matters
+        return [None] * int(np.count_nonzero(mask))
     return [s for s, k in zip(segs, mask.tolist(), strict=True) if k]
 
 

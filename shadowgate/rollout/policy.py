@@ -64,8 +64,10 @@ def decide(
         return None
     a = route.analysis
     phases = ["shadow"] if state.state is State.SHADOW else ["shadow", "canary"]
+    seen: dict[str, list[CheckResult]] = {}  # each phase's results, read once per look
     for phase in phases:
-        for r in analysis.results(phase):  # type: ignore[arg-type]
+        seen[phase] = analysis.results(phase)  # type: ignore[arg-type]
+        for r in seen[phase]:
             if r.verdict == "harm":
                 worse = "candidate worse than production beyond the margin"
                 if r.metric == "agreement":
@@ -91,7 +93,7 @@ def decide(
     if state.state is State.SHADOW:
         if analysis.stage_pairs < a.min_samples:  # = pairs, unless an edit began it again
             return None
-        results = analysis.results("shadow")
+        results = seen["shadow"]
         if results and all(r.verdict == "passed" for r in results if r.segment is None):
             return Decision(
                 Event.PASSED,
@@ -126,7 +128,7 @@ def decide(
     if sum(analysis.canary) < a.min_samples:
         return None
     if not began_in_shadow:
-        results = analysis.results("canary")
+        results = seen["canary"]
         if not all(r.verdict == "passed" for r in results if r.segment is None):
             return None
         return Decision(

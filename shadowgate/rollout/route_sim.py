@@ -120,6 +120,23 @@ def _labels(s: Streams, idx: np.ndarray[Any, Any]) -> LabelBatch:
     return LabelBatch(pc, cc, pl, cl, [None] * idx.size)
 
 
+def run_rng(seed: int, name: str, i: int) -> np.random.Generator:
+    """Run ``i`` of scenario ``name``'s own random stream: runs can be split across
+    processes in any way and give the same results (both procedures see the same data)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, _stable(name), i]))
+
+
+def run_range(
+    sc: RouteScenario, start: int, stop: int, horizon: int, seed: int, method: Method
+) -> list[tuple[str, int]]:
+    """Runs ``start`` to ``stop - 1``: each one's final event (``"none"``) and samples."""
+    out: list[tuple[str, int]] = []
+    for i in range(start, stop):
+        ev, n = run_once(sc, run_rng(seed, sc.name, i), horizon, method)
+        out.append(("none" if ev is None else ev.value, n))
+    return out
+
+
 def run_many(
     sc: RouteScenario,
     runs: int,
@@ -129,19 +146,24 @@ def run_many(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """``runs`` runs of one scenario; the rate of its target decision with its MC error."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, _stable(sc.name)]))
-    hits: list[int] = []
+    outcomes: list[tuple[str, int]] = []
+    for start in range(0, runs, 10):
+        got = run_range(sc, start, min(start + 10, runs), horizon, seed, method)
+        outcomes += got
+        if progress is not None:
+            progress(len(got))
+    return summarise(sc, outcomes, horizon, method)
+
+
+def summarise(
+    sc: RouteScenario, outcomes: list[tuple[str, int]], horizon: int, method: Method
+) -> dict[str, Any]:
+    """One row of the table from every run's (event, samples), in run order."""
+    runs = len(outcomes)
     events: dict[str, int] = {}
-    for i in range(runs):
-        ev, n = run_once(sc, rng, horizon, method)
-        key = "none" if ev is None else ev.value
+    for key, _ in outcomes:
         events[key] = events.get(key, 0) + 1
-        if ev is sc.target:
-            hits.append(n)
-        if progress is not None and (i + 1) % 10 == 0:
-            progress(10)
-    if progress is not None and runs % 10:
-        progress(runs % 10)
+    hits = [n for key, n in outcomes if key == sc.target.value]
     k = len(hits)
     rate = k / runs
     arr = np.asarray(hits, dtype=np.float64)

@@ -25,7 +25,8 @@ Test against ``threshold`` (``p_value`` is 1.0 when no threshold is set):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,29 +49,89 @@ GRAPA_CAP = 0.9
 State = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
 
 
+@dataclass(frozen=True)
+class BoundedMoments:
+    """What the bets of every alpha share after each prefix: the count, the running sums
+    (with the state before the batch first), and the predictable mean and variance."""
+
+    t: FloatArray
+    sx: FloatArray  # (rows, n + 1): the sum before the batch, then after each value
+    sq: FloatArray  # (rows, n + 1), as sx
+    dev2: FloatArray  # (x_i - mu_hat_{i-1})^2
+    var_prev: FloatArray
+    log1p_t: FloatArray
+
+
+def bounded_moments(
+    x: FloatArray, t0: FloatArray, sx0: FloatArray, sq0: FloatArray
+) -> BoundedMoments:
+    """The alpha-free part of :func:`bounded_prefix` (tests with the same history share it)."""
+    n = x.shape[1]
+    t = t0[:, None] + np.arange(1, n + 1, dtype=np.float64)[None, :]
+    sx = _run_rows(sx0, x)
+    mu_prev = (0.5 + sx[:, :-1]) / t  # mu_hat_{t-1} = (1/2 + sum_{i<t} x_i) / t
+    mu_now = (0.5 + sx[:, 1:]) / (t + 1.0)
+    sq = _run_rows(sq0, (x - mu_now) ** 2)
+    var_prev = (0.25 + sq[:, :-1]) / t
+    return BoundedMoments(t, sx, sq, (x - mu_prev) ** 2, var_prev, np.log1p(t))
+
+
+def _run_rows(start: FloatArray, values: FloatArray) -> FloatArray:
+    out: FloatArray = np.cumsum(np.concatenate([start.reshape(-1, 1), values], 1), 1)
+    return out
+
+
+def bounded_bets(
+    x: FloatArray,
+    mo: BoundedMoments,
+    sl0: FloatArray,
+    slx0: FloatArray,
+    svp0: FloatArray,
+    *,
+    alpha: float,
+) -> tuple[State, State]:
+    """Running sums after every prefix (each a (rows, n) array) and the final state."""
+    rows, n = x.shape
+    lam = np.minimum(
+        np.sqrt(2.0 * math.log(2.0 / alpha) / (mo.var_prev * mo.t * mo.log1p_t)), MAX_BET
+    )
+    # the three betting sums in one running sum (each row still adds left to right)
+    bets = np.empty((3, rows, n + 1))
+    bets[0, :, 0], bets[1, :, 0], bets[2, :, 0] = sl0, slx0, svp0
+    bets[0, :, 1:] = lam
+    np.multiply(lam, x, out=bets[1, :, 1:])
+    bets[2, :, 1:] = mo.dev2 * (-np.log1p(-lam) - lam)
+    sl, slx, svp = np.cumsum(bets, axis=2)
+    prefix = (mo.t, mo.sx[:, 1:], mo.sq[:, 1:], sl[:, 1:], slx[:, 1:], svp[:, 1:])
+    final = tuple(a[:, -1] for a in prefix)
+    return prefix, final  # type: ignore[return-value]
+
+
 def bounded_prefix(x: FloatArray, state: State, *, alpha: float) -> tuple[State, State]:
     """Running sums after every prefix (each a (rows, n) array) and the final state."""
     t0, sx0, sq0, sl0, slx0, svp0 = state
-    rows, n = x.shape
+    return bounded_bets(x, bounded_moments(x, t0, sx0, sq0), sl0, slx0, svp0, alpha=alpha)
 
-    def run(start: FloatArray, values: FloatArray) -> FloatArray:
-        out: FloatArray = np.cumsum(np.concatenate([start.reshape(rows, 1), values], 1), 1)
-        return out
 
-    t = t0[:, None] + np.arange(1, n + 1, dtype=np.float64)[None, :]
-    sx = run(sx0, x)
-    mu_prev = (0.5 + sx[:, :-1]) / t  # mu_hat_{t-1} = (1/2 + sum_{i<t} x_i) / t
-    mu_now = (0.5 + sx[:, 1:]) / (t + 1.0)
-    sq = run(sq0, (x - mu_now) ** 2)
-    var_prev = (0.25 + sq[:, :-1]) / t
-    lam = np.minimum(np.sqrt(2.0 * math.log(2.0 / alpha) / (var_prev * t * np.log1p(t))), MAX_BET)
-    vpsi = (x - mu_prev) ** 2 * (-np.log1p(-lam) - lam)
-    sl = run(sl0, lam)
-    slx = run(slx0, lam * x)
-    svp = run(svp0, vpsi)
-    prefix = (t, sx[:, 1:], sq[:, 1:], sl[:, 1:], slx[:, 1:], svp[:, 1:])
-    final = tuple(a[:, -1] for a in prefix)
-    return prefix, final  # type: ignore[return-value]
+def update_together(tests: Sequence[BoundedMeanCS], values: npt.ArrayLike) -> None:
+    """Add the same values to several tests, as ``t.update(values)`` for each.
+
+    Tests with the same history (count, sum and squared deviations: the pass and display
+    tests of a check, whatever their alpha or bets) compute the predictable mean and
+    variance once; every result is bit-identical to updating each test on its own.
+    """
+    x = as_float_row(values, "values")
+    if x.shape[1] == 0:
+        return
+    if np.any((x < 0.0) | (x > 1.0)):
+        raise ValueError("values must lie in [0, 1]; rescale bounded scores first")
+    shared: dict[tuple[float, float, float], BoundedMoments] = {}
+    for t in tests:
+        key = (t._state[0], t._state[1], t._state[2])
+        mo = shared.get(key)
+        if mo is None:
+            mo = shared[key] = bounded_moments(x, *(np.array([v]) for v in key))
+        t._take(x, mo)
 
 
 def bounded_log_e(
@@ -160,13 +221,11 @@ class BoundedMeanCS(EProcessReadout):
 
     def update(self, values: npt.ArrayLike) -> None:
         """Add values in [0, 1] in arrival order."""
-        x = as_float_row(values, "values")
-        if x.shape[1] == 0:
-            return
-        if np.any((x < 0.0) | (x > 1.0)):
-            raise ValueError("values must lie in [0, 1]; rescale bounded scores first")
-        st = tuple(np.array([s]) for s in self._state)
-        prefix, final = bounded_prefix(x, st, alpha=self.alpha)  # type: ignore[arg-type]
+        update_together((self,), values)
+
+    def _take(self, x: FloatArray, mo: BoundedMoments) -> None:
+        sl0, slx0, svp0 = (np.array([v]) for v in self._state[3:])
+        prefix, final = bounded_bets(x, mo, sl0, slx0, svp0, alpha=self.alpha)
         before = self._state
         self._state = [float(a[0]) for a in final]
         if self.threshold is not None and self.bets == "grapa":

@@ -109,7 +109,8 @@ def long_run_var(
                 after = (qsum - ssum * ssum / cnt) / ((cnt - 1.0) * b)
             held.append(np.concatenate([[_block_var(cnt0, s0, q0, b)], after]))
             held[-1][1:][cnt < MIN_BLOCKS] = 0.0
-            spans.append(np.diff(ends, prepend=0, append=L))
+            edges = np.concatenate([[0], ends, [L]])
+            spans.append(edges[1:] - edges[:-1])
     elif cnt0 >= MIN_BLOCKS:
         const = _block_var(cnt0, s0, q0, b)
     elif cnt0 == 0.0:

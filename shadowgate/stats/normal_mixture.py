@@ -73,10 +73,13 @@ def prefix_moments(
     The previous sums are prepended before ``cumsum`` so that the additions happen in the
     same order as one-by-one updates: a batch gives bit-identical results.
     """
-    rows = x.shape[0]
-    n = n0[:, None] + np.arange(1, x.shape[1] + 1, dtype=np.float64)[None, :]
-    s = np.cumsum(np.concatenate([s0.reshape(rows, 1), x], axis=1), axis=1)[:, 1:]
-    ss = np.cumsum(np.concatenate([ss0.reshape(rows, 1), x * x], axis=1), axis=1)[:, 1:]
+    rows, cols = x.shape
+    n = n0[:, None] + np.arange(1, cols + 1, dtype=np.float64)[None, :]
+    acc = np.empty((2, rows, cols + 1))  # both running sums in one cumsum, row by row
+    acc[0, :, 0], acc[1, :, 0] = s0.reshape(rows), ss0.reshape(rows)
+    acc[0, :, 1:] = x
+    np.multiply(x, x, out=acc[1, :, 1:])
+    s, ss = np.cumsum(acc, axis=2)[:, :, 1:]
     return n, s, ss
 
 

@@ -41,6 +41,8 @@ from shadowgate.stats._core import (
     Alternative,
     FloatArray,
     as_float_row,
+    evidence_where,
+    finite,
 )
 from shadowgate.stats.long_run import (
     BASE_BLOCK,
@@ -96,7 +98,7 @@ def paired_moments(
     mean, var = mean_var(n, s, ss)
     if long_run is None:
         return PairedMoments(n, s, ss, mean, var, var, None)
-    lrv = long_run_var(x[0], n[0], s[0], ss[0], np.nan_to_num(var[0]), long_run)[None, :]
+    lrv = long_run_var(x[0], n[0], s[0], ss[0], finite(var[0]), long_run)[None, :]
     # dependence burn-in: at least EFFECTIVE_N observations' worth of independent
     # information, n / tau_hat with tau_hat = long-run / i.i.d. variance
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -131,7 +133,7 @@ def paired_log_e_from(
         m = mixture_ratio(var_of_mean, np.maximum(mo.var, min_variance), mde)
         z = delta / np.sqrt(np.maximum(var_of_mean, 1e-300))
         log_e = log_e_normal_mixture(z, m, alternative)
-    out: FloatArray = np.where(ok, np.nan_to_num(log_e, nan=0.0), 0.0)
+    out: FloatArray = evidence_where(ok, log_e)
     return out
 
 

@@ -200,18 +200,28 @@ def recorded(
     then 0 whatever the candidate was, while the dependence within a block — the user's
     own load episodes and bursts — is kept. Agreement is symmetric and stays as recorded.
     """
-    m = log_ratio.size
+    return Recorded(prod_fail, cand_fail, log_ratio, agreement, block)
 
-    def make(rng: np.random.Generator, n: int) -> Streams:
+
+@dataclass(frozen=True)
+class Recorded:
+    """The generator :func:`recorded` returns (a class, so worker processes can take it)."""
+
+    prod_fail: Bools
+    cand_fail: Bools
+    log_ratio: FloatArray
+    agreement: FloatArray
+    block: int
+
+    def __call__(self, rng: np.random.Generator, n: int) -> Streams:
+        m, block = self.log_ratio.size, self.block
         shift = int(rng.integers(m))
         idx = (np.arange(n) + shift) % m
         flip = np.repeat(rng.random(n // block + 1) < 0.5, block)[:n]
-        pf, cf = prod_fail[idx], cand_fail[idx]
+        pf, cf = self.prod_fail[idx], self.cand_fail[idx]
         return Streams(
             np.where(flip, cf, pf),
             np.where(flip, pf, cf),
-            np.where(flip, -log_ratio[idx], log_ratio[idx]),
-            agreement[idx],
+            np.where(flip, -self.log_ratio[idx], self.log_ratio[idx]),
+            self.agreement[idx],
         )
-
-    return make

@@ -32,6 +32,7 @@ from shadowgate.stats._core import (
     Alternative,
     FloatArray,
     as_float_row,
+    evidence_where,
 )
 from shadowgate.stats.mixture_test import MixtureMeanTest, MixtureParams
 from shadowgate.stats.normal_mixture import (
@@ -79,7 +80,7 @@ def two_sample_log_e(
     del offset  # the common offset cancels in the difference of means
     # a zero variance says nothing about how far the means may wander: no evidence
     ok = (np.minimum(n0, n1) >= burn_in) & np.isfinite(var_of_diff) & (var_of_diff > 0.0)
-    log_e = np.where(ok, np.nan_to_num(log_e, nan=0.0), 0.0)
+    log_e = evidence_where(ok, log_e)
     return log_e, (n0[:, -1], s0[:, -1], ss0[:, -1]), (n1[:, -1], s1[:, -1], ss1[:, -1])
 
 

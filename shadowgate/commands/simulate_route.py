@@ -129,7 +129,9 @@ def _run_all(
             progress.remove_task(bars.pop(key))
             console.print(
                 f"{len(done):>3}/{2 * len(scenarios)} {scenarios[i].name} [{method}]: "
-                f"{r['target']} {_rate(r)} ({time.perf_counter() - began:.0f} s)"
+                f"{r['target']} {_rate(r)} ({time.perf_counter() - began:.0f} s)",
+                markup=False,
+                highlight=False,
             )
     return done
 

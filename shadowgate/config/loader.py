@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from shadowgate.config.model import ShadowgateConfig
+from shadowgate.config.advice import advice_warnings
 from shadowgate.config.units import error_hint, unit_warnings
 from shadowgate.errors import ConfigError, ConfigProblem
 
@@ -279,7 +280,7 @@ def parse_config_warnings(
     assert config is not None
     warnings = [
         ConfigProblem(filename, _line_for(loc, located.lines), format_loc(loc), msg)
-        for loc, msg in unit_warnings(data)
+        for loc, msg in [*unit_warnings(data), *advice_warnings(config)]
     ]
     return config, sorted(warnings, key=lambda p: (p.line or 0, p.path))
 

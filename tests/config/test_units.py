@@ -72,7 +72,7 @@ def test_written_units_and_plain_values_never_warn() -> None:
             "        - {metric: latency, name: p, margin: '10%'}\n"
             "        - {metric: agreement, min: 0.9}\n"
             "        - {metric: agreement, name: a2, min: '90%'}\n"
-            "        - {metric: loss, margin: 2}\n"  # loss margins are in the loss's units
+            "        - {metric: loss, margin: 2, bound: 5}\n"  # margins in the loss's units
         )
         == []
     )

@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.advice import advice_warnings
+from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.units import error_hint, unit_warnings
 from shadowgate.errors import ConfigError, ConfigProblem
 

@@ -48,6 +48,21 @@ def test_simulate_route_table_runs_both_procedures(tmp_path: Path) -> None:
     assert "i.i.d. 20% slower" in md.read_text()
 
 
+def test_simulate_route_table_is_the_same_with_two_processes(tmp_path: Path) -> None:
+    rows = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"route{jobs}.json"
+        md = tmp_path / f"route{jobs}.md"
+        args = ["simulate", "--runs", "30", "--only", "i.i.d. 20% slower", "--jobs", jobs]
+        assert main([*args, "--out", str(out), "--markdown", str(md)]) == 0
+        data = json.loads(out.read_text())
+        assert data["jobs"] == int(jobs)
+        rows[jobs] = data["rows"]
+        assert "s per run and process" in md.read_text()
+    assert rows["1"] == rows["2"]  # every run has its own stream, whichever process runs it
+    assert main(["simulate", "--runs", "2", "--jobs", "0"]) == 2
+
+
 def test_simulate_unknown_subset_is_an_error() -> None:
     assert main(["simulate", "--only", "no-such-scenario"]) == 2
     assert main(["simulate", "--table", "tests", "--only", "no-such-scenario"]) == 2

@@ -12,6 +12,7 @@ from typing import Any
 
 from shadowgate.compare.kind_tally import KindTally
 from shadowgate.config.outage import ProductionOutageConfig
+from shadowgate.judge.context import stored_bake
 from shadowgate.judge.judge import Judge
 from shadowgate.rollout.outage import OutageGate
 
@@ -50,5 +51,6 @@ async def stored_status(judge: Judge, route_name: str) -> dict[str, Any]:
             "canary_labels": analysis.get("canary_labels", 0),
             "labels_rejected": dict(data.get("labels_rejected") or {}),
         },
+        "bake": stored_bake(route, saved) if route else None,
         "note": "state as last committed by the acting judge",
     }

@@ -1,10 +1,16 @@
 """The judge's verdict for external controllers: Argo Rollouts and Flagger.
 
 - ``GET /api/routes/{name}/verdict`` answers 200 for every state of a known route (404
-  for an unknown one): ``{route, rollout_id, state, decision, reason, samples, checks}``,
-  where ``decision`` is ``continue`` (still deciding, paused, awaiting approval, baking),
-  ``promote``, ``rollback`` or ``inconclusive``. Argo Rollouts' ``web`` metric provider
-  reads it with ``jsonPath: "{$.decision}"`` (a non-2xx would be a measurement error).
+  for an unknown one): ``{route, rollout_id, state, decision, reason, samples, checks,
+  phase, bake}``, where ``decision`` is ``continue`` (still deciding, paused, awaiting
+  approval, baking), ``promote``, ``rollback`` or ``inconclusive``. Argo Rollouts' ``web``
+  metric provider reads it with ``jsonPath: "{$.decision}"`` (a non-2xx would be a
+  measurement error).
+- ``samples`` and ``checks`` are the evidence the verdict stands on, the tests of ``phase``:
+  ``shadow`` or ``canary`` before a promotion; ``bake`` while baking and once a rollout has
+  ended from its bake (a regression while baking is the bake's checks, not the ones that
+  promoted). ``bake`` is then the bake's clock and counts, with ``bake.promotion`` the
+  rollout's own samples and checks the promotion was decided on; else it is null.
 - ``POST /api/routes/{name}/verdict/{gate}`` answers 200 when the verdict passes that
   gate, else 412 with the reason. Flagger's webhooks read only the status code:
   ``promote`` for ``confirm-promotion`` (200 once promoted), ``rollback`` for
@@ -66,18 +72,59 @@ def _reason(state: str, decision: str, status: dict[str, Any]) -> str:
     return f"{state}: no reason recorded"
 
 
+def _bake_progress(bake: dict[str, Any]) -> str:
+    """Where an active bake stands, for the verdict's reason."""
+    undecided = [
+        str(c.get("check", "?"))
+        for c in bake.get("checks") or []
+        if c.get("verdict") not in ("passed", "harm")
+    ]
+    return (
+        f"baking against the former production: {bake.get('answered', 0)} of the "
+        f"{bake.get('min_samples')} pairs it needs answered ({bake.get('pairs', 0)} mirrored)"
+        + (f"; undecided: {', '.join(undecided)}" if undecided else "")
+    )
+
+
 def verdict_doc(route: str, status: dict[str, Any]) -> dict[str, Any]:
     """The verdict answer for one route from its decision status (pure; tested alone)."""
     state = str(status.get("state") or "shadow")
     decision = decision_for_state(state)
+    samples = status.get("samples") or {}
+    checks = status.get("checks") or []
+    reason = _reason(state, decision, status)
+    bake = status.get("bake")
+    if not isinstance(bake, dict):
+        phase = str(status.get("phase") or ("canary" if state == "canary" else "shadow"))
+        return {
+            "route": route,
+            "rollout_id": status.get("rollout_id"),
+            "state": state,
+            "decision": decision,
+            "reason": reason,
+            "samples": samples,
+            "checks": checks,
+            "phase": phase,
+            "bake": None,
+        }
+    if bake.get("active") and not status.get("pending"):
+        reason = f"{reason}; now: {_bake_progress(bake)}"
+    bake_samples = dict(bake.get("samples") or {})
+    # the keys a shadow phase's samples have, so a reader of samples.pairs needs no branch
+    bake_samples.update(canary_production=0, canary_candidate=0, canary_labels=0)
     return {
         "route": route,
         "rollout_id": status.get("rollout_id"),
         "state": state,
         "decision": decision,
-        "reason": _reason(state, decision, status),
-        "samples": status.get("samples") or {},
-        "checks": status.get("checks") or [],
+        "reason": reason,
+        "samples": bake_samples,
+        "checks": bake.get("checks") or [],
+        "phase": "bake",
+        "bake": {
+            **{k: v for k, v in bake.items() if k not in ("samples", "checks")},
+            "promotion": {"samples": samples, "checks": checks},
+        },
     }
 
 

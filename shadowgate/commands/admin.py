@@ -204,13 +204,15 @@ def run_status(args: argparse.Namespace) -> int:
         if bake:
             left = (bake.get("ends_at") or 0.0) - time.time()
             drift = f"; {escape(str(bake['drift']))}" if bake.get("drift") else ""
+            when = f"ends in {left:.0f} s" if left > 0 else "its time is up"
+            if bake.get("active") is False:
+                when = "ended; its checks below are the evidence of the last decision"
             console.print(
                 f"  bake: {bake.get('answered')} of {bake.get('min_samples')} pairs answered by "
-                f"the former production ({bake.get('pairs')} mirrored); "
-                f"{f'ends in {left:.0f} s' if left > 0 else 'its time is up'}{drift}"
+                f"the former production ({bake.get('pairs')} mirrored); {when}{drift}"
             )
         table = Table("check", "phase", "n", "estimate", "interval", "p-value", "verdict")
-        for c in ro.get("checks", []):
+        for c in ro.get("checks", []) + ((bake or {}).get("checks") or []):
             lo, hi = (c.get("ci") or [None, None])[:2]
             name = c["check"] + (f" [{c['segment']}]" if c.get("segment") else "")
             table.add_row(

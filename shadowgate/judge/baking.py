@@ -57,6 +57,7 @@ def entered(ctx: RouteContext, route: RouteConfig) -> None:
         ctx.bake = RouteAnalysis(route.analysis)
     ctx.bake_stopped = 0.0
     ctx.bake_note = None
+    ctx.bake_since = ctx.rollout.since
 
 
 def pulled_back(ctx: RouteContext) -> str:

@@ -17,10 +17,10 @@ from shadowgate.config.model import RouteConfig
 from shadowgate.model.routing import Routing
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.checks import CheckResult
-from shadowgate.rollout.machine import RolloutState, State, routing_of, to_detail
+from shadowgate.rollout.machine import RolloutState, State, is_final, routing_of, to_detail
 from shadowgate.rollout.outage import OutageGate
 from shadowgate.rollout.steering import Steering
-from shadowgate.store.rows import JudgeState, LabeledOutcome
+from shadowgate.store.rows import JudgeState, LabeledOutcome, StoredOutcome
 
 
 @dataclass
@@ -58,14 +58,34 @@ class RouteContext:
     bake_stopped: float = 0.0
     #: the drift alarm last said while baking (``judge.baking``)
     bake_note: str | None = None
+    #: when the current (or last) bake began: ``rollout.since`` is the next transition's
+    #: time once the bake has ended
+    bake_since: float | None = None
 
     @property
     def baking(self) -> bool:
         return self.rollout.state is State.BAKING
 
-    def pair_tests(self) -> RouteAnalysis:
-        """The tests new pairs feed: the bake's while baking, else the rollout's."""
-        return self.bake if self.bake is not None and self.baking else self.analysis
+    def pair_targets(
+        self, rows: Sequence[StoredOutcome]
+    ) -> list[tuple[RouteAnalysis, Sequence[StoredOutcome]]]:
+        """Which tests each outcome feeds: while baking, the bake's for outcomes recorded
+        since it began (the reverse-shadow pairs), the rollout's for those recorded before
+        the promotion and read after it; else the rollout's. The same rule as labels'
+        (``label_targets``) and as the report's replay (``report.replay``)."""
+        if self.bake is None or not self.baking:
+            return [(self.analysis, rows)]
+        since = self.rollout.since
+        before = [o for o in rows if o.record.ts < since]
+        return [(self.analysis, before), (self.bake, [o for o in rows if o.record.ts >= since])]
+
+    @property
+    def bake_evidence(self) -> bool:
+        """Whether the bake's tests are the rollout's evidence now: while baking, and once a
+        rollout has ended from its bake (reverted, made final, or by an operator)."""
+        return self.bake is not None and (
+            self.baking or ended_from_bake(self.rollout.state, self.last_decision)
+        )
 
     def routing(self, route: RouteConfig) -> Routing:
         """The split this rollout's state implies under the route's config."""
@@ -98,6 +118,7 @@ class RouteContext:
                 "bake": self.bake.to_dict() if self.bake is not None else None,
                 "bake_stopped": self.bake_stopped,
                 "bake_note": self.bake_note,
+                "bake_since": self.bake_since,
             },
             detail=to_detail(self.rollout, self.routing(route)),
             outcome_cursor=self.outcome_cursor,
@@ -158,20 +179,73 @@ class RouteContext:
         }
 
     def _bake_status(self, route: RouteConfig) -> dict[str, Any] | None:
-        if self.bake is None or self.rollout.state is not State.BAKING:
+        if self.bake is None or not self.bake_evidence:
             return None
-        cfg = route.after_promotion
-        stopped = self.bake_stopped
-        return {
-            "since": self.rollout.since,
-            # later by the seconds the reference was failing: the bake's clock stops then
-            "ends_at": self.rollout.since + cfg.bake + stopped if cfg else None,
-            "clock_stopped_seconds": stopped,
-            "clock_stopped_since": self.outage.since if self.outage.active else None,
-            "min_samples": cfg.min_samples if cfg else None,
-            "pairs": self.bake.pairs,
-            "answered": self.bake.answered,
-            "labels": self.bake.labels,
-            "drift": self.bake_note,
-            "checks": [r.to_dict() for r in self.bake.results("shadow")],
-        }
+        outage_since = self.outage.since if self.outage.active and self.baking else None
+        return bake_doc(
+            route, self.rollout, self.bake, self.bake_since, self.bake_stopped, outage_since,
+            self.bake_note,
+        )  # fmt: skip
+
+
+def ended_from_bake(state: State, last_decision: dict[str, Any] | None) -> bool:
+    """Whether a rollout in ``state`` ended from its bake (its last transition left it)."""
+    return is_final(state) and (last_decision or {}).get("from") == State.BAKING.value
+
+
+def bake_doc(
+    route: RouteConfig,
+    rollout: RolloutState,
+    bake: RouteAnalysis,
+    since: float | None,
+    stopped: float,
+    outage_since: float | None,
+    note: str | None,
+) -> dict[str, Any]:
+    """The bake's part of a route's status: its clock, its samples and its checks (each
+    with phase ``bake``), while baking and once the rollout has ended from the bake."""
+    cfg = route.after_promotion
+    active = rollout.state is State.BAKING
+    began = rollout.since if active or since is None else since
+    return {
+        "active": active,
+        "since": began,
+        # later by the seconds the reference was failing: the bake's clock stops then
+        "ends_at": began + cfg.bake + stopped if cfg else None,
+        "ended_at": None if active else rollout.since,
+        "clock_stopped_seconds": stopped,
+        "clock_stopped_since": outage_since,
+        "min_samples": cfg.min_samples if cfg else None,
+        "pairs": bake.pairs,
+        "answered": bake.answered,
+        "labels": bake.labels,
+        "drift": note,
+        "samples": {
+            "pairs": bake.pairs,
+            "answered": bake.answered,
+            "labels": bake.labels,
+            "label_window": bake.label_window_status(),
+        },
+        "checks": [{**r.to_dict(), "phase": "bake"} for r in bake.results("shadow")],
+    }
+
+
+def stored_bake(route: RouteConfig, saved: JudgeState) -> dict[str, Any] | None:
+    """``bake_doc`` from a committed judge state (what a replica that does not judge shows)."""
+    d = saved.data
+    rollout_d = saved.detail.get("rollout") or d.get("rollout")
+    if not d.get("bake") or not isinstance(rollout_d, dict):
+        return None
+    rollout = RolloutState.from_dict(rollout_d)
+    if rollout.state is not State.BAKING and not ended_from_bake(
+        rollout.state, d.get("last_decision")
+    ):
+        return None
+    bake = RouteAnalysis.from_dict(route.analysis, d["bake"])
+    since = d.get("bake_since")
+    outage = OutageGate.from_dict(route.analysis.production_outage, d.get("outage") or {})
+    outage_since = outage.since if outage.active and rollout.state is State.BAKING else None
+    return bake_doc(
+        route, rollout, bake, None if since is None else float(since),
+        float(d.get("bake_stopped") or 0.0), outage_since, d.get("bake_note"),
+    )  # fmt: skip

@@ -147,6 +147,7 @@ class Judge:
                 bake=RouteAnalysis.from_dict(route.analysis, d["bake"]) if d.get("bake") else None,
                 bake_stopped=float(d.get("bake_stopped") or 0.0),
                 bake_note=d.get("bake_note"),
+                bake_since=float(d["bake_since"]) if d.get("bake_since") is not None else None,
             )
         self.contexts[route.name] = ctx
         return ctx
@@ -281,7 +282,9 @@ class Judge:
             total += len(chunk)
             outage = ctx.outage.observe(*evidence.production_health(chunk))
             classes = evidence.wants_classes(route)
-            ctx.pair_tests().add_pairs(evidence.pairs_from(chunk, outage, classes))
+            for tests, rows in ctx.pair_targets(chunk):
+                if rows:
+                    tests.add_pairs(evidence.pairs_from(rows, outage, classes))
             ctx.noise.update(o.record for o in chunk)
             ctx.kinds.update(o.record for o in chunk)
             ctx.analysis.add_canary(evidence.canary_from(chunk, ctx.settle))

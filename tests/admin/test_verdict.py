@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from shadowgate.gateway import Gateway
 from shadowgate.metrics import decision_for_state
 from shadowgate.rollout.machine import Event
 from shadowgate.rollout.policy import Decision
+from shadowgate.store import OutcomeRecord
 
 TOKEN = "verdict-token"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
@@ -78,6 +81,8 @@ async def look(control: Control, monkeypatch: pytest.MonkeyPatch, event: Event |
     await control.judge.look(control.judge.holder.current.routes[0])
 
 
+BAKE = {"bake": "10m", "mirror_percent": 10, "min_samples": 50}
+
 # state → (route extras, judge event, operator action, decision, gates that answer 200)
 CASES: dict[str, tuple[dict[str, Any], Event | None, str | None, str, set[str]]] = {
     "shadow": ({}, None, None, "continue", {"continue"}),
@@ -90,6 +95,7 @@ CASES: dict[str, tuple[dict[str, Any], Event | None, str | None, str, set[str]]]
         "continue",
         {"continue"},
     ),
+    "baking": ({"after_promotion": BAKE}, Event.PASSED, None, "continue", {"continue"}),
     "promoted": ({}, None, "promote", "promote", {"promote", "continue"}),
     "rolled_back": ({}, None, "rollback", "rollback", {"rollback"}),
     "inconclusive": ({}, Event.LIMIT, None, "inconclusive", set()),
@@ -113,7 +119,11 @@ async def test_verdict_and_gates_in_each_state(
     base = f"{gw.admin_url}/api/routes/m/verdict"
     code, doc = await call("GET", base)
     assert code == 200
-    assert set(doc) == {"route", "rollout_id", "state", "decision", "reason", "samples", "checks"}
+    assert set(doc) == {
+        "route", "rollout_id", "state", "decision", "reason", "samples", "checks", "phase", "bake",
+    }  # fmt: skip
+    assert doc["phase"] == ("bake" if state == "baking" else extra.get("mode", "shadow"))
+    assert (doc["bake"] is None) is (state != "baking")
     assert (doc["route"], doc["state"], doc["decision"]) == ("m", state, decision)
     assert doc["rollout_id"] and doc["reason"].startswith(state)
     assert isinstance(doc["samples"], dict) and isinstance(doc["checks"], list)
@@ -246,3 +256,92 @@ async def test_a_replica_that_does_not_judge_answers_from_the_committed_state(
     assert "rollback by operator" in doc["reason"] and doc["samples"]["pairs"] == 0
     code, _ = await call("POST", f"{gw.admin_url}/api/routes/m/verdict/rollback")
     assert code == 200
+
+
+def pairs(rollout_id: str, n: int, *, baking: bool, fail: float = 0.0) -> list[OutcomeRecord]:
+    """``n`` shadow pairs recorded now: reverse-shadow ones (the candidate served) while
+    baking, whose candidate fails on a ``fail`` share of them."""
+    rng = random.Random(n)
+    now = time.time()
+    out = []
+    for i in range(n):
+        failed = rng.random() < fail
+        latency = rng.lognormvariate(-4.0, 0.2)
+        out.append(
+            OutcomeRecord(
+                route="m",
+                rollout_id=rollout_id,
+                request_id=f"p{now}-{i}",
+                ts=now + i * 1e-4,
+                kind="shadow",
+                variant="candidate" if baking else "production",
+                prod_status=200,
+                prod_latency=latency,
+                cand_status=500 if failed else 200,
+                cand_latency=latency * rng.lognormvariate(0, 0.05),
+                rows=1,
+                agree=None if failed else [True],
+            )
+        )
+    return out
+
+
+async def test_while_baking_and_after_a_bake_regression_the_verdict_is_the_bakes_evidence(
+    start: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = [{"metric": "errors", "margin": 0.02}, {"metric": "latency", "margin": 0.1}]
+    gw, control = await start(after_promotion=BAKE, analysis={"checks": checks})
+    judge = control.judge
+    await look(control, monkeypatch, None)
+    rid = judge.contexts["m"].rollout_id
+    await judge.store.insert_outcomes(pairs(rid, 120, baking=False))
+    await look(control, monkeypatch, Event.PASSED)  # promoted into the bake on 120 pairs
+    base = f"{gw.admin_url}/api/routes/m/verdict"
+    await judge.store.insert_outcomes(pairs(rid, 30, baking=True))
+    await look(control, monkeypatch, None)
+
+    code, doc = await call("GET", base)
+    assert code == 200 and (doc["state"], doc["decision"], doc["phase"]) == (
+        "baking", "continue", "bake",
+    )  # fmt: skip
+    assert doc["samples"]["pairs"] == 30 and doc["samples"]["canary_candidate"] == 0
+    assert {c["check"]: (c["phase"], c["n"]) for c in doc["checks"]} == {
+        "errors": ("bake", 30),
+        "latency": ("bake", 30),
+    }
+    assert doc["bake"]["active"] is True and doc["bake"]["min_samples"] == 50
+    promotion = doc["bake"]["promotion"]
+    assert promotion["samples"]["pairs"] == 120
+    assert {c["n"] for c in promotion["checks"]} == {120}
+    assert "now: baking against the former production: 30 of the 50 pairs" in doc["reason"]
+
+    for _ in range(20):  # the promoted candidate fails on a third of the requests
+        await judge.store.insert_outcomes(pairs(rid, 100, baking=True, fail=0.3))
+        await look(control, monkeypatch, None)
+        if judge.contexts["m"].rollout.state.value == "rolled_back":
+            break
+    code, doc = await call("GET", base)
+    assert (doc["state"], doc["decision"], doc["phase"]) == ("rolled_back", "rollback", "bake")
+    assert doc["reason"].startswith("rolled_back: regression while baking: errors")
+    errors = next(c for c in doc["checks"] if c["check"] == "errors")
+    audit = (await judge.store.read_audit("m", rid))[-1]
+    assert audit.decision == "harm:rolled_back"
+    # the check that reverted, as the decision saw it: not the shadow phase's passed errors
+    assert (errors["verdict"], errors["n"], errors["estimate"]) == (
+        "harm", audit.n, pytest.approx(audit.estimate),
+    )  # fmt: skip
+    assert doc["samples"]["pairs"] == audit.n and errors["estimate"] > 0.2
+    assert doc["bake"]["active"] is False and doc["bake"]["ended_at"] == audit.time
+    assert doc["bake"]["promotion"]["samples"]["pairs"] == 120
+    code, _ = await call("POST", f"{base}/rollback")
+    assert code == 200
+
+    judge.contexts.clear()  # a replica that does not judge answers from the committed state
+    code, stored = await call("GET", base)
+    assert code == 200 and stored["phase"] == "bake"
+    assert stored["checks"] == doc["checks"] and stored["samples"]["pairs"] == audit.n
+    assert stored["bake"]["since"] == doc["bake"]["since"]
+    assert stored["bake"]["promotion"]["samples"]["pairs"] == 120
+    code, status = await call("GET", f"{gw.admin_url}/api/status")
+    bake = status["routes"]["m"]["rollout"]["bake"]
+    assert bake["checks"] == doc["checks"] and bake["active"] is False

@@ -210,3 +210,24 @@ async def test_an_operator_ends_a_bake_early_either_way(store: Store) -> None:
     assert ctx.rollout.state is State.PROMOTED
     audit = await store.read_audit("m", ctx.rollout_id)
     assert (audit[-1].decision, audit[-1].actor) == ("promote:promoted", "operator:bob")
+
+
+async def test_pairs_recorded_before_the_promotion_and_read_after_it_are_no_bake_evidence(
+    store: Store,
+) -> None:
+    clock = Clock()
+    judge = Judge(store, ConfigHolder(config()), clock=clock)
+    ctx = await promote_into_bake(store, judge, clock)
+    assert ctx.bake is not None
+    shadow_pairs = ctx.analysis.pairs
+    rng = np.random.default_rng(11)
+    # mirrored before the promotion, reaching the store only after it (a writer's batch)
+    late, _ = pairs(rng, ctx.rollout_id, 40, ctx.rollout.since - 0.5)
+    baked, _ = pairs(rng, ctx.rollout_id, 60, ctx.rollout.since, reverse=True)
+    await store.insert_outcomes(late + baked)
+    assert await judge.look(judge.holder.current.routes[0]) is None
+    assert ctx.bake.pairs == 60  # the bake's tests see the reverse-shadow pairs alone
+    assert ctx.analysis.pairs == shadow_pairs + 40
+    status = judge.status(judge.holder.current.routes[0])["bake"]
+    assert status["samples"]["pairs"] == 60 and status["active"] is True
+    assert {c["phase"] for c in status["checks"]} == {"bake"}

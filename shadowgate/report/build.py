@@ -35,6 +35,7 @@ th { background: #f4f4f4; } td.l, th.l { text-align: left; }
 .state { font-weight: bold; padding: 2px 8px; border-radius: 4px; color: white; }
 .promoted { background: #2ca02c; } .rolled_back { background: #d62728; }
 .other { background: #777; } .muted { color: #777; } img { max-width: 100%; }
+td.harm { color: #d62728; font-weight: bold; }
 """
 
 
@@ -146,6 +147,8 @@ def render_html(d: RolloutData) -> str:
         f"α = {d.route.analysis.alpha:g} (harm tests {d.alpha_harm:.3g} each, "
         f"pass tests {d.alpha_pass:.3g}).</p>",
     ]
+    if d.bake_windows:
+        parts.append(_bake_intro(d))
     if d.after_decision:
         parts.append(
             f"<p class='muted'>{d.after_decision} outcomes recorded after the final decision "
@@ -163,24 +166,55 @@ def render_html(d: RolloutData) -> str:
         "(worse beyond the margin → roll back) and <i>pass</i> (within the margin → may "
         "promote). A question is answered when its p-value crosses its α.</p>"
     )
-    for name, t in d.trajectories.items():
-        if not t.n:
-            continue
-        marks = [x for a in judged if (x := samples_at(t, a.time)) is not None]
-        fig = plots.check_figure(t, d.alpha_harm, d.alpha_pass, marks)
-        parts.append(f"<h3>{e(name)}</h3>{_img(fig, f'check {name}')}")
+    parts += _figures(d, judged, bake=False)
+    if d.bake_windows:
+        parts.append("<h2>The bake's evidence over samples</h2>")
+        parts.append(
+            "<p class='muted'>The bake's own tests, replayed from the pairs recorded while "
+            "baking: the promoted candidate served and the former production was mirrored "
+            "as the reference. They start from zero at the promotion, with their own α; any "
+            "harm reverts the promotion.</p>"
+        )
+        parts += _figures(d, judged, bake=True)
     times = [a.time - t0 for a in judged]
+    spans = [(a - t0, b - t0) for a, b in d.bake_windows]
     parts += [
         "<h2>Latency per variant</h2>",
         _img(plots.latency_figure(latencies(d.outcomes)), "latency per variant"),
         "<h2>Disagreement over time</h2>",
-        _img(plots.disagreement_figure(d.outcomes, t0, times), "disagreement"),
+        _img(plots.disagreement_figure(d.outcomes, t0, times, spans), "disagreement"),
         "<h2>Accuracy on labels</h2>",
         _img(plots.accuracy_figure(d.route, d.labeled, _label_marks(d)), "accuracy on labels"),
         f"<p class='muted'>Generated {_when(dt.datetime.now(dt.UTC).timestamp())} by "
         "<code>shadowgate report</code>.</p></body></html>",
     ]
     return "\n".join(parts)
+
+
+def _figures(d: RolloutData, judged: list[Any], bake: bool) -> list[str]:
+    """One figure per check of a phase (the bake's, or the ones before it), with the
+    decisions taken on that phase's evidence marked."""
+    out = []
+    for name, t in d.trajectories.items():
+        if not t.n or name.endswith(":bake") is not bake:
+            continue
+        when = [a.time for a in judged if d.in_bake(a.time) is bake]
+        marks = [x for w in when if (x := samples_at(t, w)) is not None]
+        fig = plots.check_figure(t, d.alpha_harm, d.alpha_pass, marks)
+        out.append(f"<h3>{html.escape(name)}</h3>{_img(fig, f'check {name}')}")
+    return out
+
+
+def _bake_intro(d: RolloutData) -> str:
+    """When the rollout baked, and on how many pairs."""
+    spans = ", ".join(
+        f"{_when(a)} – {'now' if not math.isfinite(b) else _when(b)}" for a, b in d.bake_windows
+    )
+    return (
+        f"<p><b>Bake after the promotion:</b> {spans}; {d.bake_outcomes} of the outcomes were "
+        "recorded while baking (the promoted candidate serving, the former production "
+        "mirrored as the reference) and feed the bake's own checks.</p>"
+    )
 
 
 def _label_marks(d: RolloutData) -> list[float]:
@@ -225,19 +259,27 @@ def _final_table(d: RolloutData) -> str:
         "<th>estimate</th><th>CI</th><th>margin</th><th>p (harm)</th><th>p (pass)</th>"
         "<th class='l'>verdict</th></tr>"
     ]
-    for r in d.final:
+    rows_of = [(r, r.phase) for r in d.final] + [(r, "bake") for r in d.bake_final]
+    for r, phase in rows_of:
         if r.segment is not None:
             continue
         fmt = _est_fmt(r.metric)
         margin = f"min {r.margin:g}" if r.metric in SHARE_METRICS else f"{r.margin:g}"
         rows.append(
-            f"<tr><td class='l'>{e(r.check)}</td><td class='l'>{r.phase}</td><td>{r.n}</td>"
+            f"<tr><td class='l'>{e(r.check)}</td><td class='l'>{phase}</td><td>{r.n}</td>"
             f"<td>{_num(r.estimate, fmt)}</td>"
             f"<td>[{_num(r.ci_lower, fmt)}, {_num(r.ci_upper, fmt)}]</td>"
             f"<td>{margin}</td><td>{_num(r.p_harm, '{:.3g}')}</td>"
-            f"<td>{_num(r.p_pass, '{:.3g}')}</td><td class='l'>{e(r.verdict)}</td></tr>"
+            f"<td>{_num(r.p_pass, '{:.3g}')}</td>"
+            f"<td class='l{' harm' if r.verdict == 'harm' else ''}'>{e(r.verdict)}</td></tr>"
         )
     rows.append("</table>")
+    if d.bake_final:
+        rows.append(
+            "<p class='muted'>The <i>bake</i> rows are the bake's own tests on the pairs "
+            "recorded while baking; the rows above them are the evidence the promotion was "
+            "decided on, as it stood when the bake began.</p>"
+        )
     return "".join(rows)
 
 
@@ -246,7 +288,8 @@ def _n_note(d: RolloutData, last: Any) -> str:
     if last is None or last.n is None or not last.check:
         return ""
     label = last.check.split(":")[0]
-    now = next((r for r in d.final if r.check == label and r.segment is None), None)
+    final = d.bake_final if d.in_bake(last.time) else d.final
+    now = next((r for r in final if r.check == label and r.segment is None), None)
     if now is None or now.n == last.n:
         return ""
     return (

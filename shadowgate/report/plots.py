@@ -24,6 +24,7 @@ from shadowgate.store.rows import LabeledOutcome, StoredOutcome
 
 COLORS = {"production": "#1f77b4", "candidate": "#d62728"}
 DECISION_COLOR = "#2ca02c"
+BAKE_COLOR = "#ff7f0e"
 
 
 def png(fig: Figure) -> str:
@@ -149,11 +150,19 @@ def _rolling(x: np.ndarray[Any, Any], window: int) -> np.ndarray[Any, Any]:
 
 
 def disagreement_figure(
-    outcomes: Sequence[StoredOutcome], t0: float, decisions: Sequence[float]
+    outcomes: Sequence[StoredOutcome],
+    t0: float,
+    decisions: Sequence[float],
+    bakes: Sequence[tuple[float, float]] = (),
 ) -> str:
-    """Rolling share of disagreeing answers and of failures per variant, over time."""
+    """Rolling share of disagreeing answers and of failures per variant, over time; the
+    spans of a bake (``bakes``, seconds since ``t0``) are shaded."""
     fig = Figure(figsize=(10, 3.2))
     ax = fig.subplots()
+    last = max((o.record.ts - t0 for o in outcomes), default=0.0)
+    for i, (a, b) in enumerate(bakes):
+        end = b if math.isfinite(b) else last
+        ax.axvspan(a, end, color=BAKE_COLOR, alpha=0.15, label="baking" if i == 0 else None)
     rows = [o.record for o in outcomes if o.record.kind == "shadow"]
     if rows:
         ts = np.asarray([r.ts - t0 for r in rows])

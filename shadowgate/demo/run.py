@@ -253,6 +253,7 @@ def summary_doc(r: DemoResult) -> dict[str, Any]:
         "decision": r.decision,
         "samples": rollout.get("samples"),
         "checks": rollout.get("checks"),
+        "bake": rollout.get("bake"),
         "requests": r.traffic.sent,
         "failed": r.traffic.failed,
         "labels": r.traffic.labels_sent,
@@ -274,9 +275,16 @@ def summary_text(r: DemoResult) -> str:
             f"no decision after {r.elapsed:.0f} s (state {r.state}): run longer "
             f"(--duration), and see {r.out / 'shadowgate.log'} for judge errors"
         )
+    bake = rollout.get("bake")
+    baked = ""
+    if isinstance(bake, dict):
+        baked = (
+            f" before the promotion; the bake: {bake.get('pairs', 0)} pairs, "
+            f"{bake.get('labels', 0)} labelled"
+        )
     lines.append(
         f"  traffic: {r.traffic.sent} requests ({r.traffic.failed} failed), "
-        f"{samples.get('pairs', 0)} pairs, {samples.get('labels', 0)} labelled"
+        f"{samples.get('pairs', 0)} pairs, {samples.get('labels', 0)} labelled{baked}"
     )
     lines.append(f"  files:   {r.out}/ (shadowgate.yaml, shadowgate.db, *.log, result.json)")
     if r.report is not None:

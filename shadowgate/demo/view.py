@@ -87,9 +87,36 @@ def is_difference(check: dict[str, Any]) -> bool:
     return str(check.get("metric", check.get("check"))) != "agreement"
 
 
+def bake_of(snap: Snapshot) -> dict[str, Any] | None:
+    """The bake's status while baking and once the rollout has ended from it, else None."""
+    bake = snap.rollout.get("bake")
+    return bake if isinstance(bake, dict) else None
+
+
 def checks_of(snap: Snapshot) -> list[dict[str, Any]]:
-    checks = snap.rollout.get("checks")
+    """The checks that decide now: the bake's own once the promoted model is baking (the
+    shadow phase's are frozen at the promotion), else the rollout's."""
+    bake = bake_of(snap)
+    checks = (bake or snap.rollout).get("checks")
     return [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
+
+
+def samples_of(snap: Snapshot) -> tuple[str, Any, Any]:
+    """What the pair counts shown count ("" or "bake "), and the pairs and labelled pairs."""
+    bake = bake_of(snap)
+    samples = (bake or {}).get("samples") or snap.rollout.get("samples") or {}
+    return ("bake " if bake else ""), samples.get("pairs", 0), samples.get("labels", 0)
+
+
+def bake_text(bake: dict[str, Any]) -> str:
+    """One line on the bake: the promoted model serves, the former production is mirrored."""
+    head = "bake: the promoted candidate serves, the former production is mirrored"
+    if not bake.get("active", True):
+        head = "bake ended"
+    return (
+        f"{head}; {bake.get('answered', 0)} pairs answered by the former production (it needs "
+        f"{bake.get('min_samples')}), {bake.get('pairs', 0)} mirrored"
+    )
 
 
 def decision_text(snap: Snapshot) -> str:
@@ -104,7 +131,7 @@ def render(snap: Snapshot) -> Group:
     t = snap.traffic
     counts = snap.counts
     requests = counts.get("requests", {}) if isinstance(counts.get("requests"), dict) else {}
-    samples = snap.rollout.get("samples") or {}
+    what, pairs, labels = samples_of(snap)
     head = Table.grid(padding=(0, 2))
     head.add_row(
         Text(f"route {snap.route}", style="bold"),
@@ -125,19 +152,14 @@ def render(snap: Snapshot) -> Group:
         f"mirrored {counts.get('mirrored', 0)}",
         f"mirror drops {counts.get('mirror_dropped', 0)}",
     )
-    traffic.add_row(
-        f"pairs {samples.get('pairs', 0)}",
-        f"labelled pairs {samples.get('labels', 0)}",
-        "",
-        "",
-    )
+    traffic.add_row(f"{what}pairs {pairs}", f"{what}labelled pairs {labels}", "", "")
     table = Table(expand=False, header_style="bold")
     for col in ("check", "n", "estimate", "anytime-valid CI", "p-value", "verdict"):
         table.add_column(col, justify="left" if col in ("check", "verdict") else "right")
     for c in checks_of(snap):
         name = str(c.get("check"))
-        if c.get("phase") == "canary":
-            name += " (canary)"
+        if c.get("phase") in ("canary", "bake"):
+            name += f" ({c['phase']})"
         if c.get("segment") is not None:
             name += f" [{c['segment']}]"
         verdict = str(c.get("verdict"))
@@ -150,21 +172,26 @@ def render(snap: Snapshot) -> Group:
             Text(verdict, style=_VERDICT_STYLE.get(verdict, "white")),
         )
     last = Text("last decision: " + decision_text(snap), overflow="fold")
-    return Group(head, traffic, table, last)
+    bake = bake_of(snap)
+    if bake is None:
+        return Group(head, traffic, table, last)
+    return Group(head, traffic, Text(bake_text(bake), overflow="fold"), table, last)
 
 
 def plain_line(snap: Snapshot) -> str:
     """One log line per refresh, for output that is not a terminal."""
+    what, pairs, labels = samples_of(snap)
     parts = [
         f"[{snap.elapsed:5.0f}s]",
         snap.state,
         f"{snap.traffic.rate():.0f} req/s",
-        f"pairs {snap.rollout.get('samples', {}).get('pairs', 0)}",
-        f"labels {snap.rollout.get('samples', {}).get('labels', 0)}",
+        f"{what}pairs {pairs}",
+        f"{what}labels {labels}",
     ]
     for c in checks_of(snap):
+        tag = " (bake)" if c.get("phase") == "bake" else ""
         parts.append(
-            f"{c.get('check')}: {fmt(c.get('estimate'), signed=is_difference(c))} "
+            f"{c.get('check')}{tag}: {fmt(c.get('estimate'), signed=is_difference(c))} "
             f"{fmt_ci(c.get('ci'), signed=is_difference(c))} "
             f"p={fmt_p(c.get('p_value'))} {c.get('verdict')}"
         )

@@ -67,3 +67,38 @@ def test_agreement_is_shown_as_a_share_and_differences_with_a_sign() -> None:
     assert fmt(agreement["estimate"], signed=is_difference(agreement)) == "0.954"
     assert fmt_ci(agreement["ci"], signed=False) == "[0.930, 0.970]"
     assert fmt(latency["estimate"], signed=is_difference(latency)) == "+0.012"
+
+
+BAKED: dict[str, Any] = {
+    "rollout": {
+        "state": "rolled_back",
+        # frozen at the promotion: what the shadow phase had passed on
+        "samples": {"pairs": 354, "labels": 360},
+        "checks": [
+            {"check": "errors", "phase": "shadow", "segment": None, "n": 354,
+             "estimate": 0.0, "ci": [-0.04, 0.04], "p_value": 0.0024, "verdict": "passed"},
+        ],
+        "bake": {
+            "active": False, "pairs": 240, "answered": 240, "labels": 130, "min_samples": 200,
+            "samples": {"pairs": 240, "answered": 240, "labels": 130},
+            "checks": [
+                {"check": "errors", "phase": "bake", "segment": None, "n": 240,
+                 "estimate": 0.229, "ci": [0.128, 0.322], "p_value": 5.8e-08, "verdict": "harm"},
+            ],
+        },
+        "last_decision": {"from": "baking", "to": "rolled_back", "reason": "regression"},
+    },
+}  # fmt: skip
+
+
+def test_a_bake_shows_its_own_evidence_not_the_frozen_shadow_numbers() -> None:
+    line = plain_line(snap(BAKED))
+    assert "bake pairs 240" in line and "bake labels 130" in line
+    assert "errors (bake): +0.229 [+0.128, +0.322] p=5.8e-08 harm" in line
+    assert "354" not in line and "passed" not in line
+    console = Console(file=io.StringIO(), width=160, record=True)
+    console.print(render(snap(BAKED)))
+    text = console.export_text()
+    assert "errors (bake)" in text and "+0.229" in text and "bake pairs 240" in text
+    assert "bake ended; 240 pairs answered by the former production (it needs 200)" in text
+    assert "354" not in text

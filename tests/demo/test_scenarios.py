@@ -16,6 +16,7 @@ import pytest
 from shadowgate.cli import main
 from shadowgate.demo.models import KINDS, holdout_accuracy
 from shadowgate.demo.run import DemoOptions, DemoResult, run_demo
+from shadowgate.demo.view import Snapshot, plain_line
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -81,6 +82,14 @@ async def test_regress_is_promoted_into_the_bake_then_reverted(tmp_path: Path) -
     assert r.report is not None
     html = r.report.read_text()
     assert "passed:baking" in html and "harm:rolled_back" in html
+    # the report and the view show the bake's own evidence, not the shadow phase's
+    assert re.search(r"<td class='l'>errors</td><td class='l'>bake</td>.*?>harm</td>", html)
+    assert '<img alt="check errors:bake"' in html
+    bake = r.status["rollout"]["bake"]
+    errors = next(c for c in bake["checks"] if c["check"] == "errors")
+    assert (bake["active"], errors["phase"], errors["verdict"]) == (False, "bake", "harm")
+    line = plain_line(Snapshot("cancer", r.elapsed, r.status, r.traffic, "regress"))
+    assert re.search(r"errors \(bake\): \+[\d.]+ \[\+[\d.]+, \+[\d.]+\] p=\S+ harm", line)
 
 
 async def test_same_is_promoted_as_non_inferior(tmp_path: Path) -> None:

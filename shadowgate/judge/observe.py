@@ -21,13 +21,18 @@ def _set(gauge: Any, value: float | None) -> None:
 
 
 def metrics_hook(metrics: Metrics) -> Any:
-    """Set check and state gauges after each look of the judge."""
+    """Set check and state gauges after each look of the judge: ``check`` is the check's
+    label, ``<label>:canary`` in canary, and ``<label>:bake`` for the bake's own tests."""
 
     def hook(route: RouteConfig, ctx: RouteContext) -> None:
-        for r in ctx.results():
+        named = [
+            (r, r.check if r.phase == "shadow" else f"{r.check}:canary") for r in ctx.results()
+        ]
+        if ctx.bake is not None and ctx.bake_evidence:  # the bake's own tests, as in the report
+            named += [(r, f"{r.check}:bake") for r in ctx.bake.results("shadow")]
+        for r, name in named:
             if r.segment is not None:
                 continue
-            name = r.check if r.phase == "shadow" else f"{r.check}:canary"
             _set(metrics.check_p_value.labels(route=route.name, check=name), r.p_value)
             _set(metrics.check_estimate.labels(route=route.name, check=name), r.estimate)
             _set(metrics.check_ci_lower.labels(route=route.name, check=name), r.ci_lower)

@@ -15,6 +15,8 @@ import pytest
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.judge import Judge
+from shadowgate.judge.observe import metrics_hook
+from shadowgate.metrics import Metrics
 from shadowgate.model.routing import Routing
 from shadowgate.rollout.machine import State
 from shadowgate.store import OutcomeRecord, Store, open_store
@@ -138,6 +140,12 @@ async def test_a_regression_while_baking_reverts_with_the_evidence(store: Store)
             break
     assert ctx.rollout.state is State.ROLLED_BACK
     assert ctx.rollout.reason.startswith("regression while baking: latency")
+    metrics = Metrics()  # the gauges show the bake's tests beside the frozen shadow ones
+    metrics_hook(metrics)(route, ctx)
+    p = metrics.registry.get_sample_value
+    audit_p = (await store.read_audit("m", ctx.rollout_id))[-1].p_value
+    assert p("shadowgate_check_p_value", {"route": "m", "check": "latency:bake"}) == audit_p
+    assert p("shadowgate_check_p_value", {"route": "m", "check": "latency"}) != audit_p
     r = await committed(store)
     assert (r.mode, r.weight, r.reverse, r.final) == ("canary", 0.0, False, True)
     audit = await store.read_audit("m", ctx.rollout_id)

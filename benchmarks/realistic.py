@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import socket
 import subprocess
@@ -68,7 +69,7 @@ UP_A, UP_B, NGX_UP_A, NGX_UP_B, NGX_MIRROR, SG, SG_ADMIN, UP_IDLE = (
 
 
 #: the ways of running shadowgate the overhead part measures, in the same invocation
-SG_VARIANTS = ("shadowgate", "shadowgate-judge-process")
+SG_VARIANTS = ("shadowgate", "shadowgate-no-judge", "shadowgate-judge-process")
 
 
 def sg_config(workdir: Path, name: str, prod: int, cand: int, deciding: bool) -> Path:
@@ -103,15 +104,30 @@ def sg_config(workdir: Path, name: str, prod: int, cand: int, deciding: bool) ->
 
 
 def start_sg(
-    stack: Stack, cfg: Path, name: str, workers: int = 1, judge_process: bool = False
+    stack: Stack,
+    cfg: Path,
+    name: str,
+    workers: int = 1,
+    judge_process: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> bl.Proc:
-    """shadowgate serving ``cfg``; one process is pinned to the proxy's core, more are not
-    (with ``judge_process`` the judge's process shares that core with the data plane's)."""
+    """shadowgate serving ``cfg``; one process is pinned to the proxy's core, more are not.
+
+    With ``judge_process`` the data plane stays pinned and the judge's process may run on
+    any core, as the kernel would place it on a machine of its own (it is niced)."""
     if workers > 1:
         stack = Stack(stack.workdir, Layout(), stack.procs)
     cmd = bl.shadowgate_cmd(cfg, record=True, workers=workers, judge_process=judge_process)
-    p = stack.start(name, cmd, proxy=True)
+    p = stack.start(name, [*cmd, *extra], proxy=True)
     bl.wait_http(f"http://{HOST}:{SG_ADMIN}/readyz", p)
+    if judge_process:
+        for pid in bl.tree(p.pid):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"--judge-only" in cmdline:
+                os.sched_setaffinity(pid, range(os.cpu_count() or 1))
     return p
 
 
@@ -285,7 +301,8 @@ def part_overhead(stack: Stack, a: argparse.Namespace, mirror: bl.Proc) -> dict[
         if name in SG_VARIANTS:
             cfg = sg_config(stack.workdir, name, NGX_UP_A, NGX_UP_B, deciding=False)
             judge_process = name == "shadowgate-judge-process"
-            owner, port = start_sg(stack, cfg, name, judge_process=judge_process), SG
+            extra = ("--no-judge",) if name == "shadowgate-no-judge" else ()
+            owner, port = start_sg(stack, cfg, name, judge_process=judge_process, extra=extra), SG
             loadgen(stack.layout, SG, 500, 1.0, 0.0)  # warm pools
             settle()
         cpu0 = bl.cpu_seconds(owner.pid) if owner else 0.0
@@ -487,7 +504,10 @@ def _overhead_verdicts(
     d: dict[str, Any], n: dict[str, Any], g: dict[str, Any], variant: str
 ) -> list[tuple[str, str, bool]]:
     """The 1 000 req/s budgets for one way of running shadowgate."""
-    how = " (judge in its own process)" if variant == "shadowgate-judge-process" else ""
+    how = {
+        "shadowgate-judge-process": " (judge in its own process)",
+        "shadowgate-no-judge": " (--no-judge: no decisions, the data plane alone)",
+    }.get(variant, "")
     ratio = g["cpu_ms_per_request"] / n["cpu_ms_per_request"]
     p50, p99 = g["p50_ms"] - d["p50_ms"], g["p99_ms"] - d["p99_ms"]
     return [

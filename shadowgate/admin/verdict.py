@@ -94,29 +94,23 @@ def verdict_doc(route: str, status: dict[str, Any]) -> dict[str, Any]:
     checks = status.get("checks") or []
     reason = _reason(state, decision, status)
     bake = status.get("bake")
+    doc: dict[str, Any] = {
+        "route": route,
+        "rollout_id": status.get("rollout_id"),
+        "state": state,
+        "decision": decision,
+    }
     if not isinstance(bake, dict):
         phase = str(status.get("phase") or ("canary" if state == "canary" else "shadow"))
-        return {
-            "route": route,
-            "rollout_id": status.get("rollout_id"),
-            "state": state,
-            "decision": decision,
-            "reason": reason,
-            "samples": samples,
-            "checks": checks,
-            "phase": phase,
-            "bake": None,
-        }
+        return {**doc, "reason": reason, "samples": samples, "checks": checks, "phase": phase,
+                "bake": None}  # fmt: skip
     if bake.get("active") and not status.get("pending"):
         reason = f"{reason}; now: {_bake_progress(bake)}"
     bake_samples = dict(bake.get("samples") or {})
     # the keys a shadow phase's samples have, so a reader of samples.pairs needs no branch
     bake_samples.update(canary_production=0, canary_candidate=0, canary_labels=0)
     return {
-        "route": route,
-        "rollout_id": status.get("rollout_id"),
-        "state": state,
-        "decision": decision,
+        **doc,
         "reason": reason,
         "samples": bake_samples,
         "checks": bake.get("checks") or [],

@@ -8,14 +8,26 @@ same confidence sequence (:mod:`shadowgate.stats.normal_mixture`).
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
-from shadowgate.stats._core import Alternative, EProcessReadout, check_alternative
+from shadowgate.stats._core import Alternative, EProcessReadout, FloatArray, check_alternative
 from shadowgate.stats.normal_mixture import check_mixture_params, half_width, mixture_ratio
 
 DEFAULT_BURN_IN = 20
+
+
+class KernelOptions(TypedDict):
+    """The keyword arguments of the kernels ``paired_log_e_from`` and ``two_sample_log_e``:
+    the hypothesis (``offset`` is a constant per row that the data were shifted by)."""
+
+    offset: FloatArray | float
+    margin: float
+    mde: float | None
+    alternative: Alternative
+    burn_in: int
+    min_variance: NotRequired[float]
 
 
 class MixtureParams(TypedDict, total=False):
@@ -55,7 +67,7 @@ class MixtureMeanTest(EProcessReadout):
         self._log_e = 0.0
         self._max_log_e = 0.0
 
-    def _kernel_options(self, offset: float) -> dict[str, Any]:
+    def _kernel_options(self, offset: float) -> KernelOptions:
         """The keyword arguments of ``paired_log_e``/``two_sample_log_e`` from this test."""
         return {
             "offset": offset,

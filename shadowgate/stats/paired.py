@@ -38,7 +38,6 @@ import numpy as np
 import numpy.typing as npt
 
 from shadowgate.stats._core import (
-    Alternative,
     FloatArray,
     as_float_row,
     evidence_where,
@@ -52,7 +51,7 @@ from shadowgate.stats.long_run import (
     long_run_var,
     new_state,
 )
-from shadowgate.stats.mixture_test import MixtureMeanTest, MixtureParams
+from shadowgate.stats.mixture_test import KernelOptions, MixtureMeanTest, MixtureParams
 from shadowgate.stats.normal_mixture import (
     log_e_normal_mixture,
     mean_var,
@@ -106,33 +105,25 @@ def paired_moments(
     return PairedMoments(n, s, ss, mean, var, lrv, dep)
 
 
-def paired_log_e_from(
-    mo: PairedMoments,
-    *,
-    offset: FloatArray | float,
-    margin: float,
-    mde: float | None,
-    alternative: Alternative,
-    burn_in: int,
-    min_variance: float = 0.0,
-) -> FloatArray:
+def paired_log_e_from(mo: PairedMoments, **options: Unpack[KernelOptions]) -> FloatArray:
     """Log e-value after every prefix, from the moments, for one hypothesis.
 
     The variance plug-in is never below ``min_variance``. A prefix whose variance is zero
     carries no evidence (a constant stream cannot say how far its mean may wander), so it
     never yields a p-value of 0.
     """
-    ok = (mo.n >= burn_in) & np.isfinite(mo.var)
+    margin, mde, min_variance = options["margin"], options["mde"], options.get("min_variance", 0.0)
+    ok = (mo.n >= options["burn_in"]) & np.isfinite(mo.var)
     if mo.dependence_ok is not None:
         ok &= mo.dependence_ok
     lrv = np.maximum(mo.lrv, min_variance)
     ok &= lrv > 0.0
     var_of_mean = lrv / mo.n
-    delta = mo.mean + offset - margin
+    delta = mo.mean + options["offset"] - margin
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         m = mixture_ratio(var_of_mean, np.maximum(mo.var, min_variance), mde)
         z = delta / np.sqrt(np.maximum(var_of_mean, 1e-300))
-        log_e = log_e_normal_mixture(z, m, alternative)
+        log_e = log_e_normal_mixture(z, m, options["alternative"])
     out: FloatArray = evidence_where(ok, log_e)
     return out
 
@@ -143,13 +134,8 @@ def paired_log_e(
     s0: FloatArray,
     ss0: FloatArray,
     *,
-    offset: FloatArray | float,
-    margin: float,
-    mde: float | None,
-    alternative: Alternative,
-    burn_in: int,
     long_run: dict[str, Any] | None = None,
-    min_variance: float = 0.0,
+    **options: Unpack[KernelOptions],
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Log e-value after every prefix of ``x`` (rows are independent streams).
 
@@ -159,15 +145,7 @@ def paired_log_e(
     :func:`paired_log_e_from`, the two halves.
     """
     mo = paired_moments(x, n0, s0, ss0, long_run)
-    log_e = paired_log_e_from(
-        mo,
-        offset=offset,
-        margin=margin,
-        mde=mde,
-        alternative=alternative,
-        burn_in=burn_in,
-        min_variance=min_variance,
-    )
+    log_e = paired_log_e_from(mo, **options)
     return log_e, mo.n, mo.s, mo.ss
 
 

@@ -29,12 +29,11 @@ import numpy as np
 import numpy.typing as npt
 
 from shadowgate.stats._core import (
-    Alternative,
     FloatArray,
     as_float_row,
     evidence_where,
 )
-from shadowgate.stats.mixture_test import MixtureMeanTest, MixtureParams
+from shadowgate.stats.mixture_test import KernelOptions, MixtureMeanTest, MixtureParams
 from shadowgate.stats.normal_mixture import (
     log_e_normal_mixture,
     mean_var,
@@ -50,19 +49,14 @@ def two_sample_log_e(
     group1: npt.NDArray[np.bool_],
     state0: State,
     state1: State,
-    *,
-    offset: FloatArray | float,
-    margin: float,
-    mde: float | None,
-    alternative: Alternative,
-    burn_in: int,
-    min_variance: float = 0.0,
+    **options: Unpack[KernelOptions],
 ) -> tuple[FloatArray, State, State]:
     """Log e-value after every prefix; ``state`` = (n, sum, sum_sq) per group, rows independent.
 
     Each group's variance plug-in is never below ``min_variance`` (a floor for 0/1 data,
     where both groups may be constant: a candidate failing every request).
     """
+    margin, mde, min_variance = options["margin"], options["mde"], options.get("min_variance", 0.0)
     g1 = group1.astype(np.float64)
     g0 = 1.0 - g1
     n0, s0, ss0 = _group_prefix(x, g0, state0)
@@ -76,10 +70,10 @@ def two_sample_log_e(
         delta = mean1 - mean0 - margin
         m = mixture_ratio(var_of_diff, 0.5 * (var0 + var1), mde)
         z = delta / np.sqrt(np.maximum(var_of_diff, 1e-300))
-        log_e = log_e_normal_mixture(z, m, alternative)
-    del offset  # the common offset cancels in the difference of means
+        log_e = log_e_normal_mixture(z, m, options["alternative"])
+    # the common offset cancels in the difference of means
     # a zero variance says nothing about how far the means may wander: no evidence
-    ok = (np.minimum(n0, n1) >= burn_in) & np.isfinite(var_of_diff) & (var_of_diff > 0.0)
+    ok = (np.minimum(n0, n1) >= options["burn_in"]) & np.isfinite(var_of_diff) & (var_of_diff > 0.0)
     log_e = evidence_where(ok, log_e)
     return log_e, (n0[:, -1], s0[:, -1], ss0[:, -1]), (n1[:, -1], s1[:, -1], ss1[:, -1])
 

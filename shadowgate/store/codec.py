@@ -25,7 +25,7 @@ from shadowgate.store.rows import (
     AuditRecord,
     JudgeState,
     LabeledOutcome,
-    RolloutState,
+    PolledState,
     StoredOutcome,
 )
 
@@ -366,9 +366,9 @@ def judge_state(r: Sequence[Any]) -> JudgeState:
     return JudgeState(r[0], loads_or_none(r[1]), loads_or_none(r[2]), *r[3:])
 
 
-def rollout_state(r: Sequence[Any]) -> RolloutState:
+def rollout_state(r: Sequence[Any]) -> PolledState:
     """A row of ``sql.Queries.rollout_states``."""
-    return RolloutState(r[0], r[1], r[2], loads_or_none(r[3]), r[4], r[5])
+    return PolledState(r[0], r[1], r[2], loads_or_none(r[3]), r[4], r[5])
 
 
 def next_rollout(

@@ -18,8 +18,8 @@ from shadowgate.store.rows import (
     JudgeState,
     LabeledOutcome,
     MonitorSnapshot,
+    PolledState,
     Rollout,
-    RolloutState,
     StoredOutcome,
 )
 from shadowgate.store.sql import Queries, read_params
@@ -105,7 +105,7 @@ class SqlReads(Protocol):
     async def state_version(self) -> int:
         return int(await self._scalar(self.Q.state_version))
 
-    async def read_rollout_states(self) -> list[RolloutState]:
+    async def read_rollout_states(self) -> list[PolledState]:
         return await self._select(self.Q.rollout_states, (), codec.rollout_state)
 
     async def load_monitor(self, route: str, owner: str) -> MonitorSnapshot | None:

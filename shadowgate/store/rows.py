@@ -112,7 +112,7 @@ class JudgeState:
 
 
 @dataclass(slots=True)
-class RolloutState:
+class PolledState:
     """A route's current rollout state, as data planes poll it."""
 
     route: str

@@ -14,6 +14,7 @@ from shadowgate.compare.kind_tally import KindTally
 from shadowgate.config.outage import ProductionOutageConfig
 from shadowgate.judge.context import stored_bake
 from shadowgate.judge.judge import Judge
+from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.outage import OutageGate
 
 
@@ -30,8 +31,21 @@ async def stored_status(judge: Judge, route_name: str) -> dict[str, Any]:
     route = judge.holder.current.route(route_name)
     outage_cfg = route.analysis.production_outage if route else ProductionOutageConfig()
     routing = saved.detail.get("routing") or {}
-    analysis = data.get("analysis") or {}
-    canary = analysis.get("canary") or [0, 0]
+    samples: dict[str, Any] = {}
+    if route is not None and data.get("analysis"):
+        # the analysis as committed, read back: the same sample counts the acting judge shows
+        try:
+            a = RouteAnalysis.from_dict(route.analysis, data["analysis"])
+        except (KeyError, ValueError, TypeError) as exc:  # e.g. written by another version
+            return {"rollout_id": rollout.rollout_id, "state": saved.state, "error": str(exc)}
+        samples = {
+            "pairs": a.pairs,
+            "labels": a.labels,
+            "canary_production": a.canary[0],
+            "canary_candidate": a.canary[1],
+            "canary_labels": a.canary_labels,
+            "label_window": a.label_window_status(),
+        }
     return {
         "rollout_id": rollout.rollout_id,
         "state": saved.state,
@@ -43,14 +57,7 @@ async def stored_status(judge: Judge, route_name: str) -> dict[str, Any]:
         "kind_mismatch": KindTally.from_dict(data.get("kinds") or {}).status(
             route.prediction.map_kinds if route else True
         ),
-        "samples": {
-            "pairs": analysis.get("pairs", 0),
-            "labels": analysis.get("labels", 0),
-            "canary_production": canary[0],
-            "canary_candidate": canary[1],
-            "canary_labels": analysis.get("canary_labels", 0),
-            "labels_rejected": dict(data.get("labels_rejected") or {}),
-        },
+        "samples": {**samples, "labels_rejected": dict(data.get("labels_rejected") or {})},
         "bake": stored_bake(route, saved) if route else None,
         "note": "state as last committed by the acting judge",
     }

@@ -28,6 +28,7 @@ from shadowgate.config import ConfigHolder, load_config
 from shadowgate.gateway import Gateway
 from shadowgate.metrics import Metrics
 from shadowgate.model.sink import ExchangeSink, MemorySink
+from shadowgate.store import Store, open_store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -186,3 +187,12 @@ async def hooks() -> AsyncIterator[Hooks]:
     h.url = f"http://127.0.0.1:{port}/hook"
     yield h
     await runner.cleanup()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A real SQLite store in a file (tests/store/ has its own, over both backends)."""
+    s = open_store(f"sqlite:///{tmp_path}/judge.db")
+    await s.open()
+    yield s
+    await s.close()

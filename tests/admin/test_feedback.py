@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -11,17 +10,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from shadowgate.admin.feedback import MAX_ITEMS, add_feedback_routes
-from shadowgate.store import OutcomeRecord, Store, open_store
+from shadowgate.store import OutcomeRecord, Store
 
 Client = TestClient[web.Request, web.Application]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path}/fb.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 @pytest.fixture

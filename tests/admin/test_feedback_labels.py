@@ -4,8 +4,7 @@ counted, and a corrected label joins and counts (real aiohttp app, real SQLite s
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from shadowgate.admin.feedback import add_feedback_routes
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.judge.evidence import labels_from
 from shadowgate.metrics import Metrics
-from shadowgate.store import OutcomeRecord, Store, open_store
+from shadowgate.store import OutcomeRecord, Store
 
 Client = TestClient[web.Request, web.Application]
 CONFIG = ShadowgateConfig.model_validate(
@@ -38,14 +37,6 @@ CONFIG = ShadowgateConfig.model_validate(
         ),
     )
 )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path}/labels.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ the judge says why; with ``alert`` the same rollout promotes."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from shadowgate.inputs import ModelSchema
 from shadowgate.judge.judge import Judge
 from shadowgate.model.exchange import Exchange, Side
 from shadowgate.recording.inputs_watch import InputWatch
-from shadowgate.store import OutcomeRecord, Store, open_store
+from shadowgate.store import OutcomeRecord, Store
 
 SCHEMA = ModelSchema.from_metadata(
     {"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 2]}]}
@@ -111,14 +109,6 @@ def drifting_watch(cfg: ShadowgateConfig) -> InputWatch:
             x[:, 0] += 2.0
         watch.observe(exchange(x, i))
     return watch
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path}/judge.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 @pytest.mark.parametrize("on_drift", ["block_promotion", "alert"])

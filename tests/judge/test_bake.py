@@ -5,13 +5,11 @@ restarted judge resumes the bake with its evidence."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
+from gwhelpers import Clock
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.judge import Judge
@@ -19,7 +17,7 @@ from shadowgate.judge.observe import metrics_hook
 from shadowgate.metrics import Metrics
 from shadowgate.model.routing import Routing
 from shadowgate.rollout.machine import State
-from shadowgate.store import OutcomeRecord, Store, open_store
+from shadowgate.store import OutcomeRecord, Store
 
 BAKE = 60.0
 
@@ -48,22 +46,6 @@ def config(checks: list[dict[str, Any]] | None = None) -> ShadowgateConfig:
             ]
         }
     )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path}/bake.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def pairs(

@@ -4,12 +4,9 @@ and a failing reference (neither promotes nor reverts; the bake's clock stops)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from judge.test_bake import BAKE, Clock, committed, pairs, promote_into_bake
 from judge.test_lifecycle import canary
@@ -18,7 +15,7 @@ from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.context import RouteContext
 from shadowgate.judge.judge import Judge
 from shadowgate.rollout.machine import State
-from shadowgate.store import OutcomeRecord, Store, open_store
+from shadowgate.store import OutcomeRecord, Store
 
 ANALYSIS: dict[str, Any] = {
     "min_samples": 100,
@@ -39,14 +36,6 @@ def config(**route: Any) -> ShadowgateConfig:
     }
     r.update(route)
     return ShadowgateConfig.model_validate({"routes": [r]})
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path}/bake.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def audit(store: Store) -> list[tuple[str, str, str]]:

@@ -43,14 +43,6 @@ def config(**analysis: object) -> ShadowgateConfig:
     )
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path}/judge.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
 def outcomes(
     rng: np.random.Generator, rollout: str, n: int, *, slow: float = 1.0, c_err: float = 0.0
 ) -> list[OutcomeRecord]:

@@ -3,19 +3,18 @@ on the judge with a real SQLite store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from gwhelpers import Clock
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.judge import Judge
 from shadowgate.model.routing import Routing
 from shadowgate.rollout.machine import State
-from shadowgate.store import OutcomeRecord, Store, open_store
+from shadowgate.store import OutcomeRecord, Store
 
 
 def config(**route: Any) -> ShadowgateConfig:
@@ -32,22 +31,6 @@ def config(**route: Any) -> ShadowgateConfig:
     }
     r.update(route)
     return ShadowgateConfig.model_validate({"routes": [r]})
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path}/lifecycle.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 async def committed(store: Store) -> Routing:

@@ -3,16 +3,13 @@ the pairs production survived would decide; the decision comes once it recovers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from shadowgate.admin.actions import status_provider
 from shadowgate.config.model import ShadowgateConfig
 from shadowgate.config.reload import ConfigHolder
 from shadowgate.judge.judge import Judge
-from shadowgate.store import OutcomeRecord, Store, open_store
+from shadowgate.store import OutcomeRecord, Store
 
 
 def config(**outage: object) -> ShadowgateConfig:
@@ -35,14 +32,6 @@ def config(**outage: object) -> ShadowgateConfig:
             ]
         }
     )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path}/judge.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 def pairs(rollout: str, start: float, n: int, *, every_nth_fails: int = 0) -> list[OutcomeRecord]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -68,14 +67,6 @@ def drift(watch: InputWatch) -> dict[str, object]:
     assert status is not None
     doc: dict[str, object] = status["inputs"]["drift"]
     return doc
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path}/sg.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def test_saved_when_due_and_changed_and_resumed_by_a_new_watcher(store: Store) -> None:

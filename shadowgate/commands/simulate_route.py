@@ -27,7 +27,7 @@ from shadowgate.rollout.checks import Method
 from shadowgate.rollout.machine import Event
 from shadowgate.rollout.route_scenarios import DEFAULT, build
 from shadowgate.rollout.route_sim import RouteScenario, holds, run_range, summarise
-from shadowgate.stats.scenarios_route import recorded
+from shadowgate.rollout.route_streams import recorded
 from shadowgate.store.rows import StoredOutcome
 
 HORIZON = 20_000

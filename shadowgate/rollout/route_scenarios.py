@@ -7,11 +7,15 @@ point, latency 10 %) with α = 0.05: harm shares α/2 in total, pass α/2 (DESIG
 
 from __future__ import annotations
 
-from functools import partial
-
 from shadowgate.rollout.machine import Event
 from shadowgate.rollout.route_sim import RouteScenario
-from shadowgate.stats import scenarios_route as g
+from shadowgate.rollout.route_streams import (
+    AgreementRuns,
+    Canary,
+    LabelledAccuracy,
+    LatencyPairs,
+    Losses,
+)
 
 DEFAULT = ({"metric": "errors"}, {"metric": "latency"})
 AGREE = (*DEFAULT, {"metric": "agreement", "min": 0.9})
@@ -23,10 +27,14 @@ H, P = Event.HARM, Event.PASSED
 
 
 def build() -> list[RouteScenario]:
-    lp = g.latency_pairs
     sc = [
         RouteScenario(
-            "A/A i.i.d.", "identical candidate, log-latency noise sd 0.3", True, H, DEFAULT, lp
+            "A/A i.i.d.",
+            "identical candidate, log-latency noise sd 0.3",
+            True,
+            H,
+            DEFAULT,
+            LatencyPairs(),
         )
     ]
     for phi in (0.9, 0.99, 0.999):
@@ -37,7 +45,7 @@ def build() -> list[RouteScenario]:
                 True,
                 H,
                 DEFAULT,
-                partial(lp, phi=phi, load_sd=0.3, noise_sd=0.1),
+                LatencyPairs(phi=phi, load_sd=0.3, noise_sd=0.1),
             )
         )
     for rate, burst in ((0.001, 20.0), (0.01, 50.0)):
@@ -48,7 +56,7 @@ def build() -> list[RouteScenario]:
                 True,
                 H,
                 DEFAULT,
-                partial(lp, prod_err=rate, cand_err=rate, burst=burst),
+                LatencyPairs(prod_err=rate, cand_err=rate, burst=burst),
             )
         )
     for phi in (0.5, 0.9):
@@ -59,7 +67,7 @@ def build() -> list[RouteScenario]:
                 True,
                 P,
                 DEFAULT,
-                partial(lp, slowdown=1.1, phi=phi, load_sd=0.3, noise_sd=0.1),
+                LatencyPairs(slowdown=1.1, phi=phi, load_sd=0.3, noise_sd=0.1),
             )
         )
     sc += [
@@ -69,7 +77,7 @@ def build() -> list[RouteScenario]:
             True,
             P,
             AGREE,
-            partial(g.agreement_runs, low=0.85, high=0.95, run=50.0),
+            AgreementRuns(low=0.85, high=0.95, run=50.0),
         ),
         RouteScenario(
             "accuracy at margin, label delay",
@@ -78,7 +86,7 @@ def build() -> list[RouteScenario]:
             True,
             P,
             ACC,
-            g.labelled_accuracy,
+            LabelledAccuracy(),
             label_window=8_000.0,
         ),
         RouteScenario(
@@ -87,7 +95,7 @@ def build() -> list[RouteScenario]:
             True,
             P,
             LOSS,
-            partial(g.losses, kind="01", shift=0.01),
+            Losses(kind="01", shift=0.01),
         ),
         RouteScenario(
             "0/1 loss beyond margin, 10% labelled",
@@ -95,7 +103,7 @@ def build() -> list[RouteScenario]:
             True,
             P,
             LOSS3,
-            partial(g.losses, kind="01", shift=0.03, labelled=0.1),
+            Losses(kind="01", shift=0.03, labelled=0.1),
         ),
         RouteScenario(
             "log loss at margin, rare mistakes",
@@ -103,7 +111,7 @@ def build() -> list[RouteScenario]:
             True,
             P,
             LOSS,
-            partial(g.losses, kind="log", shift=0.01),
+            Losses(kind="log", shift=0.01),
         ),
         RouteScenario(
             "log loss at margin, rare mistakes, bound 15",
@@ -111,7 +119,7 @@ def build() -> list[RouteScenario]:
             True,
             P,
             LOSS_BOUND,
-            partial(g.losses, kind="log", shift=0.01),
+            Losses(kind="log", shift=0.01),
         ),
         RouteScenario(
             "log loss identical, bound 15",
@@ -119,7 +127,7 @@ def build() -> list[RouteScenario]:
             False,
             P,
             LOSS_BOUND,
-            partial(g.losses, kind="log", shift=0.0),
+            Losses(kind="log", shift=0.0),
         ),
         RouteScenario(
             "canary errors at margin",
@@ -128,7 +136,7 @@ def build() -> list[RouteScenario]:
             True,
             P,
             DEFAULT,
-            g.canary,
+            Canary(),
             canary=True,
         ),
         # ---- power
@@ -138,7 +146,7 @@ def build() -> list[RouteScenario]:
             False,
             H,
             DEFAULT,
-            partial(lp, slowdown=1.2),
+            LatencyPairs(slowdown=1.2),
         ),
         RouteScenario(
             "i.i.d. +1 point errors",
@@ -146,7 +154,7 @@ def build() -> list[RouteScenario]:
             False,
             H,
             DEFAULT,
-            partial(lp, prod_err=0.005, cand_err=0.015),
+            LatencyPairs(prod_err=0.005, cand_err=0.015),
         ),
         RouteScenario(
             "AR 0.99 20% slower",
@@ -154,7 +162,7 @@ def build() -> list[RouteScenario]:
             False,
             H,
             DEFAULT,
-            partial(lp, slowdown=1.2, phi=0.99, load_sd=0.3, noise_sd=0.1),
+            LatencyPairs(slowdown=1.2, phi=0.99, load_sd=0.3, noise_sd=0.1),
         ),
         RouteScenario(
             "AR 0.99 sd 0.1 20% slower",
@@ -162,7 +170,7 @@ def build() -> list[RouteScenario]:
             False,
             H,
             DEFAULT,
-            partial(lp, slowdown=1.2, phi=0.99, load_sd=0.1, noise_sd=0.3),
+            LatencyPairs(slowdown=1.2, phi=0.99, load_sd=0.1, noise_sd=0.3),
         ),
         RouteScenario(
             "identical promoted",
@@ -170,7 +178,7 @@ def build() -> list[RouteScenario]:
             False,
             P,
             DEFAULT,
-            lp,
+            LatencyPairs(),
         ),
     ]
     return sc

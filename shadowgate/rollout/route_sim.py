@@ -1,6 +1,6 @@
 """Route-level Monte-Carlo: the judge's own procedure (RouteAnalysis + policy) on streams.
 
-Each run feeds one scenario's columns (``shadowgate.stats.scenarios_route``) to a fresh
+Each run feeds one scenario's stream (``rollout.route_streams``) to a fresh
 ``RouteAnalysis`` in batches, asks ``policy.decide`` after every batch exactly as the judge
 does, and stops at the first final decision. ``method="iid"`` runs the earlier procedure
 (i.i.d. variance plug-in, empirical-Bernstein bets, α spent per phase): the negative
@@ -19,13 +19,12 @@ import numpy as np
 from shadowgate.config.model import RouteConfig
 from shadowgate.rollout.analysis import RouteAnalysis
 from shadowgate.rollout.checks import Method
-from shadowgate.rollout.evidence import CanaryBatch, LabelBatch, PairBatch
+from shadowgate.rollout.evidence import CanaryBatch, Floats, LabelBatch, PairBatch
 from shadowgate.rollout.label_window import LabelWindow
 from shadowgate.rollout.machine import Event, RolloutState, State
 from shadowgate.rollout.policy import decide
-from shadowgate.stats.scenarios_route import Streams
+from shadowgate.rollout.route_streams import Make
 
-Make = Callable[[np.random.Generator, int], Streams]
 FINAL = (Event.HARM, Event.PASSED, Event.LIMIT, Event.SRM)
 
 
@@ -81,7 +80,8 @@ def run_once(
     s = sc.make(rng, horizon)
     a = RouteAnalysis(route.analysis, canary_weight=50.0 if sc.canary else 0.0, method=method)
     st = RolloutState(State.CANARY) if sc.canary else RolloutState(State.SHADOW)
-    has_labels = s.label_at.size > 0
+    label_at = s.labels.label_at
+    has_labels = label_at.size > 0
     window = LabelWindow(sc.label_window)
     request_at = np.arange(horizon, dtype=np.float64)
     fed = np.zeros(horizon, dtype=bool)
@@ -89,21 +89,26 @@ def run_once(
     for end in looks(horizon):
         cut = slice(prev, end)
         if sc.canary:
-            c = s.candidate[cut]
-            a.add_canary(CanaryBatch(c, s.failed[cut], s.log_latency[cut], np.ones(c.size, bool)))
+            c = s.canary
+            a.add_canary(
+                CanaryBatch(c.candidate[cut], c.failed[cut], c.log_latency[cut], c.assigned[cut])
+            )
         else:
+            p = s.pairs
             a.add_pairs(
-                PairBatch(s.prod_fail[cut], s.cand_fail[cut], s.log_ratio[cut], s.agreement[cut])
+                PairBatch(
+                    p.prod_fail[cut], p.cand_fail[cut], p.log_latency_ratio[cut], p.agreement[cut]
+                )
             )
         if has_labels:
             if method == "iid":  # the earlier way: labels read as they arrive
-                ready = np.flatnonzero(~fed[:end] & (s.label_at[:end] <= end))
-                ready = ready[np.argsort(s.label_at[ready], kind="stable")]
+                ready = np.flatnonzero(~fed[:end] & (label_at[:end] <= end))
+                ready = ready[np.argsort(label_at[ready], kind="stable")]
                 fed[ready] = True
             else:
-                ready = window.due(request_at[:end], s.label_at[:end], float(end))
+                ready = window.due(request_at[:end], label_at[:end], float(end))
             if ready.size:
-                a.add_labels(_labels(s, ready))
+                a.add_labels(_labels(s.labels, ready))
         prev = end
         d = decide(route, st, a, now=0.0, started_at=0.0, began_in_shadow=not sc.canary)
         if d is not None and d.event in FINAL:
@@ -111,13 +116,19 @@ def run_once(
     return None, horizon
 
 
-def _labels(s: Streams, idx: np.ndarray[Any, Any]) -> LabelBatch:
-    nan = np.full(idx.size, np.nan)
-    pc = s.prod_correct[idx] if s.prod_correct.size else nan
-    cc = s.cand_correct[idx] if s.cand_correct.size else nan
-    pl = s.prod_loss[idx] if s.prod_loss.size else nan
-    cl = s.cand_loss[idx] if s.cand_loss.size else nan
-    return LabelBatch(pc, cc, pl, cl, [None] * idx.size)
+def _labels(labels: LabelBatch, idx: np.ndarray[Any, Any]) -> LabelBatch:
+    """The labels of pairs ``idx``; NaN for what the scenario does not label."""
+
+    def at(column: Floats) -> Floats:
+        return column[idx] if column.size else np.full(idx.size, np.nan)
+
+    return LabelBatch(
+        at(labels.prod_correct),
+        at(labels.cand_correct),
+        at(labels.prod_loss),
+        at(labels.cand_loss),
+        [None] * idx.size,
+    )
 
 
 def run_rng(seed: int, name: str, i: int) -> np.random.Generator:

@@ -2,7 +2,8 @@
 
 Latencies are whole milliseconds (so ties are common), lognormal or Pareto, with a
 per-request difficulty shared by production and candidate (pairs are correlated, as in
-shadow mode). Errors are rare Bernoulli events; canary shares change mid-run.
+shadow mode). Errors are rare Bernoulli events; canary shares change mid-run. ``ar1`` and
+``errors`` are the dependent building blocks: load episodes and bursts of failures.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+from scipy.signal import lfilter
 
 from shadowgate.stats._core import FloatArray
+
+Bools = npt.NDArray[np.bool_]
 
 
 def base_latency_ms(rng: np.random.Generator, shape: tuple[int, int], family: str) -> FloatArray:
@@ -79,3 +83,27 @@ def batch_looks(
     looks[r, ends[r, c]] = True
     looks[:, -1] = True
     return looks
+
+
+def ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> FloatArray:
+    """Stationary AR(1) with coefficient ``phi`` and marginal sd ``sd``."""
+    if phi <= 0.0 or sd == 0.0:
+        return rng.normal(0.0, sd, n) if sd else np.zeros(n)
+    e = rng.normal(0.0, sd * math.sqrt(1.0 - phi * phi), n)
+    e[0] = rng.normal(0.0, sd)
+    out: FloatArray = lfilter([1.0], [1.0, -phi], e)
+    return out
+
+
+def errors(rng: np.random.Generator, n: int, rate: float, burst: float = 1.0) -> Bools:
+    """Failures at ``rate``; with ``burst`` > 1, in bursts of mean length ``burst``."""
+    if burst <= 1.0:
+        out: Bools = rng.random(n) < rate
+        return out
+    starts = np.flatnonzero(rng.random(n) < rate / burst)
+    lengths = rng.geometric(1.0 / burst, starts.size)
+    marks = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(marks, starts, 1)
+    np.add.at(marks, np.minimum(starts + lengths, n), -1)
+    bursty: Bools = np.cumsum(marks[:n]) > 0
+    return bursty

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shadowgate.stats import BoundedMeanCS, PairedMeanTest, TwoSampleMeanTest
+from shadowgate.stats.datagen import ar1
 from shadowgate.stats.long_run import BASE_BLOCK, EFFECTIVE_N, MIN_BLOCKS
-from shadowgate.stats.scenarios_route import ar1
 from stats.test_properties import ALTS, split_feed
 
 
@@ -146,14 +146,14 @@ def test_grapa_is_valid_on_bernoulli_at_the_threshold() -> None:
 
 
 def test_recorded_aa_swaps_sides_in_whole_blocks() -> None:
-    from shadowgate.stats.scenarios_route import recorded
+    from shadowgate.rollout.route_streams import recorded
 
     n = 1_000
     pf = np.zeros(n, bool)
     cf = np.ones(n, bool)
     make = recorded(pf, cf, np.full(n, 0.5), np.ones(n), block=100)
     s = make(np.random.default_rng(3), n)
-    signs = np.sign(s.log_ratio).reshape(10, 100)
+    signs = np.sign(s.pairs.log_latency_ratio).reshape(10, 100)
     assert (signs == signs[:, :1]).all()  # one side per block
     assert set(signs[:, 0].tolist()) == {-1.0, 1.0}  # and both sides occur
-    assert (s.cand_fail == (signs.ravel() > 0)).all()  # failures travel with their side
+    assert (s.pairs.cand_fail == (signs.ravel() > 0)).all()  # failures travel with their side

@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/profile_proxy.py                  # 1 000 req/s, recording on
     .venv/bin/python benchmarks/profile_proxy.py --saturate       # wrk -c64 instead
     .venv/bin/python benchmarks/profile_proxy.py --no-record      # recording off
+    .venv/bin/python benchmarks/profile_proxy.py --realistic      # OIP 32 x 30 in, 32 x 2 out
 
 Same layout as ``benchmarks/proxy.py``: nginx upstreams (production and candidate) and
 the load generator on core 0, shadowgate pinned to core 1. py-spy samples every thread
@@ -30,6 +31,7 @@ from benchlib import PY, Layout, Stack
 from proxy import fixed, settle, wrk
 
 UP_PROD, UP_CAND, PORT, ADMIN = 18001, 18002, 18020, 18120
+PAYLOADS = Path(__file__).resolve().parent / "payloads"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--saturate", action="store_true", help="wrk -c64 instead of a fixed rate")
     ap.add_argument("--no-record", action="store_true", help="the data plane only")
     ap.add_argument("--out", type=Path, help="keep the raw py-spy stacks here")
+    ap.add_argument(
+        "--realistic",
+        action="store_true",
+        help="the realistic payload (benchmarks/payloads: 32 x 30 FP32 in, 32 x 2 FP64 out) "
+        "instead of the tiny body",
+    )
     args = ap.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
     if not Path(spy).exists():
@@ -47,9 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sg-profile-") as tmp:
         stack = Stack(Path(tmp), layout)
         try:
-            conf = bl.nginx_conf(
-                stack.workdir, "upstream", bl.nginx_upstream_servers([UP_PROD, UP_CAND])
+            answer = (PAYLOADS / "oip-response-32x2.json").read_text().strip()
+            servers = (
+                bl.nginx_upstream_servers([UP_PROD, UP_CAND], answer)
+                if args.realistic
+                else bl.nginx_upstream_servers([UP_PROD, UP_CAND])
             )
+            conf = bl.nginx_conf(stack.workdir, "upstream", servers)
             stack.start("upstream", ["nginx", "-c", str(conf)], proxy=False)
             cfg = bl.shadowgate_config(stack.workdir, "sg", PORT, ADMIN, UP_PROD, UP_CAND)
             proc = stack.start("sg", bl.shadowgate_cmd(cfg, record=not args.no_record), proxy=True)
@@ -74,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
                 load = wrk(layout, stack.workdir, PORT, seconds, 64)
                 sent = load["rps"] * seconds
             else:
-                load = fixed(layout, PORT, args.rate, seconds, 0.0)
+                body = (PAYLOADS / "oip-request-32x30.json").read_text().strip()
+                load = fixed(
+                    layout, PORT, args.rate, seconds, 0.0, body if args.realistic else None
+                )
                 sent = load["sent"]
             used = bl.cpu_seconds(proc.pid) - cpu0
             wall = time.monotonic() - t0

@@ -38,8 +38,8 @@ def summarize(path: str) -> list[tuple[str, float]]:
     with open(path) as f:
         for line in f:
             stack, _, count = line.rstrip().rpartition(" ")
-            if not stack:
-                continue
+            if not stack or not count.isdigit():
+                continue  # a frame's name with a line break in it splits its stack's line
             n = int(count)
             total += n
             part = next((p for marker, p in PARTS if marker in stack), None)

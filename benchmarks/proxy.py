@@ -181,10 +181,17 @@ def wrk(
     }
 
 
-def fixed(layout: Layout, port: int, rate: float, seconds: float, warmup: float) -> dict[str, Any]:
+def fixed(
+    layout: Layout,
+    port: int,
+    rate: float,
+    seconds: float,
+    warmup: float,
+    body: str | None = None,
+) -> dict[str, Any]:
     cmd = [PY, str(bl.HERE / "loadgen.py"), "--url", f"http://{HOST}:{port}{PATH}"]
     cmd += ["--rate", str(rate), "--clients", "10", "--duration", str(seconds)]
-    cmd += ["--warmup", str(warmup), "--body", bl.REQUEST_BODY]
+    cmd += ["--warmup", str(warmup), "--body", body or bl.REQUEST_BODY]
     out = subprocess.run(layout.wrap(cmd, proxy=False), capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(f"loadgen failed: {out.stderr}")

@@ -34,6 +34,7 @@ import struct
 import sys
 from array import array
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -55,13 +56,15 @@ if array("i").itemsize != 4 or array("q").itemsize != 8:  # pragma: no cover - e
 
 def _flat(value: list[Any]) -> tuple[list[Any], tuple[int, ...]] | None:
     """The elements of a flat or rectangular two-level list, and its shape."""
-    first = value[0]
-    if type(first) is not list:
+    if type(value[0]) is not list:
         return value, (len(value),)
-    width = len(first)
-    if not all(type(r) is list and len(r) == width for r in value):
+    # set() over map() and chain() run in C: no Python frame per row or element
+    if set(map(type, value)) != {list}:
         return None
-    return [x for r in value for x in r], (len(value), width)
+    widths = set(map(len, value))
+    if len(widths) != 1:
+        return None
+    return list(chain.from_iterable(value)), (len(value), widths.pop())
 
 
 def _int_code(items: list[int]) -> bytes | None:

@@ -27,6 +27,7 @@ from shadowgate.compare.compare import (
     compare_values,
 )
 from shadowgate.config.model import PredictionConfig
+from shadowgate.model.outcome import FloatRows
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -55,6 +56,8 @@ def as_matrix(rows: Sequence[Any]) -> FloatArray | None:
     None unless every row is a float, or every row a list of the same number (≥ 1) of
     floats: integers, booleans and None keep their own rules, so they are not cast.
     """
+    if isinstance(rows, FloatRows):
+        return rows.matrix  # built from the answer's flat data when it was split
     if not rows:
         return None
     types = set(map(type, rows))

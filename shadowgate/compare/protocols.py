@@ -31,6 +31,7 @@ from jmespath.exceptions import JMESPathError
 
 from shadowgate.config.model import PredictionConfig, Protocol
 from shadowgate.errors import InvalidDataError
+from shadowgate.model.outcome import FloatRows
 
 
 class CompareError(InvalidDataError):
@@ -130,8 +131,7 @@ def _float_rows(data: Any, shape: list[int]) -> list[Any] | None:
         return None  # nested, mixed or mis-sized data: the general path splits or says why
     if len(shape) == 1 or shape[1] == 1:
         return list(data)
-    k = shape[1]
-    return [data[i : i + k] for i in range(0, len(data), k)]
+    return FloatRows(data, shape[1])
 
 
 def split_tensor(tensor: Any, where: str = "output") -> list[Any]:

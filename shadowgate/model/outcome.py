@@ -5,6 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+
+class FloatRows(list[Any]):
+    """Rows of K floats each, as a list of lists, with the same numbers as an (N, K) array.
+
+    An Open Inference Protocol answer's ``[N, K]`` FP tensor arrives as one flat list of
+    floats; it is split into rows once, and the array is built from the flat list in one
+    call. The compare reads the array (no second pass over the rows) and the store packs
+    it (no pass over the elements), while everyone else sees the plain list of lists it
+    equals. The rows must not be modified: the array would no longer match them.
+    """
+
+    __slots__ = ("matrix",)
+
+    matrix: npt.NDArray[np.float64]
+
+    def __init__(self, flat: list[float], width: int) -> None:
+        super().__init__(flat[i : i + width] for i in range(0, len(flat), width))
+        matrix = np.array(flat, dtype=np.float64).reshape(-1, width)
+        matrix.flags.writeable = False
+        self.matrix = matrix
+
 
 @dataclass(slots=True)
 class OutcomeRecord:

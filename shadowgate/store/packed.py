@@ -24,7 +24,9 @@ becoming ``null``. JSON text never begins with a zero byte, so ``unpack`` tells 
 apart by the first byte; it also reads ``str`` (SQLite rows written before version 2 of
 the schema). Every value round-trips exactly: the same types, the same numbers
 (``tests/store/test_store_packed.py``). A numpy array (a vectorised compare's output) is
-packed by the same rules as its ``tolist()`` and reads back as that list.
+packed by the same rules as its ``tolist()`` and reads back as that list; an FP64 array,
+and the :class:`~shadowgate.model.outcome.FloatRows` an answer's tensor is split into,
+are packed from the array's own bytes, to the same bytes as the list would be.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+from shadowgate.model.outcome import FloatRows
 
 MAGIC = 0x00
 _HEAD = struct.Struct("<BcB")
@@ -90,10 +95,23 @@ def _header(code: bytes, shape: tuple[int, ...]) -> bytes:
     return head
 
 
+def _float_matrix(m: npt.NDArray[Any]) -> tuple[bytes, tuple[int, ...], bytes] | None:
+    """A non-empty FP64 array of one or two dimensions, all finite, as its elements (what
+    its ``tolist()`` packs to, without a Python object per element); else None."""
+    if m.dtype != np.float64 or m.ndim not in (1, 2) or not m.size:
+        return None
+    if not np.isfinite(m).all():
+        return None  # NaN or an infinity: JSON text, as for the list
+    return b"d", m.shape, np.ascontiguousarray(m, dtype="<f8").tobytes()
+
+
 def _elements(value: Any) -> tuple[bytes, tuple[int, ...], bytes] | None:
     """``value`` as (type code, shape, little-endian elements), or None when it is not
     a plain array of one type."""
     if isinstance(value, np.ndarray):
+        found = _float_matrix(value)
+        if found is not None:
+            return found
         value = value.tolist()  # a vectorised compare's output: the same rules apply
     if type(value) is not list or not value:
         return None
@@ -109,9 +127,8 @@ def _elements(value: Any) -> tuple[bytes, tuple[int, ...], bytes] | None:
         return b"?", shape, bytes(items)
     code: bytes | None
     if kind is float:
-        # a NaN or an infinity anywhere makes the sum non-finite (so does an overflow of
-        # the sum, which only costs this value its packing)
-        code = b"d" if math.isfinite(sum(items)) else None
+        # a NaN or an infinity anywhere keeps the JSON text (as an array's isfinite does)
+        code = b"d" if all(map(math.isfinite, items)) else None
     elif kind is int:
         code = _int_code(items)
     else:
@@ -128,6 +145,11 @@ def pack(value: Any, dumps: Callable[[Any], str]) -> bytes | None:
     """``value`` (None stays NULL) as compact binary, or as UTF-8 ``dumps(value)``."""
     if value is None:
         return None
+    if isinstance(value, FloatRows):  # rows split from an answer's tensor: its array
+        found = _float_matrix(value.matrix)
+        if found is not None:
+            return _header(*found[:2]) + found[2]
+        value = list(value)
     if type(value) is list and len(value) < MIN_PACKED and not (value and type(value[0]) is list):
         return dumps(value).encode()
     found = _elements(value)

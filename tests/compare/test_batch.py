@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 import reference_compare as ref
 from hypothesis import HealthCheck, example, given, settings
@@ -21,9 +22,10 @@ from hypothesis import strategies as st
 from shadowgate.compare import batch
 from shadowgate.compare.batch import MIN_VECTOR_SIZE, as_matrix, compare_batch
 from shadowgate.compare.outcome import build_outcome
-from shadowgate.compare.protocols import loads
+from shadowgate.compare.protocols import loads, split_tensor
 from shadowgate.config.model import PredictionConfig, RouteConfig
 from shadowgate.model.exchange import Exchange, Side
+from shadowgate.model.outcome import FloatRows
 
 CONFIGS = [
     PredictionConfig(),
@@ -145,6 +147,40 @@ def test_float_batches_match_the_reference(
     want_agree, want_gap = _reference(prod, cand, cfg)
     assert got.agree == want_agree
     assert _same(got.prob_gap, want_gap)
+
+
+def _split(rows: list[Any]) -> list[Any]:
+    """``rows`` as an answer's ``[N, K]`` tensor is split: FloatRows, when they are such rows."""
+    if not rows or not all(type(r) is list and r and len(r) == len(rows[0]) for r in rows):
+        return rows
+    if not all(type(x) is float for r in rows for x in r) or len(rows[0]) < 2:
+        return rows
+    return FloatRows([x for r in rows for x in r], len(rows[0]))
+
+
+@settings(max_examples=250, suppress_health_check=[HealthCheck.too_slow])
+@given(float_batch(), configs)
+def test_rows_split_from_a_tensor_compare_as_their_lists_do(
+    sides: tuple[list[Any], list[Any]], cfg: PredictionConfig
+) -> None:
+    prod, cand = sides
+    got = compare_batch(_split(prod), _split(cand), cfg)
+    want = compare_batch(prod, cand, cfg)
+    assert got.agree == want.agree
+    assert _same(got.prob_gap, want.prob_gap)
+    split = _split(prod)
+    if isinstance(split, FloatRows):
+        assert as_matrix(split) is split.matrix  # no second pass over the rows
+        assert np.array_equal(split.matrix, as_matrix(prod), equal_nan=True)  # type: ignore[arg-type]
+
+
+def test_an_answers_tensor_is_split_into_rows_that_carry_its_array() -> None:
+    data = [0.1, 0.9, 0.7, 0.3, 0.5, 0.5]
+    rows = split_tensor({"name": "p", "shape": [3, 2], "datatype": "FP64", "data": data})
+    assert isinstance(rows, FloatRows) and rows == [[0.1, 0.9], [0.7, 0.3], [0.5, 0.5]]
+    assert rows.matrix.shape == (3, 2) and rows.matrix.tolist() == rows
+    ints = split_tensor({"name": "p", "shape": [2, 2], "datatype": "INT64", "data": [1, 0, 0, 1]})
+    assert not isinstance(ints, FloatRows)  # integers keep their own rules
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])

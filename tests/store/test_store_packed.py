@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pghelpers import PG_URL
-from shadowgate.model.outcome import OutcomeRecord
+from shadowgate.model.outcome import FloatRows, OutcomeRecord
 from shadowgate.store import codec, open_store, packed, sqlite_path
 from shadowgate.store.schema import migrations
 from shadowgate.store.sql import POSTGRES, SQLITE
@@ -133,6 +133,41 @@ def test_numpy_arrays_are_packed_as_they_are() -> None:
     assert same(round_trip(np.arange(10, dtype=np.int32)), list(range(10)))
     assert packed.pack(np.arange(10), codec.dumps)[0] == packed.MAGIC  # type: ignore[index]
     assert round_trip(np.array([np.nan] * 10)) == [None] * 10
+
+
+any_floats = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@given(
+    st.integers(1, 4).flatmap(
+        lambda w: st.tuples(st.just(w), st.lists(any_floats, min_size=w, max_size=w * 6))
+    )
+)
+def test_rows_split_from_a_tensor_pack_to_the_bytes_of_their_list(
+    case: tuple[int, list[float]],
+) -> None:
+    width, flat = case
+    flat = flat[: len(flat) - len(flat) % width]
+    rows = FloatRows(flat, width)
+    plain = [flat[i : i + width] for i in range(0, len(flat), width)]
+    assert rows == plain
+    assert packed.pack(rows, codec.dumps) == packed.pack(plain, codec.dumps)
+    assert same(round_trip(rows), round_trip(plain))
+
+
+def test_rows_split_from_a_tensor_are_packed_from_their_array(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def per_element(value: Any) -> Any:
+        raise AssertionError("the rows went through the per-element path")
+
+    monkeypatch.setattr(packed, "_flat", per_element)
+    flat = [(i * 0.6180339887498949) % 1 for i in range(64)]
+    data = packed.pack(FloatRows(flat, 2), codec.dumps)
+    assert data is not None and data[0] == packed.MAGIC
+    assert same(packed.unpack(data, codec.loads), [flat[i : i + 2] for i in range(0, 64, 2)])
+    with pytest.raises(ValueError):  # the array is the rows' own: read-only
+        FloatRows(flat, 2).matrix[0, 0] = 1.0
 
 
 def test_older_json_text_still_reads() -> None:

@@ -13,10 +13,35 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from shadowgate.compare.protocols import loads
+from shadowgate.compare.binary import decode_binary
+from shadowgate.compare.protocols import CompareError, loads
 from shadowgate.model.exchange import Exchange
 
-Body = Literal["request", "production", "candidate"]
+Body = Literal["request", "request_binary", "production", "candidate"]
+
+
+def decode_request(body: bytes | None, binary: bool = False) -> Any:
+    """A request body as JSON (None when empty); with ``binary``, a body that is not JSON
+    is read as Triton's binary tensor extension (a JSON header whose tensors'
+    ``parameters.binary_data_size`` say how many of the bytes after it are their data).
+
+    Raises ``ValueError`` saying why when the body is neither.
+    """
+    if not body:
+        return None
+    try:
+        return loads(body)
+    except ValueError as exc:
+        if not binary:
+            raise
+        not_json = exc
+    try:
+        doc = decode_binary(body)
+    except CompareError as exc:
+        raise ValueError(f"binary tensor data does not fit its header: {exc}") from None
+    if doc is None:
+        raise not_json
+    return doc
 
 
 class _Failed:
@@ -37,12 +62,30 @@ class DecodedExchange:
         self.exchange = exchange
         self._docs: dict[Body, Any] = {}
 
-    def request(self) -> Any:
+    def request(self, binary: bool = False) -> Any:
         """The request body as JSON, None when it is empty or absent.
+
+        With ``binary`` (Open Inference Protocol routes), a body that is not JSON is read
+        as Triton's binary tensor extension, as :func:`decode_request` does.
 
         Raises what :func:`loads` raised (``ValueError``, ``RecursionError``), every time.
         """
-        return self._json("request", self.exchange.request_body)
+        body = self.exchange.request_body
+        try:
+            return self._json("request", body)
+        except ValueError:
+            if not binary or not body:
+                raise
+            doc = self._docs.get("request_binary")
+            if doc is None:
+                try:
+                    doc = decode_request(body, binary=True)
+                except ValueError as exc:
+                    doc = _Failed(exc)
+                self._docs["request_binary"] = doc
+            if isinstance(doc, _Failed):
+                raise doc.error from None
+            return doc
 
     def answer(self, side: Literal["production", "candidate"]) -> Any:
         """One side's answer body as JSON, None when there is none (as :meth:`request`)."""

@@ -92,18 +92,9 @@ def _decode(route: RouteConfig, body: bytes, parse: Callable[[], Any] | None) ->
 
 
 def _request_json(exchange: Exchange, route: RouteConfig, decoded: DecodedExchange) -> Any:
-    body = exchange.request_body
-    if not body:
-        return None
     try:
-        return decoded.request()
+        return decoded.request(binary=route.protocol == "open-inference-v2")
     except (ValueError, RecursionError):
-        pass
-    if route.protocol != "open-inference-v2":
-        return None
-    try:
-        return decode_binary(body)
-    except CompareError:
         return None
 
 

@@ -16,12 +16,12 @@ import math
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from shadowgate.compare.decoded import DecodedExchange
-from shadowgate.compare.protocols import loads
+from shadowgate.compare.decoded import DecodedExchange, decode_request
 from shadowgate.config.model import RouteConfig, ShadowgateConfig
 from shadowgate.inputs import DriftMonitor, FeatureAlarm, ModelSchema, check_request
 from shadowgate.inputs.jsonschema_check import JsonSchemaCheck
@@ -191,7 +191,8 @@ class InputWatch:
         v = state.config.validation
         if v is None or not v.enforce:
             return None
-        found = self._check(state, lambda: loads(body) if body else None)[0]
+        binary = state.config.protocol == "open-inference-v2"
+        found = self._check(state, lambda: decode_request(body, binary))[0]
         return None if not found else "; ".join(str(x) for x in found[:5])
 
     # -- recording path --------------------------------------------------------------------
@@ -201,7 +202,8 @@ class InputWatch:
         try:
             doc = parse()
         except ValueError as e:
-            return [Violation("malformed", f"the body is not JSON: {e}")], None
+            form = "JSON nor Triton's binary tensor form" if _binary(state) else "JSON"
+            return [Violation("malformed", f"the body is not {form}: {e}")], None
         schema = state.schema
         if isinstance(schema, JsonSchemaCheck):
             return schema.check(doc), None
@@ -218,7 +220,7 @@ class InputWatch:
         decoded = decoded if decoded is not None else DecodedExchange(ex)
         arrays: Any = None
         if state.schema is not None and state.config.validation is not None:
-            found, arrays = self._check(state, decoded.request)
+            found, arrays = self._check(state, partial(decoded.request, _binary(state)))
             state.checked += 1
             reasons = Counter(v.reason for v in found)
             for reason, _ in reasons.items():
@@ -228,7 +230,7 @@ class InputWatch:
             for v in found[:3]:
                 state.examples.append({"request_id": ex.request_id, "ts": ex.ts, **v.to_dict()})
         elif isinstance(state.schema, ModelSchema):
-            arrays = check_request(state.schema, _json(decoded))[1]
+            arrays = check_request(state.schema, _json(decoded, _binary(state)))[1]
         if state.config.drift is not None and isinstance(state.schema, ModelSchema) and arrays:
             self._drift(state, ex, decoded, arrays)
 
@@ -421,8 +423,14 @@ def _saved(saved: Mapping[str, Any]) -> dict[str, Any]:
     return {"at": saved["at"], "rows": saved["rows"]}
 
 
-def _json(decoded: DecodedExchange) -> Any:
+def _binary(state: RouteInputs) -> bool:
+    """Open Inference Protocol requests may carry Triton's binary tensors (tritonclient's
+    ``binary_data=True``): they are read, not counted as malformed."""
+    return state.config.protocol == "open-inference-v2"
+
+
+def _json(decoded: DecodedExchange, binary: bool) -> Any:
     try:
-        return decoded.request()
+        return decoded.request(binary)
     except ValueError:
         return None

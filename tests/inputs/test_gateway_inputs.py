@@ -9,6 +9,7 @@ feature that moved.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,8 +40,10 @@ def oip_model(columns: int = COLUMNS) -> Callable[[web.Request], Awaitable[web.R
     async def handler(request: web.Request) -> web.Response:
         if request.method == "GET":
             return web.json_response(meta)
+        raw = await request.read()
+        header = request.headers.get("Inference-Header-Content-Length")  # binary tensors
         try:
-            doc = await request.json()
+            doc = json.loads(raw[: int(header)] if header is not None else raw)
             rows = int(doc["inputs"][0]["shape"][0])
         except (ValueError, KeyError, IndexError, TypeError):
             return web.json_response({"error": "bad request"}, status=400)
@@ -166,6 +169,52 @@ async def test_enforce_answers_400_with_location_before_either_model(
         assert len(prod.requests) + len(cand.requests) == seen
         code, _, _ = await post(http, gw, body([1, 2, 3, 4, 5, 6]))
         assert code == 200 and any(r.method == "POST" for r in prod.requests)
+    finally:
+        await gw.stop()
+
+
+def binary_body(values: list[float], rows: int = 2, short: int = 0) -> tuple[bytes, int]:
+    """Triton's binary tensor form (tritonclient's default): a JSON header, then the FP32
+    bytes it announces (``short`` fewer of them than announced); and the header's length."""
+    data = np.asarray(values, dtype="<f4").tobytes()
+    x = {"name": "x", "datatype": "FP32", "shape": [rows, COLUMNS]}
+    x["parameters"] = {"binary_data_size": len(data)}
+    header = json.dumps({"inputs": [x]}).encode()
+    return header + data[: len(data) - short], len(header)
+
+
+async def test_binary_tensor_requests_are_checked_not_counted_malformed(
+    tmp_path: Path, upstream_factory: Any, hooks: Hooks, http: aiohttp.ClientSession
+) -> None:
+    prod = await upstream_factory(oip_model())
+    cand = await upstream_factory(oip_model())
+    gw, _ = await start(
+        tmp_path, prod, cand, hooks.url, validation={"schema": "auto", "enforce": True}
+    )
+    url = f"{gw.data_url}/v2/models/cancer/infer"
+
+    async def send(raw: bytes, length: int) -> tuple[int, str]:
+        headers = {
+            "Inference-Header-Content-Length": str(length),
+            "Content-Type": "application/octet-stream",
+        }
+        async with http.post(url, data=raw, headers=headers) as r:
+            return r.status, await r.text()
+
+    try:
+        code, _ = await send(*binary_body([1, 2, 3, 4, 5, 6]))
+        assert code == 200  # read as tensors: valid, so forwarded
+        nan = float("nan")
+        code, text = await send(*binary_body([1, 2, nan, 4, 5, 6]))
+        assert code == 400 and "input 'x' value 2: nan in a FP32 input" in text, text
+        code, text = await send(*binary_body([1, 2, 3, 4, 5, 6], short=4))
+        assert code == 400 and "binary tensor data does not fit its header" in text, text
+
+        async def recorded() -> bool:  # the valid request, checked again on the recording path
+            return bool((await status(http, gw))["validation"]["checked"] == 1)
+
+        await until(recorded, what="the valid request checked")
+        assert (await status(http, gw))["validation"]["violations"] == {}
     finally:
         await gw.stop()
 

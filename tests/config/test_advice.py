@@ -1,4 +1,5 @@
-"""Advice on valid settings: a loss check without a bound is warned about, located."""
+"""Advice on valid settings, located: a loss check without a bound, and input checks on a
+route whose protocol they cannot read."""
 
 from __future__ import annotations
 
@@ -61,3 +62,26 @@ def test_check_config_and_a_reload_show_it(
     [shown] = holder.last_reload.to_dict()["warnings"]  # /api/status shows these
     assert shown.startswith(f"{path}:9: routes[0].analysis.checks[1].bound: ")
     assert any(shown in r.getMessage() for r in caplog.records)
+
+
+INPUT_CHECKS = "    validation: {schema: auto}\n    drift: {reference: 100}\n"
+
+
+def with_protocol(protocol: str) -> str:
+    head = HEAD.replace("    analysis:", f"    protocol: {protocol}\n    analysis:")
+    return head + INPUT_CHECKS
+
+
+def test_input_checks_that_cannot_read_the_routes_protocol_are_warned_about() -> None:
+    _, found = parse_config_warnings(with_protocol("kserve-v1"), "c.yaml")
+    texts = [str(w) for w in found]
+    assert [t.split(": ", 2)[1] for t in texts] == [
+        "routes[0].validation.schema",
+        "routes[0].drift",
+    ]
+    assert "a kserve-v1 route's servers do not serve, so no request would be checked" in texts[0]
+    assert "give a JSON Schema file (schema: FILE)" in texts[0]
+    assert "on a kserve-v1 route they would watch nothing" in texts[1]
+    # the same keys on an Open Inference Protocol route: no advice
+    _, none = parse_config_warnings(with_protocol("open-inference-v2"), "c.yaml")
+    assert [str(w) for w in none] == []

@@ -5,7 +5,7 @@ autocorrelated (each server's load drifts, errors come in bad minutes): the vari
 ``sum x_i`` is ``n * sigma_LR^2`` with ``sigma_LR^2 = gamma_0 + 2 sum_k gamma_k``, up to
 ``(1 + phi) / (1 - phi)`` times ``gamma_0`` for an AR(1) with coefficient ``phi``.
 
-The estimate here is the largest of three, so that it errs on the side of validity:
+The estimate here is the largest of four, so that it errs on the side of validity:
 
 - the i.i.d. sample variance (never less than today's plug-in);
 - the AR(1) formula ``s^2 (1 + r) / (1 - r)`` with ``r`` the lag-1 autocorrelation, which
@@ -13,7 +13,13 @@ The estimate here is the largest of three, so that it errs on the side of validi
 - batch means at dyadic block lengths ``b = base * 2^j`` (adaptive block length): for
   every length with at least ``min_blocks`` completed blocks, ``b * var(block means)``
   (Flegal & Jones 2010); the longest usable length grows with ``n``, so slower load
-  episodes are caught as the data reach them.
+  episodes are caught as the data reach them;
+- the same, bias-corrected: ``2 BM(b) - BM(b/2)`` (flat-top, or zero-lugsail, batch
+  means, Vats & Flegal 2022). ``BM(b)`` falls short of the long-run variance by a share of
+  about ``c / b`` (the correlation within a block is lost at its edges), most where the
+  dependence is as long as the blocks — at the start of a stream, and for the longest
+  lengths later; the difference of two lengths removes that term. It needs no state of
+  its own: both lengths are kept anyway.
 
 Everything is a running sum, so a batch equals one-by-one updates, and the state is a flat
 list of floats for ``to_dict``.
@@ -92,10 +98,9 @@ def long_run_var(
     r = np.minimum(np.maximum(np.where(np.isfinite(r), r, 0.0), 0.0), MAX_LAG1)
     best = np.maximum(var_iid, var_iid * (1.0 + r) / (1.0 - r))
     sums, ends = _base_blocks(x, st)
-    # every length with enough blocks: its estimate before the batch, after each completion
-    held: list[FloatArray | list[float]] = []
-    spans: list[FloatArray | list[int]] = []
-    const = 0.0  # the largest estimate among lengths with no new block in this batch
+    # every length with enough blocks, by level: its estimate before the batch and after
+    # each completion, with the stretch each value holds for (a constant when none)
+    rows: dict[int, tuple[FloatArray | list[float], FloatArray | list[int]] | float] = {}
     b = float(BASE_BLOCK)
     level = st["levels"][0]
     cnt0, s0, q0 = level[0], level[1], level[2]
@@ -107,16 +112,16 @@ def long_run_var(
         if cnt[-1] >= MIN_BLOCKS:
             with np.errstate(invalid="ignore", divide="ignore"):
                 after = (qsum - ssum * ssum / cnt) / ((cnt - 1.0) * b)
-            held.append(np.concatenate([[_block_var(cnt0, s0, q0, b)], after]))
-            held[-1][1:][cnt < MIN_BLOCKS] = 0.0
+            values = np.concatenate([[_block_var(cnt0, s0, q0, b)], after])
+            values[1:][cnt < MIN_BLOCKS] = 0.0
             edges = np.concatenate([[0], ends, [L]])
-            spans.append(edges[1:] - edges[:-1])
+            rows[0] = (values, edges[1:] - edges[:-1])
     elif cnt0 >= MIN_BLOCKS:
-        const = _block_var(cnt0, s0, q0, b)
+        rows[0] = _block_var(cnt0, s0, q0, b)
     elif cnt0 == 0.0:
-        return _finish(best, held, spans, const, L, st)
-    _longer(sums.tolist(), ends.tolist(), st["levels"], L, held, spans, const_box := [const])
-    return _finish(best, held, spans, const_box[0], L, st)
+        return _finish(best, rows, L, st)
+    _longer(sums.tolist(), ends.tolist(), st["levels"], L, rows)
+    return _finish(best, rows, L, st)
 
 
 def _block_var(cnt: float, s: float, q: float, b: float) -> float:
@@ -147,14 +152,12 @@ def _longer(
     ends: list[int],
     levels: list[list[Any]],
     L: int,
-    held: list[FloatArray | list[float]],
-    spans: list[FloatArray | list[int]],
-    const: list[float],
+    rows: dict[int, tuple[FloatArray | list[float], FloatArray | list[int]] | float],
 ) -> None:
     """Lengths 2, 4, ... times the base: pair up the previous length's completed blocks
     (after any pending one) and update each length's sums, in plain floats."""
     b = float(BASE_BLOCK)
-    for level in levels[1:]:
+    for j, level in enumerate(levels[1:], start=1):
         b *= 2.0
         cnt0, s0, q0, pend = level
         if sums:
@@ -168,7 +171,7 @@ def _longer(
         if not sums:
             # nothing new at this length (nor any longer one): its estimate is constant
             if cnt0 >= MIN_BLOCKS:
-                const[0] = max(const[0], _block_var(cnt0, s0, q0, b))
+                rows[j] = _block_var(cnt0, s0, q0, b)
             elif cnt0 == 0.0:
                 return  # no longer length has a block yet
             continue
@@ -181,25 +184,37 @@ def _longer(
             after.append((q - sm * sm / c) / ((c - 1.0) * b) if c >= MIN_BLOCKS else 0.0)
         level[0], level[1], level[2] = c, sm, q
         if c >= MIN_BLOCKS:
-            held.append([_block_var(cnt0, s0, q0, b), *after])
-            spans.append([e - p for e, p in zip([*ends, L], [0, *ends], strict=True)])
+            rows[j] = (
+                [_block_var(cnt0, s0, q0, b), *after],
+                [e - p for e, p in zip([*ends, L], [0, *ends], strict=True)],
+            )
 
 
 def _finish(
     best: FloatArray,
-    held: list[FloatArray | list[float]],
-    spans: list[FloatArray | list[int]],
-    const: float,
+    rows: dict[int, tuple[FloatArray | list[float], FloatArray | list[int]] | float],
     L: int,
     st: dict[str, Any],
 ) -> FloatArray:
-    """The largest of the estimates at every position; keeps the last for the state."""
-    if held:
+    """The largest of the estimates at every position; keeps the last for the state.
+
+    Each length's batch means ``BM(b)`` and, where the half length is usable too (it
+    always is: it has twice the blocks), the bias-corrected ``2 BM(b) - BM(b/2)``.
+    """
+    if rows:
         # each length's value before the batch until its first completion, then after each
-        steps = np.repeat(np.concatenate(held), np.concatenate(spans)).reshape(len(held), L)
-        best = np.maximum(best, steps.max(axis=0))
-    if const > 0.0:
-        best = np.maximum(best, const)
+        held = {
+            j: np.repeat(np.asarray(r[0]), np.asarray(r[1]))
+            if isinstance(r, tuple)
+            else np.full(L, r)
+            for j, r in rows.items()
+        }
+        best = np.maximum(best, np.stack(list(held.values())).max(axis=0))
+        pairs = [j for j in held if j - 1 in held]
+        if pairs:
+            longer = np.stack([held[j] for j in pairs])
+            half = np.stack([held[j - 1] for j in pairs])
+            best = np.maximum(best, (2.0 * longer - half).max(axis=0))
     st["lrv_now"] = float(best[-1])
     return best
 

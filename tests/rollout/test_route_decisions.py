@@ -4,6 +4,8 @@ after the same number of samples as recorded in ``route_decisions.json``.
 
 The file was written by the code before the judge's statistics were made faster (shared
 moments, fewer numpy passes); a change meant to be a pure speed-up must leave it as is.
+A change of the statistics re-writes it with this test's own loop (seed, runs and horizon
+as recorded), as when the long-run variance gained its bias-corrected batch means.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ Payload: an Open Inference Protocol v2 batch of 32 rows × 30 FP32 features (8.3
   checks deciding: an identical candidate must never be rolled back.
 - **overhead**: fixed-response nginx upstreams returning the realistic answer; direct,
   nginx ``mirror`` and shadowgate (recording on) at 1 000 req/s: added p50/p99 and CPU per
-  request of the whole process group, for shadowgate until its backlog is written.
+  request of the whole process group, for shadowgate until its backlog is written; and,
+  as a floor, shadowgate's data plane with every exchange discarded.
 - **throughput**: fixed rates stepping up until a step is not fully recorded (any mirror
   or outcome dropped, the rate not achieved, or a backlog that takes over 1 s to write
   after the load stops); nginx ``mirror``'s saturation (wrk) in the same run.
@@ -70,6 +71,9 @@ UP_A, UP_B, NGX_UP_A, NGX_UP_B, NGX_MIRROR, SG, SG_ADMIN, UP_IDLE = (
 
 #: the ways of running shadowgate the overhead part measures, in the same invocation
 SG_VARIANTS = ("shadowgate", "shadowgate-no-judge", "shadowgate-judge-process")
+#: the data plane with every exchange discarded (``shadowgate_norecord.py``): no budget
+#: applies to it; it is the floor the recording adds to, in the same run
+FLOOR = "shadowgate-norecord"
 
 
 def sg_config(workdir: Path, name: str, prod: int, cand: int, deciding: bool) -> Path:
@@ -293,11 +297,16 @@ def _nginx(stack: Stack) -> bl.Proc:
 
 def part_overhead(stack: Stack, a: argparse.Namespace, mirror: bl.Proc) -> dict[str, Any]:
     res: dict[str, Any] = {}
-    for name in ("direct", "nginx-mirror", *SG_VARIANTS):
+    for name in ("direct", "nginx-mirror", *SG_VARIANTS, FLOOR):
         bl.progress(f"overhead: {name} at 1000 req/s for {a.fixed:g}s")
         owner, port = None, NGX_UP_A
         if name == "nginx-mirror":
             owner, port = mirror, NGX_MIRROR
+        if name == FLOOR:
+            cfg = sg_config(stack.workdir, name, NGX_UP_A, NGX_UP_B, deciding=False)
+            owner, port = stack.start(name, bl.shadowgate_cmd(cfg, record=False), proxy=True), SG
+            bl.wait_port(SG)
+            loadgen(stack.layout, SG, 500, 1.0, 0.0)  # warm pools
         if name in SG_VARIANTS:
             cfg = sg_config(stack.workdir, name, NGX_UP_A, NGX_UP_B, deciding=False)
             judge_process = name == "shadowgate-judge-process"
@@ -321,6 +330,8 @@ def part_overhead(stack: Stack, a: argparse.Namespace, mirror: bl.Proc) -> dict[
             res[name]["dropped"] = metric_sum("shadowgate_mirror_dropped_total") + metric_sum(
                 "shadowgate_outcomes_dropped_total"
             )
+            stack.stop(owner)
+        if name == FLOOR and owner is not None:
             stack.stop(owner)
         bl.progress(
             f"    p50 {res[name]['p50_ms']:.2f} ms, p99 {res[name]['p99_ms']:.2f} ms, "
@@ -496,6 +507,18 @@ def markdown(doc: dict[str, Any]) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {b} | {v} | {'yes' if ok else '**no**'} |" for b, v, ok in verdicts(doc)]
+    ov = doc.get("overhead", {})
+    if {"direct", "nginx-mirror", FLOOR} <= set(ov):
+        f, n, d = ov[FLOOR], ov["nginx-mirror"], ov["direct"]
+        lines += [
+            "",
+            "Floor, in the same run (no budget applies): the data plane alone with every "
+            f"exchange discarded (`{FLOOR}`) at 1 000 req/s, CPU "
+            f"{f['cpu_ms_per_request']:.3f} ms per request "
+            f"(×{f['cpu_ms_per_request'] / n['cpu_ms_per_request']:.1f} nginx mirror), "
+            f"added p50 {f['p50_ms'] - d['p50_ms']:+.2f} ms, "
+            f"p99 {f['p99_ms'] - d['p99_ms']:+.2f} ms.",
+        ]
     lines += ["", f"Raw figures: `benchmarks/results/{doc['name']}.json`.", ""]
     return "\n".join(lines)
 

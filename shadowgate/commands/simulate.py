@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"replicates per scenario (default {DEFAULT_RUNS}; {QUICK_RUNS} with --quick)",
     )
     p.add_argument("--seed", type=int, default=20240601, help="random seed (default %(default)s)")
+    p.add_argument(
+        "--control-runs",
+        type=int,
+        default=None,
+        help="route table: replicates of the control procedure (default: as --runs); it "
+        "fails the dependent nulls by tens of standard errors, so fewer runs show it",
+    )
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--quick", action="store_true", help="CI size: fewer runs, shorter horizons")
     p.add_argument("--markdown", type=Path, default=None, help="also write a Markdown table")
@@ -118,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             markdown=args.markdown,
             jobs=args.jobs,
+            control_runs=args.control_runs,
         )
     scenarios = chosen(console, build(quick=args.quick), args.only, lambda s: s.name)
     if not scenarios:

@@ -47,14 +47,17 @@ def run_table(
     horizon: int = HORIZON,
     scenarios: list[RouteScenario] | None = None,
     jobs: int = 1,
+    control_runs: int | None = None,
 ) -> int:
+    """The table; ``control_runs`` (default ``runs``) sizes the control procedure's runs."""
     if scenarios is None:
         scenarios = chosen(console, build(), only, lambda s: s.name)
     if not scenarios:
         return 2
     jobs = max(1, jobs)
+    sizes: dict[Method, int] = {"long-run": runs, "iid": control_runs or runs}
     start = time.perf_counter()
-    got = _run_all(console, scenarios, runs, horizon, seed, jobs)
+    got = _run_all(console, scenarios, sizes, horizon, seed, jobs)
     elapsed = time.perf_counter() - start
     rows: list[dict[str, Any]] = [
         {"scenario": sc.name, "now": got[(i, "long-run")], "control": got[(i, "iid")]}
@@ -65,22 +68,29 @@ def run_table(
     if failed:
         console.print(f"[red]above nominal + 2.5 SE: {failed}[/red]")
     command = "shadowgate simulate " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else ""
-    per_run = elapsed * jobs / (2 * runs * len(scenarios))
+    total = sum(sizes.values()) * len(scenarios)
+    per_run = elapsed * jobs / total
     procs = f" with {jobs} processes" if jobs > 1 else ""
-    head = (
-        f"Produced by `{command}` in {elapsed:.0f} s{procs} ({runs} runs per scenario and "
-        f"method; {per_run:.3f} s per run and process).\n\n"
+    each = (
+        f"{runs} runs per scenario and method"
+        if sizes["iid"] == runs
+        else f"{runs} runs per scenario, {sizes['iid']} for the control"
     )
+    head = (
+        f"Produced by `{command}` in {elapsed:.0f} s{procs} ({each}; "
+        f"{per_run:.3f} s per run and process).\n\n"
+    )
+    doc = {"runs": runs, "control_runs": sizes["iid"], "seed": seed, "horizon": horizon}
     write_results(
         console,
-        {"runs": runs, "seed": seed, "horizon": horizon, "jobs": jobs, "rows": rows},
+        {**doc, "jobs": jobs, "rows": rows},
         elapsed,
         out,
         markdown,
         head + markdown_table(rows),
     )
     console.print(
-        f"{len(scenarios)} scenarios x {runs} runs x 2 procedures in {elapsed:.0f} s{procs} "
+        f"{len(scenarios)} scenarios x 2 procedures ({each}) in {elapsed:.0f} s{procs} "
         f"({per_run:.3f} s per run and process)"
     )
     return 1 if failed else 0
@@ -93,7 +103,7 @@ Chunk = tuple[Key, int, int]
 def _run_all(
     console: Console,
     scenarios: list[RouteScenario],
-    runs: int,
+    sizes: dict[Method, int],
     horizon: int,
     seed: int,
     jobs: int,
@@ -104,25 +114,27 @@ def _run_all(
     depend on ``jobs``. A line is printed as each scenario and procedure completes.
     """
     chunks: list[Chunk] = [
-        ((i, method), lo, min(lo + CHUNK, runs))
+        ((i, method), lo, min(lo + CHUNK, sizes[method]))
         for i in range(len(scenarios))
         for method in PROCEDURES
-        for lo in range(0, runs, CHUNK)
+        for lo in range(0, sizes[method], CHUNK)
     ]
     parts: dict[Key, dict[int, list[tuple[str, int]]]] = {}
     done: dict[Key, dict[str, Any]] = {}
     began = time.perf_counter()
     with progress_bar(console) as progress:
-        total = progress.add_task("all scenarios", total=2 * runs * len(scenarios))
+        total = progress.add_task("all scenarios", total=sum(sizes.values()) * len(scenarios))
         bars: dict[Key, Any] = {}
         for (key, lo, hi), outcome in _chunks_done(scenarios, chunks, horizon, seed, jobs):
             i, method = key
             if key not in bars:
-                bars[key] = progress.add_task(f"{scenarios[i].name} [{method}]", total=runs)
+                bars[key] = progress.add_task(
+                    f"{scenarios[i].name} [{method}]", total=sizes[method]
+                )
             progress.advance(bars[key], hi - lo)
             progress.advance(total, hi - lo)
             parts.setdefault(key, {})[lo] = outcome
-            if sum(len(v) for v in parts[key].values()) < runs:
+            if sum(len(v) for v in parts[key].values()) < sizes[method]:
                 continue
             ordered = [o for lo_ in sorted(parts[key]) for o in parts[key][lo_]]
             done[key] = r = summarise(scenarios[i], ordered, horizon, method)

@@ -63,6 +63,17 @@ def test_simulate_route_table_is_the_same_with_two_processes(tmp_path: Path) -> 
     assert main(["simulate", "--runs", "2", "--jobs", "0"]) == 2
 
 
+def test_simulate_route_control_runs_sizes_the_control_alone(tmp_path: Path) -> None:
+    out, md = tmp_path / "route.json", tmp_path / "route.md"
+    args = ["simulate", "--runs", "12", "--control-runs", "4", "--only", "i.i.d. 20% slower"]
+    assert main([*args, "--out", str(out), "--markdown", str(md)]) == 0
+    data = json.loads(out.read_text())
+    assert (data["runs"], data["control_runs"]) == (12, 4)
+    (row,) = data["rows"]
+    assert row["now"]["runs"] == 12 and row["control"]["runs"] == 4
+    assert "12 runs per scenario, 4 for the control" in md.read_text()
+
+
 def test_simulate_unknown_subset_is_an_error() -> None:
     assert main(["simulate", "--only", "no-such-scenario"]) == 2
     assert main(["simulate", "--table", "tests", "--only", "no-such-scenario"]) == 2

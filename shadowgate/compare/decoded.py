@@ -34,7 +34,11 @@ def decode_request(body: bytes | None, binary: bool = False) -> Any:
     except ValueError as exc:
         if not binary:
             raise
-        not_json = exc
+        return _binary(body, exc)
+
+
+def _binary(body: bytes, not_json: ValueError) -> Any:
+    """``body`` read as binary tensors, once its JSON decode has failed with ``not_json``."""
     try:
         doc = decode_binary(body)
     except CompareError as exc:
@@ -73,13 +77,13 @@ class DecodedExchange:
         body = self.exchange.request_body
         try:
             return self._json("request", body)
-        except ValueError:
+        except ValueError as not_json:
             if not binary or not body:
                 raise
             doc = self._docs.get("request_binary")
-            if doc is None:
+            if doc is None:  # the JSON decode has failed already: not tried again
                 try:
-                    doc = decode_request(body, binary=True)
+                    doc = _binary(body, not_json)
                 except ValueError as exc:
                     doc = _Failed(exc)
                 self._docs["request_binary"] = doc

@@ -118,3 +118,16 @@ async def test_tritonclient_defaults_pair_through_the_proxy(
     assert 0 < sum(rec.agree) < ROWS  # the two models differ on some rows
     assert rec.prob_gap is not None and len(rec.prob_gap) == ROWS
     assert "kind_mismatch" not in rec.extra
+
+    # the answer too is production's, byte for byte, in the form it was asked for
+    headers = {
+        k: v for k, v in prod.requests[0].headers.items() if k.lower().startswith("inference-")
+    }
+    replies = []
+    for url in (prod.url, gw.data_url):
+        async with http.post(url + "/v2/models/m/infer", data=direct, headers=headers) as resp:
+            assert resp.status == 200
+            length = resp.headers.get("Inference-Header-Content-Length")
+            replies.append((await resp.read(), length, resp.content_type))
+    assert replies[1] == replies[0]
+    assert (replies[0][1] is not None) is binary  # binary_data_output was asked for

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 
 from gwhelpers import Clock
 from shadowgate.config.model import ShadowgateConfig
@@ -192,14 +193,27 @@ async def test_a_clean_bake_ends_promoted_and_a_restart_resumes_it(store: Store)
     assert (await committed(store)).weight == 100.0
 
 
-async def test_an_operator_ends_a_bake_early_either_way(store: Store) -> None:
+@pytest.mark.parametrize(
+    ("action", "ended", "split"),
+    [
+        ("promote", State.PROMOTED, ("canary", 100.0, False)),  # the candidate keeps serving
+        ("rollback", State.ROLLED_BACK, ("canary", 0.0, False)),  # production serves again
+    ],
+)
+async def test_an_operator_ends_a_bake_early_either_way(
+    store: Store, action: str, ended: State, split: tuple[str, float, bool]
+) -> None:
     clock = Clock()
     judge = Judge(store, ConfigHolder(config()), clock=clock)
     await promote_into_bake(store, judge, clock)
-    ctx = await judge.act("m", "promote", actor="operator:bob")
-    assert ctx.rollout.state is State.PROMOTED
+    assert (await committed(store)).reverse  # baking: the former production is mirrored
+    ctx = await judge.act("m", action, actor="operator:bob")
+    assert ctx.rollout.state is ended
+    r = await committed(store)
+    assert (r.mode, r.weight, r.reverse) == split and r.final
     audit = await store.read_audit("m", ctx.rollout_id)
-    assert (audit[-1].decision, audit[-1].actor) == ("promote:promoted", "operator:bob")
+    assert (audit[-1].decision, audit[-1].actor) == (f"{action}:{ended.value}", "operator:bob")
+    assert audit[-1].reason == f"{action} by operator:bob"
 
 
 async def test_pairs_recorded_before_the_promotion_and_read_after_it_are_no_bake_evidence(

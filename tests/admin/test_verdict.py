@@ -195,7 +195,8 @@ def test_a_held_state_says_what_holds_it() -> None:
     )
 
 
-def _snippets() -> dict[str, Any]:
+def documented_snippets() -> dict[str, Any]:
+    """The YAML snippets of `docs/integrations.md`, by `kind`."""
     text = DOCS.read_text(encoding="utf-8")
     docs = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
     return {d["kind"]: d for d in docs}
@@ -204,7 +205,7 @@ def _snippets() -> dict[str, Any]:
 async def test_the_documented_argo_and_flagger_snippets_work_against_the_api(
     start: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    snippets = _snippets()
+    snippets = documented_snippets()
     assert set(snippets) == {"AnalysisTemplate", "Canary"}
     metric = snippets["AnalysisTemplate"]["spec"]["metrics"][0]
     web = metric["provider"]["web"]

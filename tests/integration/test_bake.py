@@ -1,23 +1,28 @@
 """The bake after a promotion with a real ``shadowgate serve`` and real upstreams: a
 candidate that regresses while baking is reverted on its own (audit, webhook, production
-serving again), a clean bake ends promoted, and ``kill -9`` mid-bake resumes the bake."""
+serving again), a clean bake ends promoted, and ``kill -9`` mid-bake resumes the bake. In
+each state the verdict is read as the documented Argo Rollouts metric and Flagger webhooks
+(``docs/integrations.md``) read it, from the serving process itself."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from reliability.procs import Serve, poll
+from admin.test_verdict import documented_snippets
+from reliability.procs import Serve, metric_value, poll
 
 
 def answer(name: str, fail: float = 0.0) -> Any:
@@ -61,11 +66,13 @@ def cfg(tmp_path: Path, prod: str, cand: str, hook: str, bake: str) -> dict[str,
 
 
 class Traffic:
-    """Requests one after another; remembers who served the last one."""
+    """Requests one after another; remembers who served the last one, and since when
+    (the wall-clock time its answer arrived, when the one before came from elsewhere)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.last = ""
+        self.since = 0.0
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -74,7 +81,9 @@ class Traffic:
                 with contextlib.suppress(aiohttp.ClientError):
                     async with s.post(self.url, json={"x": 1}) as r:
                         await r.read()
-                        self.last = r.headers.get("X-Served-By", "")
+                        served = r.headers.get("X-Served-By", "")
+                        if served != self.last:
+                            self.last, self.since = served, time.time()
                 await asyncio.sleep(0.003)
 
     def __enter__(self) -> Traffic:
@@ -84,6 +93,32 @@ class Traffic:
     def __exit__(self, *exc: object) -> None:
         assert self.task is not None
         self.task.cancel()
+
+
+async def controllers(serve: Serve, decision: str) -> dict[str, int]:
+    """The verdict as the documented Argo metric reads it (its ``jsonPath`` field, which
+    must be ``decision``; the gauge says the same), and the status code each documented
+    Flagger webhook gets, by hook type."""
+    snippets = documented_snippets()
+    web = snippets["AnalysisTemplate"]["spec"]["metrics"][0]["provider"]["web"]
+    field = re.fullmatch(r"\{\$\.(\w+)\}", web["jsonPath"])
+    assert field is not None
+    codes: dict[str, int] = {}
+    async with aiohttp.ClientSession() as s:
+        path = urlsplit(web["url"].replace("{{args.route}}", "m")).path
+        async with s.get(serve.admin + path) as r:
+            assert r.status == 200
+            doc = await r.json()
+        assert doc[field.group(1)] == decision, doc
+        for hook in snippets["Canary"]["spec"]["analysis"]["webhooks"]:
+            path = urlsplit(hook["url"]).path.replace("/routes/cancer/", "/routes/m/")
+            payload = {"name": "cancer", "namespace": "ml", "phase": "Progressing"}
+            async with s.post(serve.admin + path, json=payload) as r:
+                codes[hook["type"]] = r.status
+    gauge = metric_value(await serve.metrics(), "shadowgate_decision", route="m")
+    assert gauge == 1.0  # one decision is on
+    assert metric_value(await serve.metrics(), "shadowgate_decision", decision=decision) == 1.0
+    return codes
 
 
 async def state(serve: Serve) -> dict[str, Any]:
@@ -125,11 +160,21 @@ async def test_a_candidate_regressing_while_baking_is_reverted(world: dict[str, 
             await poll(lambda: _served(traffic, "candidate"), timeout=10)
             mirrored = len(w["prod"].requests)
             await poll(lambda: _more(w["prod"], mirrored), timeout=10)  # reverse shadow
+            # while baking Flagger keeps iterating and holds the promotion; Argo measures
+            # an inconclusive "continue"
+            assert await controllers(serve, "continue") == {
+                "rollout": 200, "confirm-promotion": 412, "rollback": 412,
+            }  # fmt: skip
             w["cand"].handler = answer("candidate", fail=0.25)  # the new model breaks
             ro = await reach(serve, "rolled_back")
             decided = ro["last_decision"]["time"]
             await poll(lambda: _served(traffic, "production"), timeout=10)
-            print(f"production serving again {time.time() - decided:.2f} s after the decision")
+            took = traffic.since - decided
+            print(f"production serving again {took:.2f} s after the decision")
+            assert took < 1.0, f"the revert took {took:.2f} s (issue: within 1 s)"
+        assert await controllers(serve, "rollback") == {
+            "rollout": 412, "confirm-promotion": 412, "rollback": 200,
+        }  # fmt: skip
         assert ro["last_decision"]["reason"].startswith("regression while baking: errors")
         url = f"{serve.admin}/api/routes/m/rollouts"
         async with aiohttp.ClientSession() as s, s.get(url) as r:
@@ -164,6 +209,9 @@ async def test_a_clean_bake_ends_promoted(world: dict[str, Any]) -> None:
             ro = await reach(serve, "promoted")
             await poll(lambda: _served(traffic, "candidate"), timeout=10)
         assert ro["last_decision"]["reason"].startswith("bake of 2s done")
+        assert await controllers(serve, "promote") == {
+            "rollout": 200, "confirm-promotion": 200, "rollback": 412,
+        }  # fmt: skip
     finally:
         serve.kill()
 

@@ -9,6 +9,7 @@ with actor ``config``, and a terminal state says what differs and how to restart
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -194,7 +195,8 @@ async def test_a_terminal_state_says_what_differs_and_restart_begins_again(proc:
     ro = (await p.rollout())["rollout"]
     assert ro["state"] == "canary" and ro["rollout_id"] != old
     assert ro["config_disagrees"] is None
-    # restart after inconclusive works the same way (here: after a second rollback)
+    # a second restart, over the API (restart after inconclusive, on a real deadline:
+    # test_steering_serve)
     assert (await p.post("rollback"))[0] == 200
     code, body = await p.post("restart")
     assert code == 200 and body["state"] == "canary" and body["rollout_id"] != ro["rollout_id"]
@@ -220,6 +222,15 @@ async def test_the_hand_over_after_a_promotion_starts_no_new_rollout(
         rid = body["rollout_id"]
         note = (await p.rollout())["rollout"]["config_disagrees"]
         assert f"set production.url to {cand.url} and remove `candidate`" in note
+        out = subprocess.run(  # and the CLI says so too
+            [sys.executable, "-m", "shadowgate.cli", "status", "--admin", serve.admin],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "COLUMNS": "400"},
+        )
+        assert out.returncode == 0, out.stderr
+        assert f"set production.url to {cand.url} and remove `candidate`" in out.stdout, out.stdout
         await poll(lambda: _all(p, "candidate"), timeout=10)
         # the hand-over: the promoted model becomes production, no candidate
         r = route_cfg(cand.url, cand.url)

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from integration.test_bake import controllers
 from integration.test_lifecycle import Proc, moved_within, route_cfg, served_by
 from reliability.procs import Serve, poll
 from shadowgate.dataplane.split import point, salt
@@ -299,6 +300,10 @@ async def test_inconclusive_says_what_differs_and_restart_begins_again(
     try:
         await drive(p, "inconclusive")
         old = (await p.rollout())["rollout"]["rollout_id"]
+        # Flagger's rollout hook fails each iteration until its threshold rolls back
+        assert await controllers(p.serve, "inconclusive") == {
+            "rollout": 412, "confirm-promotion": 412, "rollback": 412,
+        }  # fmt: skip
         p.edit(mode="canary", canary={"weight": 40, "sticky": STICKY})
 
         async def disagrees() -> bool:

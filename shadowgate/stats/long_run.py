@@ -21,6 +21,14 @@ The estimate here is the largest of four, so that it errs on the side of validit
   lengths later; the difference of two lengths removes that term. It needs no state of
   its own: both lengths are kept anyway.
 
+Each batch-means estimate from ``m`` blocks is read at its upper confidence bound,
+``(m - 1) / chi2_{m-1}(UPPER_QUANTILE)`` times the estimate (1.45 at 32 blocks, 1.19 at
+128, 1.06 at 1 024). With few blocks an estimate wanders by a quarter of its value, and a
+test that looks at every prefix acts on the looks where it happened to be low: without the
+bound, agreement exactly at its minimum in runs of hard and easy requests was wrongly
+promoted in 3.2 % of runs (share 2.5 %) and wrongly rolled back in 2.7 % (share 0.6 %).
+The i.i.d. and AR(1) estimates come from every observation and are not inflated.
+
 Everything is a running sum, so a batch equals one-by-one updates, and the state is a flat
 list of floats for ``to_dict``.
 """
@@ -31,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import ndtri
 
 from shadowgate.stats._core import FloatArray
 
@@ -41,6 +50,9 @@ MAX_LAG1 = 0.995  # caps the AR(1) inflation at 399x
 #: evidence counts only once n / tau_hat, the observations' worth of independent
 #: information (tau_hat = long-run / i.i.d. variance), reaches this
 EFFECTIVE_N = 200
+#: a batch-means estimate from m blocks is read at its upper (1 - this) confidence bound
+UPPER_QUANTILE = 0.1
+_Z_UPPER = float(ndtri(UPPER_QUANTILE))
 
 
 def new_state() -> dict[str, Any]:
@@ -119,9 +131,9 @@ def long_run_var(
     elif cnt0 >= MIN_BLOCKS:
         rows[0] = _block_var(cnt0, s0, q0, b)
     elif cnt0 == 0.0:
-        return _finish(best, rows, L, st)
+        return _finish(best, rows, n, st)
     _longer(sums.tolist(), ends.tolist(), st["levels"], L, rows)
-    return _finish(best, rows, L, st)
+    return _finish(best, rows, n, st)
 
 
 def _block_var(cnt: float, s: float, q: float, b: float) -> float:
@@ -193,15 +205,17 @@ def _longer(
 def _finish(
     best: FloatArray,
     rows: dict[int, tuple[FloatArray | list[float], FloatArray | list[int]] | float],
-    L: int,
+    n: FloatArray,
     st: dict[str, Any],
 ) -> FloatArray:
     """The largest of the estimates at every position; keeps the last for the state.
 
     Each length's batch means ``BM(b)`` and, where the half length is usable too (it
-    always is: it has twice the blocks), the bias-corrected ``2 BM(b) - BM(b/2)``.
+    always is: it has twice the blocks), the bias-corrected ``2 BM(b) - BM(b/2)``, each
+    read at its upper bound for the blocks of length ``b`` completed by then.
     """
     if rows:
+        L = n.shape[0]
         # each length's value before the batch until its first completion, then after each
         held = {
             j: np.repeat(np.asarray(r[0]), np.asarray(r[1]))
@@ -209,14 +223,26 @@ def _finish(
             else np.full(L, r)
             for j, r in rows.items()
         }
-        best = np.maximum(best, np.stack(list(held.values())).max(axis=0))
+        # blocks run from the stream's start: length b has floor(n / b) done at count n
+        upper = {j: upper_factor(np.floor(n / (BASE_BLOCK * 2.0**j))) for j in held}
+        best = np.maximum(best, np.stack([held[j] * upper[j] for j in held]).max(axis=0))
         pairs = [j for j in held if j - 1 in held]
         if pairs:
             longer = np.stack([held[j] for j in pairs])
             half = np.stack([held[j - 1] for j in pairs])
-            best = np.maximum(best, (2.0 * longer - half).max(axis=0))
+            factor = np.stack([upper[j] for j in pairs])
+            best = np.maximum(best, ((2.0 * longer - half) * factor).max(axis=0))
     st["lrv_now"] = float(best[-1])
     return best
+
+
+def upper_factor(blocks: FloatArray) -> FloatArray:
+    """``(m - 1) / chi2_{m-1}(UPPER_QUANTILE)`` for ``m`` blocks (Wilson–Hilferty: within
+    0.03 % of the exact quantile from 32 blocks on); 1 where there are fewer than two."""
+    k = np.maximum(blocks - 1.0, 1.0)
+    h = 2.0 / (9.0 * k)
+    out: FloatArray = np.where(blocks >= 2.0, (1.0 - h + _Z_UPPER * np.sqrt(h)) ** -3.0, 1.0)
+    return out
 
 
 def _run(start: float, values: FloatArray) -> FloatArray:

@@ -188,6 +188,14 @@ def _n(x: float | None) -> str:
     return "-" if x is None else f"{x:,.0f}"
 
 
+def _other(r: dict[str, Any]) -> str:
+    o = r.get("other")
+    if o is None:
+        return "-"
+    ok = "yes" if o["rate"] <= o["bound"] + 2.5 * o["se"] else "NO"
+    return f"{o['target']} {o['rate']:.4f} ± {o['se']:.4f} ≤ {o['bound']:.4f}: {ok}"
+
+
 def _cells(row: dict[str, Any]) -> list[str]:
     now, ctl = row["now"], row["control"]
     kind = "wrong " if now["null"] else ""
@@ -196,9 +204,10 @@ def _cells(row: dict[str, Any]) -> list[str]:
         kind + now["target"],
         _rate(now),
         "-" if now["nominal"] is None else f"{now['nominal']:.3f}",
-        ("yes" if holds(now) else "NO") if now["null"] else "-",
+        "yes" if holds(now) else "NO",
+        _other(now),
         _rate(ctl),
-        ("yes" if holds(ctl) else "NO") if now["null"] else "-",
+        "yes" if holds(ctl) else "NO",
         f"{_n(now['median_n'])} / {_n(now['p90_n'])}",
         f"{_n(ctl['median_n'])} / {_n(ctl['p90_n'])}",
     ]
@@ -210,6 +219,7 @@ COLUMNS = (
     "rate ± SE",
     "nominal",
     "holds",
+    "other wrong decision ± SE ≤ its share",
     "i.i.d. plug-in (control)",
     "control holds",
     "median / p90 n",

@@ -178,26 +178,62 @@ def summarise(
     k = len(hits)
     rate = k / runs
     arr = np.asarray(hits, dtype=np.float64)
-    return {
-        "name": sc.name,
-        "description": sc.description,
-        "null": sc.null,
-        "target": sc.target.value,
-        "method": method,
-        "runs": runs,
-        "horizon": horizon,
-        "rate": rate,
-        "se": math.sqrt(max(rate * (1 - rate), 1.0 / runs) / runs),
-        "nominal": sc.nominal if sc.null else None,
-        "median_n": float(np.median(arr)) if k else None,
-        "p90_n": float(np.percentile(arr, 90)) if k else None,
-        "events": events,
-    }
+    return with_other(
+        sc,
+        {
+            "name": sc.name,
+            "description": sc.description,
+            "null": sc.null,
+            "target": sc.target.value,
+            "method": method,
+            "runs": runs,
+            "horizon": horizon,
+            "rate": rate,
+            "se": math.sqrt(max(rate * (1 - rate), 1.0 / runs) / runs),
+            "nominal": sc.nominal if sc.null else None,
+            "median_n": float(np.median(arr)) if k else None,
+            "p90_n": float(np.percentile(arr, 90)) if k else None,
+            "events": events,
+        },
+    )
 
 
 def holds(r: dict[str, Any]) -> bool:
-    """A null row holds when its rate is at most nominal + 2.5 Monte-Carlo SE."""
-    return bool(not r["null"] or r["rate"] <= r["nominal"] + 2.5 * r["se"])
+    """A null row holds when its rate is at most nominal + 2.5 Monte-Carlo SE, and so does
+    the other wrong decision of the row, where it has one (``other_wrong``)."""
+    if r["null"] and r["rate"] > r["nominal"] + 2.5 * r["se"]:
+        return False
+    o = r.get("other")
+    return bool(o is None or o["rate"] <= o["bound"] + 2.5 * o["se"])
+
+
+def other_wrong(sc: RouteScenario, method: Method = "long-run") -> tuple[Event, float] | None:
+    """The row's other wrong decision and the share the procedure promises for it.
+
+    At a margin both questions' nulls hold (the candidate is exactly as bad as allowed),
+    so a rollback is as wrong as a promotion; a candidate worse than the margin must not
+    pass, and an identical one must not be rolled back. The harm bound is the sum of the
+    harm shares of the tests the row's phase runs (the others are never asked).
+    A/A rows have none: promoting an identical candidate is right.
+    """
+    if sc.null and sc.target is Event.HARM:
+        return None
+    if not sc.null and sc.target is Event.HARM:
+        return Event.PASSED, route_for(sc).analysis.alpha / 2
+    route = route_for(sc)
+    a = RouteAnalysis(route.analysis, canary_weight=50.0 if sc.canary else 0.0, method=method)
+    return Event.HARM, a.alpha_harm_each * len(a.checks["canary" if sc.canary else "shadow"])
+
+
+def with_other(sc: RouteScenario, r: dict[str, Any]) -> dict[str, Any]:
+    """``r`` with its ``other`` wrong decision's rate, SE and bound, from its event counts."""
+    other = other_wrong(sc, r["method"])
+    if other is None:
+        return {**r, "other": None}
+    event, bound = other
+    rate = r["events"].get(event.value, 0) / r["runs"]
+    se = math.sqrt(max(rate * (1 - rate), 1.0 / r["runs"]) / r["runs"])
+    return {**r, "other": {"target": event.value, "rate": rate, "se": se, "bound": bound}}
 
 
 def _stable(text: str) -> int:

@@ -12,7 +12,7 @@ import pytest
 
 from shadowgate.rollout.machine import Event
 from shadowgate.rollout.route_scenarios import build
-from shadowgate.rollout.route_sim import holds, looks, run_many, run_once
+from shadowgate.rollout.route_sim import holds, looks, other_wrong, run_many, run_once, summarise
 
 SCENARIOS = {s.name: s for s in build()}
 
@@ -57,3 +57,22 @@ def test_a_loss_bound_stops_rare_mistakes_from_passing_at_the_margin() -> None:
     unbounded = run_many(SCENARIOS["log loss at margin, rare mistakes"], 12, 20_000, 9, "long-run")
     assert bounded["rate"] == 0.0, bounded
     assert unbounded["rate"] >= 4 / 12, unbounded  # the same seeds without the bound
+
+
+def test_a_row_at_the_margin_also_counts_its_rollbacks_against_the_harm_shares() -> None:
+    """At a margin both questions' nulls hold: a rollback there is wrong too, against the
+    harm shares of the tests the phase runs (agreement: 3 shadow tests of 5 + the split
+    check's share, 3 x 0.025 / 6). The 10 000-run table before the upper-bound batch means
+    had 273 such rollbacks (0.027), which the pass column alone did not show."""
+    sc = SCENARIOS["agreement at min 0.9, runs"]
+    assert other_wrong(sc) == (Event.HARM, pytest.approx(0.0125))
+    assert other_wrong(SCENARIOS["A/A AR(1) phi=0.9"]) is None  # promoting it is right
+    assert other_wrong(SCENARIOS["i.i.d. 20% slower"]) == (Event.PASSED, 0.025)
+    events = {"none": 9407, "passed": 200, "harm": 273}
+    row = summarise(
+        sc, [(k, 5_000) for k, c in events.items() for _ in range(c)], 20_000, "long-run"
+    )
+    assert row["rate"] <= row["nominal"] and row["other"]["rate"] == pytest.approx(273 / 9880)
+    assert not holds(row)
+    fine = summarise(sc, [("harm", 5_000)] * 80 + [("none", 20_000)] * 9_800, 20_000, "long-run")
+    assert holds(fine)

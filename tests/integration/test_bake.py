@@ -95,10 +95,11 @@ class Traffic:
         self.task.cancel()
 
 
-async def controllers(serve: Serve, decision: str) -> dict[str, int]:
+async def controllers(serve: Serve, decision: str, state: str | None = None) -> dict[str, int]:
     """The verdict as the documented Argo metric reads it (its ``jsonPath`` field, which
     must be ``decision``; the gauge says the same), and the status code each documented
-    Flagger webhook gets, by hook type."""
+    Flagger webhook gets, by hook type. With ``state``, the verdict must be of that state
+    (so a rollout that moved on before the read cannot pass for it)."""
     snippets = documented_snippets()
     web = snippets["AnalysisTemplate"]["spec"]["metrics"][0]["provider"]["web"]
     field = re.fullmatch(r"\{\$\.(\w+)\}", web["jsonPath"])
@@ -110,6 +111,7 @@ async def controllers(serve: Serve, decision: str) -> dict[str, int]:
             assert r.status == 200
             doc = await r.json()
         assert doc[field.group(1)] == decision, doc
+        assert state is None or doc["state"] == state, doc
         for hook in snippets["Canary"]["spec"]["analysis"]["webhooks"]:
             path = urlsplit(hook["url"]).path.replace("/routes/cancer/", "/routes/m/")
             payload = {"name": "cancer", "namespace": "ml", "phase": "Progressing"}

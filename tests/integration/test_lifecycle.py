@@ -3,7 +3,9 @@
 Real processes and upstreams: production and candidate answer with ``X-Served-By``;
 users are sticky by ``x-user-id``. Each edit must move the split within 2 s, users only
 ever move from production to the candidate as the weight grows, every edit is audited
-with actor ``config``, and a terminal state says what differs and how to restart.
+with actor ``config``, and a terminal state says what differs and how to restart. In
+shadow, canary and paused the verdict is read as the documented Argo Rollouts metric and
+Flagger webhooks read it (``docs/integrations.md``): undecided, so ``continue``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 import yaml
 from aiohttp import web
 
+from integration.test_bake import controllers
 from reliability.procs import Serve, poll
 
 USERS = range(300)
@@ -132,6 +135,10 @@ async def moved_within(p: Proc, t0: float, share: float) -> set[int]:
 async def test_file_edits_steer_every_non_terminal_state(proc: Proc) -> None:
     p = proc
     assert await p.candidate_users() == set()  # shadow: production serves everyone
+    # undecided: Flagger keeps iterating and holds the promotion; Argo measures an
+    # inconclusive "continue"
+    undecided = {"rollout": 200, "confirm-promotion": 412, "rollback": 412}
+    assert await controllers(p.serve, "continue", state="shadow") == undecided
     # shadow → canary at 10, then 20, then 50: sticky users only ever move one way
     t0 = p.edit(mode="canary", canary={"weight": 10, "sticky": "header:x-user-id"})
     at10 = await moved_within(p, t0, 10)
@@ -142,6 +149,7 @@ async def test_file_edits_steer_every_non_terminal_state(proc: Proc) -> None:
         "canary",
     )
     assert ro["rollout"]["config_disagrees"] is None
+    assert await controllers(p.serve, "continue", state="canary") == undecided
     t0 = p.edit(mode="canary", canary={"weight": 20, "sticky": "header:x-user-id"})
     at20 = await moved_within(p, t0, 20)
     t0 = p.edit(mode="canary", canary={"weight": 50, "sticky": "header:x-user-id"})
@@ -156,6 +164,8 @@ async def test_file_edits_steer_every_non_terminal_state(proc: Proc) -> None:
     at30 = await moved_within(p, t0, 30)
     assert at30 <= at50, (sorted(at30), sorted(at50), await p.audit())
     assert (await p.rollout())["rollout"]["state"] == "paused"
+    # paused decides nothing: the documented verdict is still continue
+    assert await controllers(p.serve, "continue", state="paused") == undecided
     code, body = await p.post("resume")
     assert code == 200 and body["state"] == "canary"
     # back to shadow: production serves all again, mirrors resume

@@ -176,6 +176,11 @@ async def test_edits_while_awaiting_approval_move_its_split_and_keep_its_state(
     p, _, cand = await start(tmp_path, upstream_factory, analysis=analysis, canary=canary)
     try:
         await drive(p, "awaiting_approval")
+        # every check passed, yet the documented verdict waits for the operator's approve:
+        # continue, so Flagger keeps iterating and its confirm-promotion hook holds
+        assert await controllers(p.serve, "continue", state="awaiting_approval") == {
+            "rollout": 200, "confirm-promotion": 412, "rollback": 412,
+        }  # fmt: skip
         if steps:  # the last step held; the weight alone moves it
             held = await moved_within(p, time.monotonic(), 20)
             t0 = p.edit(canary={**canary, "weight": 35})

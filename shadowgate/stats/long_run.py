@@ -216,15 +216,27 @@ def _finish(
     """
     if rows:
         L = n.shape[0]
-        # each length's value before the batch until its first completion, then after each
-        held = {
-            j: np.repeat(np.asarray(r[0]), np.asarray(r[1]))
-            if isinstance(r, tuple)
-            else np.full(L, r)
-            for j, r in rows.items()
+        levels = st["levels"]
+        # each length's value before the batch until its first completion, then after
+        # each, and the upper-bound factor for the blocks done by then (the last value's
+        # count is the level's count now; each earlier one had one block fewer)
+        values = {
+            j: np.asarray(r[0]) if isinstance(r, tuple) else np.array([r]) for j, r in rows.items()
         }
-        # blocks run from the stream's start: length b has floor(n / b) done at count n
-        upper = {j: upper_factor(np.floor(n / (BASE_BLOCK * 2.0**j))) for j in held}
+        counts = [levels[j][0] - np.arange(v.size - 1.0, -0.5, -1.0) for j, v in values.items()]
+        factors = np.split(
+            upper_factor(np.concatenate(counts)), np.cumsum([c.size for c in counts])[:-1]
+        )
+        held: dict[int, FloatArray] = {}
+        upper: dict[int, FloatArray] = {}
+        for (j, r), f in zip(rows.items(), factors, strict=True):
+            if isinstance(r, tuple):
+                reps = np.asarray(r[1])
+                held[j] = np.repeat(values[j], reps)
+                upper[j] = np.repeat(f, reps)
+            else:
+                held[j] = np.full(L, r)
+                upper[j] = np.full(L, f[0])
         best = np.maximum(best, np.stack([held[j] * upper[j] for j in held]).max(axis=0))
         pairs = [j for j in held if j - 1 in held]
         if pairs:

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
-from aiohttp import web
 
-from gwhelpers import config, route, until
+from gwhelpers import until
+from labelhelpers import accuracy_gateway, truth_model
 from shadowgate.admin.actions import status_provider
-from shadowgate.app import Control, attach_control
-from shadowgate.config import ConfigHolder, parse_config
+from shadowgate.app import Control
 from shadowgate.gateway import Gateway
 from shadowgate.judge.judge import Judge
 
@@ -33,35 +31,6 @@ MISFITS: list[tuple[Any, str]] = [
     (1, "rows"),
     ([0, "x"], "class"),
 ]
-
-
-async def model(request: web.Request) -> web.Response:
-    """Two rows of class probabilities; row i says class ``truth[i]``."""
-    truth = (await request.json())["truth"]
-    return web.json_response({"predictions": [[0.8, 0.2] if t == 0 else [0.3, 0.7] for t in truth]})
-
-
-async def start(tmp_path: Path, url: str) -> tuple[Gateway, Control]:
-    r = route(
-        "m",
-        "/m",
-        url,
-        url,
-        protocol="json",
-        prediction={"path": "predictions"},
-        analysis={
-            "min_samples": 100_000,
-            "interval": "50ms",
-            "checks": [{"metric": "accuracy", "margin": 0.05}],
-        },
-    )
-    cfg = config(r)
-    # a batch is written when it is full or this long after its first record: by hand here
-    cfg["store"] = {"url": f"sqlite:///{tmp_path}/sg.db", "flush_interval": "60s"}
-    gw = Gateway(ConfigHolder(parse_config(yaml.safe_dump(cfg))), watch_config=False)
-    control = attach_control(gw)
-    await gw.start()
-    return gw, control
 
 
 async def feedback(s: aiohttp.ClientSession, gw: Gateway, body: Any) -> dict[str, Any]:
@@ -79,8 +48,8 @@ def accuracy_n(control: Control, gw: Gateway) -> int:
 async def test_early_labels_join_and_misfits_are_set_aside_then_corrected(
     tmp_path: Path, upstream_factory: Any
 ) -> None:
-    up = await upstream_factory(model)
-    gw, control = await start(tmp_path, up.url)
+    up = await upstream_factory(truth_model)
+    gw, control = await accuracy_gateway(tmp_path, up.url, "60s")
     try:
         async with aiohttp.ClientSession() as s:
             sent: list[tuple[str, Any]] = []

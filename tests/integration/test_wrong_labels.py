@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
-from aiohttp import web
 
-from gwhelpers import config, route, until
-from shadowgate.app import Control, attach_control
-from shadowgate.config import ConfigHolder, parse_config
+from gwhelpers import until
+from labelhelpers import accuracy_gateway, truth_model
 from shadowgate.gateway import Gateway
 
 #: request i has one row, but the last two requests have two
@@ -28,34 +25,6 @@ MISFITS: dict[int, tuple[Any, str, str]] = {
     1: (5, "class", "label 5 must be a class index in 0..1"),
     N - 1: ([0], "rows", "a batch request of 2 rows needs a list of 2 labels, got a list of 1"),
 }
-
-
-async def model(request: web.Request) -> web.Response:
-    """Class probabilities, one row per entry of ``truth``; row i says class ``truth[i]``."""
-    truth = (await request.json())["truth"]
-    return web.json_response({"predictions": [[0.8, 0.2] if t == 0 else [0.3, 0.7] for t in truth]})
-
-
-async def start(tmp_path: Path, url: str) -> tuple[Gateway, Control]:
-    r = route(
-        "m",
-        "/m",
-        url,
-        url,
-        protocol="json",
-        prediction={"path": "predictions"},
-        analysis={
-            "min_samples": 100_000,
-            "interval": "50ms",
-            "checks": [{"metric": "accuracy", "margin": 0.05}],
-        },
-    )
-    cfg = config(r)
-    cfg["store"] = {"url": f"sqlite:///{tmp_path}/sg.db", "flush_interval": "20ms"}
-    gw = Gateway(ConfigHolder(parse_config(yaml.safe_dump(cfg))), watch_config=False)
-    control = attach_control(gw)
-    await gw.start()
-    return gw, control
 
 
 async def post_labels(
@@ -86,8 +55,8 @@ def rejected_total(metrics: str, reason: str) -> float:
 async def test_a_wrong_label_is_answered_with_the_expected_form_then_corrected_and_counted(
     tmp_path: Path, upstream_factory: Any
 ) -> None:
-    up = await upstream_factory(model)
-    gw, control = await start(tmp_path, up.url)
+    up = await upstream_factory(truth_model)
+    gw, control = await accuracy_gateway(tmp_path, up.url, "20ms")
     try:
         async with aiohttp.ClientSession() as s:
             truths: list[list[int]] = []

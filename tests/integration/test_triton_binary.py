@@ -115,7 +115,7 @@ async def test_tritonclient_defaults_pair_through_the_proxy(
     p_class = np.argmax(np.asarray(rec.prod_pred), axis=1)
     c_class = np.argmax(np.asarray(rec.cand_pred), axis=1)
     assert rec.agree == (p_class == c_class).tolist()
-    assert 0 < sum(rec.agree) < ROWS  # the two models differ on some rows
+    assert rec.agree is not None and 0 < sum(rec.agree) < ROWS  # the two models differ on some rows
     assert rec.prob_gap is not None and len(rec.prob_gap) == ROWS
     assert "kind_mismatch" not in rec.extra
 

@@ -102,6 +102,12 @@ async def promote_into_bake(store: Store, judge: Judge, clock: Clock) -> Any:
     return ctx
 
 
+def state(ctx: Any) -> State:
+    """The rollout's state, read afresh (an ``is`` check on the attribute narrows it for good)."""
+    current: State = ctx.rollout.state
+    return current
+
+
 async def committed(store: Store) -> Routing:
     return Routing.from_dict((await store.read_rollout_states())[0].detail["routing"])
 
@@ -162,7 +168,7 @@ async def test_a_precision_drop_seen_only_in_delayed_labels_is_reverted(store: S
         assert await judge.look(route) is None  # no label yet: nothing else differs
     await store.add_labels(held, now=clock.t)
     assert await judge.look(route) is not None
-    assert ctx.rollout.state is State.ROLLED_BACK
+    assert state(ctx) is State.ROLLED_BACK
     assert ctx.rollout.reason.startswith("regression while baking: accuracy")
 
 
@@ -189,7 +195,7 @@ async def test_a_clean_bake_ends_promoted_and_a_restart_resumes_it(store: Store)
     assert status["pairs"] == 400 and status["ends_at"] == since + BAKE
     clock.t = since + BAKE
     assert await again.look(route) is not None
-    assert ctx2.rollout.state is State.PROMOTED
+    assert state(ctx2) is State.PROMOTED
     assert (await committed(store)).weight == 100.0
 
 

@@ -11,6 +11,7 @@ candidate - production < margin.
 from shadowgate.stats.bounded import BoundedMeanCS
 from shadowgate.stats.count_share import CountShareTest
 from shadowgate.stats.family import FamilyResult, TestFamily
+from shadowgate.stats.interleaved import InterleavedMeanTest
 from shadowgate.stats.paired import PairedMeanTest
 from shadowgate.stats.sign import SignTest
 from shadowgate.stats.two_sample import TwoSampleMeanTest
@@ -19,6 +20,7 @@ __all__ = [
     "BoundedMeanCS",
     "CountShareTest",
     "FamilyResult",
+    "InterleavedMeanTest",
     "PairedMeanTest",
     "SignTest",
     "TestFamily",

@@ -208,6 +208,11 @@ class CheckConfig(Strict):
     #: for loss: the largest loss counted (larger ones are clipped to it and counted as
     #: clipped); a bounded loss is tested by betting, exact for any distribution
     bound: float | None = Field(default=None, gt=0)
+    #: for errors, accuracy and loss with a bound: outcomes this many requests apart or
+    #: more are independent (errors come in bursts shorter than this). The pass test then
+    #: counts a quiet stretch as the independent evidence it holds (slower, and valid on
+    #: bursty errors); 1 treats every request as independent
+    burst: int = Field(default=1, ge=1, le=10_000)
 
     @property
     def label(self) -> str:
@@ -234,6 +239,15 @@ class CheckConfig(Strict):
         check_max_shift(self.metric, self.max_shift, self.margin, self.goal)
         if self.bound is not None and self.metric != "loss":
             raise ValueError(f"bound applies to metric loss only, not {self.metric}")
+        if self.burst > 1 and not (
+            self.metric in ("errors", "accuracy") or (self.metric == "loss" and self.bound)
+        ):
+            raise ValueError(
+                f"burst applies to metrics errors, accuracy and loss with a bound (their pass "
+                f"is a betting test), not {self.metric}"
+                + (" without a bound" if self.metric == "loss" else "")
+                + "; the other checks already use a long-run variance"
+            )
         if self.bound is not None and self.effective_margin >= self.bound:
             raise ValueError(
                 f"margin ({self.effective_margin:g}) must be below bound ({self.bound:g})"

@@ -342,4 +342,5 @@ def fingerprint(check: CheckConfig) -> str:
     if check.metric == "agreement":
         return f"{check.metric} min={check.effective_min:g} goal={goal}"
     bound = "" if check.bound is None else f" bound={check.bound:g}"
-    return f"{check.metric} margin={check.effective_margin:g}{bound} goal={goal}"
+    burst = "" if check.burst == 1 else f" burst={check.burst}"
+    return f"{check.metric} margin={check.effective_margin:g}{bound}{burst} goal={goal}"

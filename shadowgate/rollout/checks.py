@@ -22,7 +22,8 @@ test sees and the tests of its harm and pass questions:
 | metric    | shadow (paired)                                  | canary (unpaired)              |
 |-----------|--------------------------------------------------|--------------------------------|
 | errors    | (fail_c − fail_p + 1)/2: harm long-run mSPRT,    | TwoSampleMeanTest on fail 0/1  |
-|           | pass betting CS (aGRAPA: fast when errors rare)  |                                |
+|           | pass betting CS (aGRAPA: fast when errors rare;  |                                |
+|           | with ``burst`` k, k interleaved ones)            |                                |
 | latency   | PairedMeanTest, long-run variance, on            | TwoSampleMeanTest on log lat   |
 |           | log(lat_c / lat_p), margin log(1 + m)            |                                |
 | agreement | PairedMeanTest, long-run variance, vs ``min``    | (not observable: no pairs)     |
@@ -54,6 +55,7 @@ from shadowgate.rollout.evidence import Floats
 from shadowgate.stats import BoundedMeanCS, PairedMeanTest, TwoSampleMeanTest
 from shadowgate.stats.bounded import update_together as update_bounded
 from shadowgate.stats.class_shift import PredictionShiftTest
+from shadowgate.stats.interleaved import InterleavedMeanTest
 from shadowgate.stats.paired import update_together as update_paired
 
 Phase = Literal["shadow", "canary"]
@@ -81,6 +83,7 @@ _CLASSES: dict[str, Callable[[dict[str, Any]], _Test]] = {
     "PairedMeanTest": PairedMeanTest.from_dict,
     "TwoSampleMeanTest": TwoSampleMeanTest.from_dict,
     "PredictionShiftTest": PredictionShiftTest.from_dict,
+    "InterleavedMeanTest": InterleavedMeanTest.from_dict,
 }
 
 
@@ -282,7 +285,11 @@ def spec_for(
     make_pass, _ = _makers(row, pass_b, _flip(harm_alt), alpha_pass, method)
     if row.kind == "diff01":
         pa, ap = _flip(harm_alt), alpha_pass
-        if method == "long-run":  # rare errors: the bet grows as the data allow
+        if method == "long-run" and check.burst > 1:  # bursts: interleaved independent bets
+            make_pass = partial(
+                InterleavedMeanTest, threshold=pass_b, alternative=pa, alpha=ap, spacing=check.burst
+            )
+        elif method == "long-run":  # rare errors: the bet grows as the data allow
             make_pass = partial(
                 BoundedMeanCS, threshold=pass_b, alternative=pa, alpha=ap, bets="grapa"
             )

@@ -59,6 +59,30 @@ def build() -> list[RouteScenario]:
                 LatencyPairs(prod_err=rate, cand_err=rate, burst=burst),
             )
         )
+    # a worse candidate whose errors come in bursts: without ``burst`` its quiet stretches
+    # pass it (a known failure, kept as a row); with a burst bound of five mean burst
+    # lengths declared, the pass is valid
+    for rate, burst, declared in ((0.001, 20.0, 100), (0.01, 50.0, 250)):
+        worse = LatencyPairs(prod_err=rate, cand_err=rate + 0.01, burst=burst)
+        what = f"candidate fails {rate + 0.01:.1%} vs {rate:.1%} (10 margins worse)"
+        sc += [
+            RouteScenario(
+                f"worse errors in bursts {rate:.1%}",
+                f"{what} in bursts of ~{burst:g}; errors taken as independent (no burst)",
+                True,
+                P,
+                DEFAULT,
+                worse,
+            ),
+            RouteScenario(
+                f"worse errors in bursts {rate:.1%}, burst {declared}",
+                f"as above, the errors check declaring burst: {declared}",
+                True,
+                P,
+                ({"metric": "errors", "burst": declared}, {"metric": "latency"}),
+                worse,
+            ),
+        ]
     for phi in (0.5, 0.9):
         sc.append(
             RouteScenario(

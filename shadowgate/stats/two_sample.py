@@ -17,6 +17,12 @@ Hypotheses, with ``d = mean_1 - mean_0``:
 
 Mixing rule as for PairedMeanTest: ``tau = mde`` in data units, else
 ``tau = 0.1 * sqrt((s_0^2 + s_1^2) / 2)`` (scale-free).
+
+With ``variance="long-run"`` (what the canary checks use) each group's plug-in is the
+long-run variance of that group's own observations in arrival order
+(:mod:`shadowgate.stats.long_run`), so errors in bursts or a load that drifts make the
+standard error of each mean honest; as for :class:`PairedMeanTest`, each group needs
+``EFFECTIVE_N`` observations' worth of independent information before it counts.
 """
 
 from __future__ import annotations
@@ -32,6 +38,15 @@ from shadowgate.stats._core import (
     FloatArray,
     as_float_row,
     evidence_where,
+    finite,
+)
+from shadowgate.stats.long_run import (
+    BASE_BLOCK,
+    EFFECTIVE_N,
+    MIN_BLOCKS,
+    copy_state,
+    long_run_var,
+    new_state,
 )
 from shadowgate.stats.mixture_test import KernelOptions, MixtureMeanTest, MixtureParams
 from shadowgate.stats.normal_mixture import (
@@ -42,6 +57,7 @@ from shadowgate.stats.normal_mixture import (
 )
 
 State = tuple[FloatArray, FloatArray, FloatArray]
+VARIANCES = ("iid", "long-run")
 
 
 def two_sample_log_e(
@@ -49,12 +65,15 @@ def two_sample_log_e(
     group1: npt.NDArray[np.bool_],
     state0: State,
     state1: State,
+    long_run: tuple[dict[str, Any], dict[str, Any]] | None = None,
     **options: Unpack[KernelOptions],
 ) -> tuple[FloatArray, State, State]:
     """Log e-value after every prefix; ``state`` = (n, sum, sum_sq) per group, rows independent.
 
     Each group's variance plug-in is never below ``min_variance`` (a floor for 0/1 data,
-    where both groups may be constant: a candidate failing every request).
+    where both groups may be constant: a candidate failing every request). With
+    ``long_run`` (one state of :mod:`shadowgate.stats.long_run` per group, one row only,
+    updated in place) the plug-ins are the groups' long-run variances.
     """
     margin, mde, min_variance = options["margin"], options["mde"], options.get("min_variance", 0.0)
     g1 = group1.astype(np.float64)
@@ -63,10 +82,18 @@ def two_sample_log_e(
     n1, s1, ss1 = _group_prefix(x, g1, state1)
     mean0, var0 = mean_var(n0, s0, ss0)
     mean1, var1 = mean_var(n1, s1, ss1)
+    plug0, plug1, dep = var0, var1, None
+    if long_run is not None:
+        if x.shape[0] != 1:
+            raise ValueError("the long-run variance follows one stream: one row only")
+        plug0, dep0 = _group_long_run(x[0], ~group1[0], state0, n0, var0, long_run[0])
+        plug1, dep1 = _group_long_run(x[0], group1[0], state1, n1, var1, long_run[1])
+        dep = dep0 & dep1
     if min_variance > 0.0:
         var0, var1 = np.maximum(var0, min_variance), np.maximum(var1, min_variance)
+        plug0, plug1 = np.maximum(plug0, min_variance), np.maximum(plug1, min_variance)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        var_of_diff = var0 / n0 + var1 / n1
+        var_of_diff = plug0 / n0 + plug1 / n1
         delta = mean1 - mean0 - margin
         m = mixture_ratio(var_of_diff, 0.5 * (var0 + var1), mde)
         z = delta / np.sqrt(np.maximum(var_of_diff, 1e-300))
@@ -74,8 +101,36 @@ def two_sample_log_e(
     # the common offset cancels in the difference of means
     # a zero variance says nothing about how far the means may wander: no evidence
     ok = (np.minimum(n0, n1) >= options["burn_in"]) & np.isfinite(var_of_diff) & (var_of_diff > 0.0)
+    if dep is not None:
+        ok &= dep
     log_e = evidence_where(ok, log_e)
     return log_e, (n0[:, -1], s0[:, -1], ss0[:, -1]), (n1[:, -1], s1[:, -1], ss1[:, -1])
+
+
+def _group_long_run(
+    x: FloatArray,
+    mine: npt.NDArray[np.bool_],
+    before: State,
+    n: FloatArray,
+    var: FloatArray,
+    st: dict[str, Any],
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """One group's long-run variance at every prefix of the batch, and where its
+    dependence burn-in is met. The group's values go through the long-run state in their
+    own order; positions before its first value in the batch hold the value before it."""
+    held = float(st["lrv_now"])
+    sub = x[mine]
+    lrv = np.full(x.shape[0], held)
+    if sub.size:
+        ns, ss_, sqs = prefix_moments(sub[None, :], before[0], before[1], before[2])
+        _, var_sub = mean_var(ns, ss_, sqs)
+        own = long_run_var(sub, ns[0], ss_[0], sqs[0], finite(var_sub[0]), st)
+        at = np.cumsum(mine) - 1  # the group's last value at or before each position
+        lrv = np.where(at >= 0, own[np.maximum(at, 0)], held)
+    plug = np.maximum(lrv, np.where(np.isfinite(var[0]), var[0], 0.0))[None, :]
+    with np.errstate(invalid="ignore"):
+        dep = (n >= MIN_BLOCKS * BASE_BLOCK) & ~(n * var < EFFECTIVE_N * plug)
+    return plug, dep
 
 
 def _group_prefix(x: FloatArray, w: FloatArray, state: State) -> State:
@@ -90,13 +145,19 @@ class TwoSampleMeanTest(MixtureMeanTest):
     """Anytime-valid test and confidence sequence for ``mean(candidate) - mean(production)``."""
 
     kind = "two_sample_mean"
-    params = ("mde", "margin", "alternative", "burn_in", "min_variance")
-    older_defaults = (("min_variance", 0.0),)
+    params = ("mde", "margin", "alternative", "burn_in", "min_variance", "variance")
+    older_defaults = (("min_variance", 0.0), ("variance", "iid"))
 
     burn_in_unit = "per group"
 
-    def __init__(self, **mixture: Unpack[MixtureParams]) -> None:
+    def __init__(self, *, variance: str = "iid", **mixture: Unpack[MixtureParams]) -> None:
         super().__init__(**mixture)
+        if variance not in VARIANCES:
+            raise ValueError(f"variance must be one of {', '.join(VARIANCES)}; got {variance!r}")
+        self.variance = variance
+        self._long_run: list[dict[str, Any]] | None = (
+            [new_state(), new_state()] if variance == "long-run" else None
+        )
         self._offset: float | None = None
         self._stats = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # per group: n, sum, sum_sq
 
@@ -118,6 +179,7 @@ class TwoSampleMeanTest(MixtureMeanTest):
             g == 1,
             st[0],  # type: ignore[arg-type]
             st[1],  # type: ignore[arg-type]
+            None if self._long_run is None else (self._long_run[0], self._long_run[1]),
             **self._kernel_options(self._offset),
         )
         self._stats = [[float(a[0]) for a in s0], [float(a[0]) for a in s1]]
@@ -149,12 +211,31 @@ class TwoSampleMeanTest(MixtureMeanTest):
         if min(self.n_per_group) < self.burn_in:
             return (-math.inf, math.inf)
         (_, v0), (_, v1) = self._moments(0), self._moments(1)
-        var_of_diff = v0 / self._stats[0][0] + v1 / self._stats[1][0]
+        p0, p1 = self.plug_in(0), self.plug_in(1)
+        var_of_diff = p0 / self._stats[0][0] + p1 / self._stats[1][0]
         return self._interval(self.estimate, var_of_diff, 0.5 * (v0 + v1), alpha)
 
+    def plug_in(self, group: int) -> float:
+        """The variance plug-in of one group now (its sample variance for ``"iid"``)."""
+        var = self._moments(group)[1]
+        if self._long_run is None or math.isnan(var):
+            return var
+        return max(var, float(self._long_run[group]["lrv_now"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if self._long_run is None:  # the i.i.d. state keeps the format it had before
+            del d["variance"]
+        return d
+
     def _dump_state(self) -> dict[str, Any]:
-        return {"offset": self._offset, "groups": [list(s) for s in self._stats]}
+        d: dict[str, Any] = {"offset": self._offset, "groups": [list(s) for s in self._stats]}
+        if self._long_run is not None:
+            d["long_run"] = [copy_state(s) for s in self._long_run]
+        return d
 
     def _load_state(self, d: Mapping[str, Any]) -> None:
+        if d.get("long_run") is not None:
+            self._long_run = [copy_state(s) for s in d["long_run"]]
         self._offset = None if d["offset"] is None else float(d["offset"])
         self._stats = [[float(v) for v in s] for s in d["groups"]]

@@ -34,7 +34,8 @@ test sees and the tests of its harm and pass questions:
 | loss with | as errors, on (clip(loss_c) − clip(loss_p) + b)/ | TwoSampleMeanTest on clipped   |
 | bound b   | 2b: pass by betting, exact for bounded losses    | loss                           |
 
-"Long-run variance" is the dependence-robust plug-in of :mod:`shadowgate.stats.long_run`
+"Long-run variance" is the dependence-robust plug-in of :mod:`shadowgate.stats.long_run`;
+canary tests use each variant's own (``TwoSampleMeanTest(variance="long-run")``)
 (autocorrelated latencies, bursty errors, runs of hard requests). ``method="iid"`` builds
 the earlier procedure (i.i.d. plug-in, empirical-Bernstein bets) for comparison only:
 ``shadowgate simulate`` shows it failing on dependent data.
@@ -238,9 +239,11 @@ def _makers(row: _Row, b: float, alt: str, a: float, method: Method) -> tuple[Ma
     if row.kind == "two-sample":
         # 0/1 outcomes (errors, accuracy) may be constant in both groups: floor them
         floor = DIFF01_FLOOR if row.zero_one else 0.0
+        # each variant's long-run variance (errors in bursts); the control keeps i.i.d.
+        var = "long-run" if method == "long-run" else "iid"
         return (
-            lambda: TwoSampleMeanTest(margin=b, alternative=alt, min_variance=floor)
-        ), TwoSampleMeanTest
+            lambda: TwoSampleMeanTest(margin=b, alternative=alt, min_variance=floor, variance=var)
+        ), (lambda: TwoSampleMeanTest(variance=var))
     if method == "iid":  # the earlier procedure, kept as the simulation's negative control
         if row.kind == "mean":
             return (lambda: PairedMeanTest(margin=b, alternative=alt)), PairedMeanTest

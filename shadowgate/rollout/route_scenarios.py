@@ -163,6 +163,24 @@ def build() -> list[RouteScenario]:
             Canary(),
             canary=True,
         ),
+        RouteScenario(
+            "canary A/A bursty errors 1.0%",
+            "canary 50 %, each variant fails 1 % of its requests in bursts of ~50",
+            True,
+            H,
+            DEFAULT,
+            Canary(prod_err=0.01, cand_err=0.01, burst=50.0),
+            canary=True,
+        ),
+        RouteScenario(
+            "canary worse errors in bursts 1.0%",
+            "canary 50 %, the candidate fails 2 % vs 1 % (10 margins worse), in bursts of ~50",
+            True,
+            P,
+            DEFAULT,
+            Canary(prod_err=0.01, cand_err=0.02, burst=50.0),
+            canary=True,
+        ),
         # ---- power
         RouteScenario(
             "i.i.d. 20% slower",

@@ -140,16 +140,22 @@ class Losses:
 
 @dataclass(frozen=True)
 class Canary:
-    """Canary requests: the candidate serves ``share`` of them; errors at each rate."""
+    """Canary requests: the candidate serves ``share`` of them; errors at each rate (with
+    ``burst`` > 1, each variant's own bad minutes: bursts of that mean length in time)."""
 
     share: float = 0.5
     prod_err: float = 0.002
     cand_err: float = 0.003
     slowdown: float = 1.0
+    burst: float = 1.0
 
     def __call__(self, rng: np.random.Generator, n: int) -> Streams:
         cand = rng.random(n) < self.share
-        failed = rng.random(n) < np.where(cand, self.cand_err, self.prod_err)
+        if self.burst > 1.0:
+            prod_bad = errors(rng, n, self.prod_err, self.burst)
+            failed = np.where(cand, errors(rng, n, self.cand_err, self.burst), prod_bad)
+        else:
+            failed = rng.random(n) < np.where(cand, self.cand_err, self.prod_err)
         lat = rng.normal(math.log(0.04), 0.5, n) + np.where(cand, math.log(self.slowdown), 0.0)
         lat = np.where(failed, np.nan, lat)
         return Streams(canary=CanaryBatch(cand, failed, lat, assigned=np.ones(n, dtype=bool)))

@@ -59,6 +59,17 @@ def test_a_loss_bound_stops_rare_mistakes_from_passing_at_the_margin() -> None:
     assert unbounded["rate"] >= 4 / 12, unbounded  # the same seeds without the bound
 
 
+def test_a_declared_burst_stops_a_worse_bursty_candidate_from_passing() -> None:
+    """1 % vs 2 % errors in bursts of ~50 (ten margins worse): taken as independent, the
+    quiet stretches pass it; with burst 250 declared, the same seeds never pass."""
+    declared = run_many(
+        SCENARIOS["worse errors in bursts 1.0%, burst 250"], 12, 20_000, 10, "long-run"
+    )
+    taken_iid = run_many(SCENARIOS["worse errors in bursts 1.0%"], 12, 20_000, 10, "long-run")
+    assert declared["rate"] == 0.0, declared
+    assert taken_iid["rate"] >= 3 / 12, taken_iid  # the known failure must show
+
+
 def test_a_row_at_the_margin_also_counts_its_rollbacks_against_the_harm_shares() -> None:
     """At a margin both questions' nulls hold: a rollback there is wrong too, against the
     harm shares of the tests the phase runs (agreement: 3 shadow tests of 5 + the split

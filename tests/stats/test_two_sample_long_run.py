@@ -25,9 +25,7 @@ def same(a: Any, b: Any) -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(
-    st.lists(
-        st.tuples(st.floats(-5, 5, allow_nan=False), st.booleans()), min_size=0, max_size=400
-    ),
+    st.lists(st.tuples(st.floats(-5, 5, allow_nan=False), st.booleans()), min_size=0, max_size=400),
     ALTS,
     st.lists(st.integers(1, 60), min_size=1, max_size=10),
     st.data(),

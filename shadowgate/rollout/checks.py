@@ -114,6 +114,8 @@ class CheckResult:
     margin: float
     #: losses clipped at the check's bound so far (None: the check has no bound)
     clipped: int | None = None
+    #: the check's declared burst length in requests (None: requests taken as independent)
+    burst: int | None = None
 
     @property
     def p_value(self) -> float:
@@ -125,20 +127,24 @@ class CheckResult:
         return min(self.p_harm, self.p_pass)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "metric": self.metric,
-            "phase": self.phase,
-            "segment": self.segment,
-            "n": self.n,
-            "estimate": self.estimate,
-            "ci": [self.ci_lower, self.ci_upper],
-            "p_value": self.p_value,
-            "p_harm": self.p_harm,
-            "p_pass": self.p_pass,
-            "verdict": self.verdict,
-            "margin": self.margin,
-        } | ({} if self.clipped is None else {"clipped": self.clipped})
+        return (
+            {
+                "check": self.check,
+                "metric": self.metric,
+                "phase": self.phase,
+                "segment": self.segment,
+                "n": self.n,
+                "estimate": self.estimate,
+                "ci": [self.ci_lower, self.ci_upper],
+                "p_value": self.p_value,
+                "p_harm": self.p_harm,
+                "p_pass": self.p_pass,
+                "verdict": self.verdict,
+                "margin": self.margin,
+            }
+            | ({} if self.clipped is None else {"clipped": self.clipped})
+            | ({} if self.burst is None else {"burst": self.burst})
+        )
 
 
 Make = Callable[[], _Test]
@@ -418,6 +424,7 @@ class CheckState:
             if self.check.metric != "agreement"
             else self.check.effective_min,
             clipped=None if self.check.bound is None else self.clipped,
+            burst=self.check.burst if self.check.burst > 1 else None,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -50,6 +50,9 @@ def test_burst_changes_only_the_pass_test() -> None:
     assert isinstance(bursty.pass_, InterleavedMeanTest) and bursty.pass_.spacing == 250
     assert isinstance(bursty.harm, PairedMeanTest)  # harm is long-run already
     assert type(bursty.display) is type(plain.display)
+    # the status shows the declared burst; a check without one looks as before
+    assert bursty.results(0.05)[0].to_dict()["burst"] == 250
+    assert "burst" not in plain.results(0.05)[0].to_dict()
 
 
 def test_a_worse_candidate_in_bursts_passes_only_without_a_burst() -> None:

@@ -58,6 +58,7 @@ from shadowgate.stats.bounded import update_together as update_bounded
 from shadowgate.stats.class_shift import PredictionShiftTest
 from shadowgate.stats.interleaved import InterleavedMeanTest
 from shadowgate.stats.paired import update_together as update_paired
+from shadowgate.stats.two_sample import update_together as update_two_sample
 
 Phase = Literal["shadow", "canary"]
 Verdict = Literal["pending", "passed", "harm", "n/a"]
@@ -356,6 +357,11 @@ class CheckState:
                 if len(alike) > 1:
                     together(alike, values)
                     rest = [t for t in rest if not isinstance(t, kind)]
+        else:
+            unpaired = [t for t in rest if isinstance(t, TwoSampleMeanTest)]
+            if len(unpaired) > 1:
+                update_two_sample(unpaired, values, groups)
+                rest = [t for t in rest if not isinstance(t, TwoSampleMeanTest)]
         for t in rest:
             t.update(*args)
         if self.check.per_segment:

@@ -28,7 +28,8 @@ standard error of each mean honest; as for :class:`PairedMeanTest`, each group n
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Unpack
 
 import numpy as np
@@ -60,22 +61,45 @@ State = tuple[FloatArray, FloatArray, FloatArray]
 VARIANCES = ("iid", "long-run")
 
 
-def two_sample_log_e(
+@dataclass(frozen=True)
+class TwoSampleMoments:
+    """What every prefix of one batch says about both groups, whatever the hypothesis:
+    each group's running count, sum and sum of squares, mean, sample variance and
+    variance plug-in (before any floor), and where the dependence burn-in is met (None
+    without the long-run plug-in). Tests with the same history share one of these."""
+
+    n0: FloatArray
+    s0: FloatArray
+    ss0: FloatArray
+    n1: FloatArray
+    s1: FloatArray
+    ss1: FloatArray
+    mean0: FloatArray
+    var0: FloatArray
+    mean1: FloatArray
+    var1: FloatArray
+    plug0: FloatArray
+    plug1: FloatArray
+    dependence_ok: npt.NDArray[np.bool_] | None
+
+    def states(self) -> tuple[State, State]:
+        """Each group's (n, sum, sum_sq) after the batch, to continue from."""
+        return (
+            (self.n0[:, -1], self.s0[:, -1], self.ss0[:, -1]),
+            (self.n1[:, -1], self.s1[:, -1], self.ss1[:, -1]),
+        )
+
+
+def two_sample_moments(
     x: FloatArray,
     group1: npt.NDArray[np.bool_],
     state0: State,
     state1: State,
     long_run: tuple[dict[str, Any], dict[str, Any]] | None = None,
-    **options: Unpack[KernelOptions],
-) -> tuple[FloatArray, State, State]:
-    """Log e-value after every prefix; ``state`` = (n, sum, sum_sq) per group, rows independent.
-
-    Each group's variance plug-in is never below ``min_variance`` (a floor for 0/1 data,
-    where both groups may be constant: a candidate failing every request). With
-    ``long_run`` (one state of :mod:`shadowgate.stats.long_run` per group, one row only,
-    updated in place) the plug-ins are the groups' long-run variances.
-    """
-    margin, mde, min_variance = options["margin"], options["mde"], options.get("min_variance", 0.0)
+) -> TwoSampleMoments:
+    """The moments after every prefix (rows independent). With ``long_run`` (one state of
+    :mod:`shadowgate.stats.long_run` per group, one row only, updated in place) the
+    plug-ins are the groups' long-run variances."""
     g1 = group1.astype(np.float64)
     g0 = 1.0 - g1
     n0, s0, ss0 = _group_prefix(x, g0, state0)
@@ -89,22 +113,88 @@ def two_sample_log_e(
         plug0, dep0 = _group_long_run(x[0], ~group1[0], state0, n0, var0, long_run[0])
         plug1, dep1 = _group_long_run(x[0], group1[0], state1, n1, var1, long_run[1])
         dep = dep0 & dep1
+    return TwoSampleMoments(n0, s0, ss0, n1, s1, ss1, mean0, var0, mean1, var1, plug0, plug1, dep)
+
+
+def two_sample_log_e_from(mo: TwoSampleMoments, **options: Unpack[KernelOptions]) -> FloatArray:
+    """Log e-value after every prefix, from the moments, for one hypothesis.
+
+    Each group's variance plug-in is never below ``min_variance`` (a floor for 0/1 data,
+    where both groups may be constant: a candidate failing every request).
+    """
+    margin, mde, min_variance = options["margin"], options["mde"], options.get("min_variance", 0.0)
+    var0, var1, plug0, plug1 = mo.var0, mo.var1, mo.plug0, mo.plug1
     if min_variance > 0.0:
         var0, var1 = np.maximum(var0, min_variance), np.maximum(var1, min_variance)
         plug0, plug1 = np.maximum(plug0, min_variance), np.maximum(plug1, min_variance)
+    n0, n1 = mo.n0, mo.n1
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         var_of_diff = plug0 / n0 + plug1 / n1
-        delta = mean1 - mean0 - margin
+        delta = mo.mean1 - mo.mean0 - margin
         m = mixture_ratio(var_of_diff, 0.5 * (var0 + var1), mde)
         z = delta / np.sqrt(np.maximum(var_of_diff, 1e-300))
         log_e = log_e_normal_mixture(z, m, options["alternative"])
     # the common offset cancels in the difference of means
     # a zero variance says nothing about how far the means may wander: no evidence
     ok = (np.minimum(n0, n1) >= options["burn_in"]) & np.isfinite(var_of_diff) & (var_of_diff > 0.0)
-    if dep is not None:
-        ok &= dep
-    log_e = evidence_where(ok, log_e)
-    return log_e, (n0[:, -1], s0[:, -1], ss0[:, -1]), (n1[:, -1], s1[:, -1], ss1[:, -1])
+    if mo.dependence_ok is not None:
+        ok &= mo.dependence_ok
+    out: FloatArray = evidence_where(ok, log_e)
+    return out
+
+
+def two_sample_log_e(
+    x: FloatArray,
+    group1: npt.NDArray[np.bool_],
+    state0: State,
+    state1: State,
+    long_run: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    **options: Unpack[KernelOptions],
+) -> tuple[FloatArray, State, State]:
+    """Log e-value after every prefix; ``state`` = (n, sum, sum_sq) per group, rows independent."""
+    mo = two_sample_moments(x, group1, state0, state1, long_run)
+    s0, s1 = mo.states()
+    return two_sample_log_e_from(mo, **options), s0, s1
+
+
+def update_together(
+    tests: Sequence[TwoSampleMeanTest], values: npt.ArrayLike, groups: npt.ArrayLike
+) -> None:
+    """Add the same observations to several tests, as ``t.update(values, groups)`` for each.
+
+    Tests with the same history (per-group sums, offset and long-run states: the harm,
+    pass and display tests of one canary check) compute the moments and the long-run
+    variances once; every result is bit-identical to updating each test on its own.
+    """
+    x = as_float_row(values, "values")
+    g = np.asarray(groups).reshape(1, -1)
+    if g.shape != x.shape:
+        raise ValueError(f"values and groups differ in length: {x.shape[1]} != {g.shape[1]}")
+    if x.shape[1] == 0:
+        return
+    if not np.all((g == 0) | (g == 1)):
+        raise ValueError("groups must be 0 (production) or 1 (candidate)")
+    alike: list[list[TwoSampleMeanTest]] = []
+    for t in tests:
+        for a in alike:
+            if a[0]._same_history(t):
+                a.append(t)
+                break
+        else:
+            alike.append([t])
+    for a in alike:
+        lead = a[0]
+        offset = float(x[0, 0]) if lead._offset is None else lead._offset
+        st = [tuple(np.array([v]) for v in lead._stats[i]) for i in (0, 1)]
+        lr = None if lead._long_run is None else (lead._long_run[0], lead._long_run[1])
+        mo = two_sample_moments(x - offset, g == 1, st[0], st[1], lr)  # type: ignore[arg-type]
+        s0, s1 = mo.states()
+        for t in a:
+            if t is not lead and lead._long_run is not None:
+                t._long_run = [copy_state(s) for s in lead._long_run]
+            t._offset = offset
+            t._stats = [[float(v[0]) for v in s0], [float(v[0]) for v in s1]]
+            t._advance(two_sample_log_e_from(mo, **t._kernel_options(offset)))
 
 
 def _group_long_run(
@@ -163,27 +253,16 @@ class TwoSampleMeanTest(MixtureMeanTest):
 
     def update(self, values: npt.ArrayLike, groups: npt.ArrayLike) -> None:
         """Add observations with their groups (0 = production, 1 = candidate)."""
-        x = as_float_row(values, "values")
-        g = np.asarray(groups).reshape(1, -1)
-        if g.shape != x.shape:
-            raise ValueError(f"values and groups differ in length: {x.shape[1]} != {g.shape[1]}")
-        if x.shape[1] == 0:
-            return
-        if not np.all((g == 0) | (g == 1)):
-            raise ValueError("groups must be 0 (production) or 1 (candidate)")
-        if self._offset is None:
-            self._offset = float(x[0, 0])
-        st = [tuple(np.array([v]) for v in self._stats[i]) for i in (0, 1)]
-        log_e, s0, s1 = two_sample_log_e(
-            x - self._offset,
-            g == 1,
-            st[0],  # type: ignore[arg-type]
-            st[1],  # type: ignore[arg-type]
-            None if self._long_run is None else (self._long_run[0], self._long_run[1]),
-            **self._kernel_options(self._offset),
+        update_together((self,), values, groups)
+
+    def _same_history(self, other: TwoSampleMeanTest) -> bool:
+        """Whether ``other`` has seen exactly what this test has (so moments can be shared)."""
+        return (
+            self.variance == other.variance
+            and self._offset == other._offset
+            and self._stats == other._stats
+            and self._long_run == other._long_run
         )
-        self._stats = [[float(a[0]) for a in s0], [float(a[0]) for a in s1]]
-        self._advance(log_e)
 
     @property
     def n(self) -> int:

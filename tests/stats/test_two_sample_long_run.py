@@ -106,3 +106,40 @@ def test_bursty_errors_in_a_canary_no_longer_look_like_harm() -> None:
             hits[variance] += t.p_value <= alpha
     assert hits["iid"] >= 0.2 * runs, hits  # the negative control must fail
     assert hits["long-run"] <= 1 + math.ceil(runs * alpha), hits
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([0.0, 1.0]), st.booleans()), max_size=300),
+    st.lists(st.integers(1, 60), min_size=1, max_size=10),
+)
+def test_tests_updated_together_equal_tests_updated_alone(
+    rows: list[tuple[float, bool]], sizes: list[int]
+) -> None:
+    """A canary check's harm, pass and display tests share one computation of the moments."""
+    from shadowgate.stats.two_sample import update_together
+
+    def trio() -> list[TwoSampleMeanTest]:
+        return [
+            TwoSampleMeanTest(
+                margin=0.001, alternative="greater", variance="long-run", min_variance=1e-4
+            ),
+            TwoSampleMeanTest(
+                margin=0.001, alternative="less", variance="long-run", min_variance=1e-4
+            ),
+            TwoSampleMeanTest(variance="long-run"),
+        ]
+
+    x = [r[0] for r in rows]
+    g = [int(r[1]) for r in rows]
+    alone, together = trio(), trio()
+    i = 0
+    for k in sizes * 40:
+        if i >= len(x):
+            break
+        for t in alone:
+            t.update(x[i : i + k], g[i : i + k])
+        update_together(together, x[i : i + k], g[i : i + k])
+        i += k
+    for a, b in zip(alone, together, strict=True):
+        same(a, b)

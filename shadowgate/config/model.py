@@ -208,10 +208,11 @@ class CheckConfig(Strict):
     #: for loss: the largest loss counted (larger ones are clipped to it and counted as
     #: clipped); a bounded loss is tested by betting, exact for any distribution
     bound: float | None = Field(default=None, gt=0)
-    #: for errors, accuracy and loss with a bound: outcomes this many requests apart or
-    #: more are independent (errors come in bursts shorter than this). The pass test then
-    #: counts a quiet stretch as the independent evidence it holds (slower, and valid on
-    #: bursty errors); 1 treats every request as independent
+    #: for errors, accuracy and loss with a bound: outcomes this many requests (labelled
+    #: pairs, for accuracy and loss) apart or more are independent (errors come in
+    #: bursts shorter than this). The shadow pass test then counts a quiet stretch as the
+    #: independent evidence it holds (slower, and valid on bursty errors); 1 treats every
+    #: request as independent
     burst: int = Field(default=1, ge=1, le=10_000)
 
     @property

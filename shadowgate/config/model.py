@@ -247,7 +247,6 @@ class CheckConfig(Strict):
                 f"burst applies to metrics errors, accuracy and loss with a bound (their pass "
                 f"is a betting test), not {self.metric}"
                 + (" without a bound" if self.metric == "loss" else "")
-                + "; the other checks already use a long-run variance"
             )
         if self.bound is not None and self.effective_margin >= self.bound:
             raise ValueError(

@@ -103,7 +103,8 @@ class RouteAnalysis:
         for phase, states in fresh.checks.items():
             for label, st in states.items():
                 prev = self.checks[phase].get(label)
-                if prev is not None and fingerprint(prev.check) == fingerprint(st.check):
+                was = None if prev is None else fingerprint(prev.check, phase)
+                if prev is not None and was == fingerprint(st.check, phase):
                     # same hypothesis: keep the evidence, at the new config's shares
                     prev.check = st.check
                     prev.alpha_harm, prev.alpha_segments = st.alpha_harm, st.alpha_segments
@@ -112,7 +113,7 @@ class RouteAnalysis:
                 elif prev is not None:
                     said.append(
                         f"{phase} check {label!r} restarted: hypothesis changed from "
-                        f"{fingerprint(prev.check)} to {fingerprint(st.check)}; "
+                        f"{was} to {fingerprint(st.check, phase)}; "
                         f"{prev.n} observations discarded"
                     )
         if analysis.label_window != self.config.label_window:
@@ -270,7 +271,7 @@ class RouteAnalysis:
         return {
             "method": self.method,
             "fingerprints": {
-                phase: {k: fingerprint(v.check) for k, v in states.items()}
+                phase: {k: fingerprint(v.check, phase) for k, v in states.items()}
                 for phase, states in self.checks.items()
             },
             "notes": list(self.notes),
@@ -305,10 +306,10 @@ class RouteAnalysis:
                 if st is None:
                     continue
                 was = prints.get(phase, {}).get(label)
-                if was is not None and was != fingerprint(st.check):
+                if was is not None and was != fingerprint(st.check, phase):
                     note = (
                         f"{phase} check {label!r} restarted: hypothesis changed from {was} "
-                        f"to {fingerprint(st.check)} while the judge was down"
+                        f"to {fingerprint(st.check, phase)} while the judge was down"
                     )
                     self.notes.append(note)
                     self.unaudited.append(note)
@@ -336,11 +337,13 @@ class RouteAnalysis:
         return self
 
 
-def fingerprint(check: CheckConfig) -> str:
-    """The hypothesis a check's tests are about; evidence is kept only while it is unchanged."""
+def fingerprint(check: CheckConfig, phase: str = "shadow") -> str:
+    """The hypothesis a check's tests are about; evidence is kept only while it is unchanged.
+
+    ``burst`` shapes the shadow pass test only, so it is part of the shadow fingerprint."""
     goal = check.goal
     if check.metric == "agreement":
         return f"{check.metric} min={check.effective_min:g} goal={goal}"
     bound = "" if check.bound is None else f" bound={check.bound:g}"
-    burst = "" if check.burst == 1 else f" burst={check.burst}"
+    burst = "" if check.burst == 1 or phase != "shadow" else f" burst={check.burst}"
     return f"{check.metric} margin={check.effective_margin:g}{bound}{burst} goal={goal}"

@@ -430,7 +430,7 @@ class CheckState:
             if self.check.metric != "agreement"
             else self.check.effective_min,
             clipped=None if self.check.bound is None else self.clipped,
-            burst=self.check.burst if self.check.burst > 1 else None,
+            burst=self.check.burst if self.check.burst > 1 and self.phase == "shadow" else None,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,8 +21,9 @@ nearly error-free stream takes about ``spacing`` times as many requests (plus th
 ``log(spacing)`` of the union bound). No test can do better without a shorter bound on
 the bursts. ``spacing=1`` is a single betting test, the same as ``BoundedMeanCS(bets="grapa")``.
 
-The subsequences' bets are updated together, one vector step per value each receives,
-so a look costs a few array operations however large ``spacing`` is.
+The subsequences' bets are updated together: whole rounds of ``spacing`` values as running
+sums along each subsequence, so a batch costs a few array operations whatever its length
+and ``spacing``.
 """
 
 from __future__ import annotations
@@ -85,12 +86,55 @@ class InterleavedMeanTest(EProcessReadout):
             raise ValueError("values must lie in [0, 1]; rescale bounded scores first")
         k = self.spacing
         first = self._n % k
-        for r in range(0, len(x), k):  # one vector step per round of k values
-            chunk = x[r : r + k]
-            idx = (first + np.arange(len(chunk))) % k
-            self._step(idx, chunk)
+        # the rest of the current round, then whole rounds at once, then a partial round
+        head = min(len(x), (k - first) % k)
+        if head:
+            self._step(np.arange(first, first + head), x[:head])
+        rounds = (len(x) - head) // k
+        if rounds:
+            self._rounds(x[head : head + rounds * k].reshape(rounds, k).T)
+        tail = x[head + rounds * k :]
+        if len(tail):
+            self._step(np.arange(len(tail)), tail)
         self._n += len(x)
         self._read()
+
+    def _rounds(self, x: FloatArray) -> None:
+        """Whole rounds: ``x[j]`` are bettor j's next values. Running sums along each row
+        add in the order single steps add, so the state is bit-identical to ``_step``."""
+        t0, sx0, sq0, up0, down0, best, sl0, slx0, svp0 = self._s
+        thr = self.threshold
+        t = t0[:, None] + np.arange(1.0, x.shape[1] + 1.0)[None, :]
+        sx = _run(sx0, x)  # before each value, then after the last
+        mu_now = (0.5 + sx[:, 1:]) / (t + 1.0)
+        sq = _run(sq0, (x - mu_now) ** 2)
+        mu = (0.5 + sx[:, :-1]) / t
+        var = (0.25 + sq[:, :-1]) / t
+        gap = mu - thr
+        raw = gap / (var + gap * gap)
+        lam_up = np.clip(raw, 0.0, GRAPA_CAP / max(thr, 1e-12))
+        lam_down = np.clip(-raw, 0.0, GRAPA_CAP / max(1.0 - thr, 1e-12))
+        with np.errstate(divide="ignore"):
+            up = _run(up0, np.log1p(lam_up * (x - thr)))[:, 1:]
+            down = _run(down0, np.log1p(lam_down * (thr - x)))[:, 1:]
+        tested = self._tested(up, down)
+        a = self.alpha / self.spacing
+        lam = np.minimum(np.sqrt(2.0 * math.log(2.0 / a) / (var * t * np.log1p(t))), MAX_BET)
+        s = self._s
+        s[0], s[1], s[2] = t[:, -1], sx[:, -1], sq[:, -1]
+        s[3], s[4] = up[:, -1], down[:, -1]
+        s[5] = np.maximum(best, np.maximum.accumulate(tested, axis=1)[:, -1])
+        s[6] = _run(sl0, lam)[:, -1]
+        s[7] = _run(slx0, lam * x)[:, -1]
+        s[8] = _run(svp0, (x - mu) ** 2 * (-np.log1p(-lam) - lam))[:, -1]
+
+    def _tested(self, up: FloatArray, down: FloatArray) -> FloatArray:
+        if self.alternative == "greater":
+            return up
+        if self.alternative == "less":
+            return down
+        out: FloatArray = np.logaddexp(up, down) - math.log(2.0)
+        return out
 
     def _step(self, idx: npt.NDArray[np.intp], x: FloatArray) -> None:
         t0, sx, sq, up, down, best, sl, slx, svp = self._s[:, idx]
@@ -105,12 +149,7 @@ class InterleavedMeanTest(EProcessReadout):
         with np.errstate(divide="ignore"):
             up = up + np.log1p(lam_up * (x - thr))
             down = down + np.log1p(lam_down * (thr - x))
-        if self.alternative == "greater":
-            tested = up
-        elif self.alternative == "less":
-            tested = down
-        else:
-            tested = np.logaddexp(up, down) - math.log(2.0)
+        tested = self._tested(up, down)
         # empirical-Bernstein sums for the interval, at each bettor's share of alpha
         a = self.alpha / self.spacing
         lam = np.minimum(np.sqrt(2.0 * math.log(2.0 / a) / (var * t * np.log1p(t))), MAX_BET)
@@ -130,14 +169,7 @@ class InterleavedMeanTest(EProcessReadout):
         self._max_log_e = max(0.0, float(self._s[5].max()) - shift)
 
     def _tested_now(self) -> FloatArray:
-        up: FloatArray = self._s[3].copy()
-        down: FloatArray = self._s[4].copy()
-        if self.alternative == "greater":
-            return up
-        if self.alternative == "less":
-            return down
-        out: FloatArray = np.logaddexp(up, down) - math.log(2.0)
-        return out
+        return self._tested(self._s[3].copy(), self._s[4].copy())
 
     @property
     def n(self) -> int:
@@ -170,3 +202,9 @@ class InterleavedMeanTest(EProcessReadout):
             raise ValueError(f"state does not hold {self.spacing} bettors (the spacing)")
         self._s = np.stack(rows)
         self._n = int(d["n"])
+
+
+def _run(start: FloatArray, values: FloatArray) -> FloatArray:
+    """Running sums along each row from ``start``: the value before each, then after the last."""
+    out: FloatArray = np.cumsum(np.concatenate([start[:, None], values], axis=1), axis=1)
+    return out

@@ -105,3 +105,17 @@ def test_a_new_burst_is_a_new_hypothesis() -> None:
     again = RouteAnalysis.from_dict(config(), json.loads(json.dumps(b.to_dict())))
     assert again.checks["shadow"]["errors"].n == 0
     assert isinstance(again.checks["shadow"]["errors"].pass_, BoundedMeanCS)
+
+
+def test_burst_is_no_part_of_a_canary_check() -> None:
+    """Canary tests are unpaired and do not use burst: a new burst keeps their evidence."""
+    cfg = config(burst=100)
+    assert fingerprint(cfg.checks[0], "canary") == "errors margin=0.001 goal=non_inferior"
+    a = RouteAnalysis(cfg, canary_weight=0.5)
+    canary = a.checks["canary"]["errors"]
+    n = 400
+    rng = np.random.default_rng(6)
+    canary.update(np.zeros(n), (rng.random(n) < 0.5).astype(float), [None] * n)
+    assert "burst" not in canary.results(0.05)[0].to_dict()
+    a.reconfigure(config(burst=200))
+    assert a.checks["canary"]["errors"].n == n  # kept

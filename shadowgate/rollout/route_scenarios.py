@@ -73,6 +73,7 @@ def build() -> list[RouteScenario]:
                 P,
                 DEFAULT,
                 worse,
+                beyond=True,
             ),
             RouteScenario(
                 f"worse errors in bursts {rate:.1%}, burst {declared}",
@@ -81,6 +82,7 @@ def build() -> list[RouteScenario]:
                 P,
                 ({"metric": "errors", "burst": declared}, {"metric": "latency"}),
                 worse,
+                beyond=True,
             ),
         ]
     for phi in (0.5, 0.9):
@@ -180,6 +182,7 @@ def build() -> list[RouteScenario]:
             DEFAULT,
             Canary(prod_err=0.01, cand_err=0.02, burst=50.0),
             canary=True,
+            beyond=True,
         ),
         # ---- power
         RouteScenario(

@@ -44,6 +44,8 @@ class RouteScenario:
     label_window: float = 0.0
     #: null: the share the procedure promises for ``target`` (harm or pass half of α)
     nominal: float = 0.025
+    #: a pass null with the candidate well beyond the margin: rolling it back is right
+    beyond: bool = False
 
 
 def looks(horizon: int) -> list[int]:
@@ -214,9 +216,10 @@ def other_wrong(sc: RouteScenario, method: Method = "long-run") -> tuple[Event, 
     so a rollback is as wrong as a promotion; a candidate worse than the margin must not
     pass, and an identical one must not be rolled back. The harm bound is the sum of the
     harm shares of the tests the row's phase runs (the others are never asked).
-    A/A rows have none: promoting an identical candidate is right.
+    A/A rows have none: promoting an identical candidate is right; nor do rows whose
+    candidate is well beyond the margin (``beyond``): rolling it back is right.
     """
-    if sc.null and sc.target is Event.HARM:
+    if sc.null and (sc.target is Event.HARM or sc.beyond):
         return None
     if not sc.null and sc.target is Event.HARM:
         return Event.PASSED, route_for(sc).analysis.alpha / 2

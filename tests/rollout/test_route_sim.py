@@ -78,6 +78,8 @@ def test_a_row_at_the_margin_also_counts_its_rollbacks_against_the_harm_shares()
     sc = SCENARIOS["agreement at min 0.9, runs"]
     assert other_wrong(sc) == (Event.HARM, pytest.approx(0.0125))
     assert other_wrong(SCENARIOS["A/A AR(1) phi=0.9"]) is None  # promoting it is right
+    # ten margins worse: rolling it back is right
+    assert other_wrong(SCENARIOS["worse errors in bursts 1.0%"]) is None
     assert other_wrong(SCENARIOS["i.i.d. 20% slower"]) == (Event.PASSED, 0.025)
     events = {"none": 9407, "passed": 200, "harm": 273}
     row = summarise(

@@ -19,11 +19,12 @@ pytestmark = pytest.mark.slow
 
 
 def model(wrong: bool = False) -> Any:
-    """Answers each request's ``truth`` (the right class), or its opposite."""
+    """Answers each request's ``truth`` (the right class), or, broken, 0 whatever the truth:
+    it misses every positive (half the requests), a precision drop on that class."""
 
     async def handler(request: web.Request) -> web.Response:
         truth = (await request.json())["truth"]
-        return web.json_response({"predictions": [1 - truth if wrong else truth]})
+        return web.json_response({"predictions": [0 if wrong else truth]})
 
     return handler
 

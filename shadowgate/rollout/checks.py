@@ -308,9 +308,10 @@ def spec_for(
 
 
 #: the tests that can share one batch's moments when they have seen the same stream
-_TOGETHER: tuple[tuple[type, Callable[[Any, Floats], None]], ...] = (
+_TOGETHER: tuple[tuple[type, Callable[..., None]], ...] = (
     (PairedMeanTest, update_paired),
     (BoundedMeanCS, update_bounded),
+    (TwoSampleMeanTest, update_two_sample),  # takes the groups too
 )
 
 
@@ -351,17 +352,11 @@ class CheckState:
             return
         args: tuple[Any, ...] = (values,) if groups is None else (values, groups)
         rest: list[_Test] = [self.harm, self.pass_, self.display]
-        if groups is None:  # one check's tests of a kind share their moments
-            for kind, together in _TOGETHER:
-                alike = [t for t in rest if isinstance(t, kind)]
-                if len(alike) > 1:
-                    together(alike, values)
-                    rest = [t for t in rest if not isinstance(t, kind)]
-        else:
-            unpaired = [t for t in rest if isinstance(t, TwoSampleMeanTest)]
-            if len(unpaired) > 1:
-                update_two_sample(unpaired, values, groups)
-                rest = [t for t in rest if not isinstance(t, TwoSampleMeanTest)]
+        for kind, together in _TOGETHER:  # one check's tests of a kind share their moments
+            alike = [t for t in rest if isinstance(t, kind)]
+            if len(alike) > 1:
+                together(alike, *args)
+                rest = [t for t in rest if not isinstance(t, kind)]
         for t in rest:
             t.update(*args)
         if self.check.per_segment:

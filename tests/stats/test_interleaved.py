@@ -8,7 +8,6 @@ one does not; and on an error-free stream it pays about ``spacing`` times the pa
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -19,16 +18,11 @@ from hypothesis import strategies as st
 
 from shadowgate.stats import BoundedMeanCS, InterleavedMeanTest
 from shadowgate.stats.datagen import errors
+from stats.test_long_run import same
 from stats.test_properties import ALTS, split_feed
 
 M = 0.001
 THRESHOLD = (1 + M) / 2  # the errors pass boundary on the (fail_c - fail_p + 1) / 2 scale
-
-
-def same(a: Any, b: Any) -> None:
-    assert a.n == b.n
-    assert a.p_value == b.p_value
-    assert json.dumps(a.to_dict()) == json.dumps(b.to_dict())
 
 
 @settings(max_examples=30, deadline=None)

@@ -14,13 +14,8 @@ from hypothesis import strategies as st
 
 from shadowgate.stats import TwoSampleMeanTest
 from shadowgate.stats.datagen import errors
+from stats.test_long_run import same
 from stats.test_properties import ALTS
-
-
-def same(a: Any, b: Any) -> None:
-    assert a.n == b.n
-    assert a.p_value == b.p_value
-    assert json.dumps(a.to_dict()) == json.dumps(b.to_dict())
 
 
 @settings(max_examples=30, deadline=None)

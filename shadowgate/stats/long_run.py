@@ -9,7 +9,11 @@ The estimate here is the largest of four, so that it errs on the side of validit
 
 - the i.i.d. sample variance (never less than today's plug-in);
 - the AR(1) formula ``s^2 (1 + r) / (1 - r)`` with ``r`` the lag-1 autocorrelation, which
-  reacts at once to strong short-range dependence;
+  reacts at once to strong short-range dependence. ``r`` is the exact centred form,
+  ``sum (x_i - m)(x_{i-1} - m) / (n - 1)`` over ``s^2``, from running sums and the first
+  and latest value: dropping the end terms (``sum x_i x_{i-1} / (n - 1) - m^2``) is off
+  by ``m (2m - x_1 - x_n) / (n - 1)``, which is not small when ``x_1`` is atypical of a
+  near-constant stream (the data are offset by their first value) and read ``r`` near 1;
 - batch means at dyadic block lengths ``b = base * 2^j`` (adaptive block length): for
   every length with at least ``min_blocks`` completed blocks, ``b * var(block means)``
   (Flegal & Jones 2010); the longest usable length grows with ``n``, so slower load
@@ -56,9 +60,11 @@ _Z_UPPER = float(ndtri(UPPER_QUANTILE))
 
 
 def new_state() -> dict[str, Any]:
-    """Empty state: raw partial block, last value, lag-1 sum, and per level (count, S, Q, pend)."""
+    """Empty state: raw partial block, first and last value, lag-1 sum, and per level
+    (count, S, Q, pend)."""
     return {
         "partial": [0.0, 0.0],  # sum and count of the unfinished base block
+        "first": None,
         "last": None,
         "lag_sum": 0.0,  # sum of x_i * x_{i-1}
         "levels": [[0.0, 0.0, 0.0, None] for _ in range(LEVELS)],
@@ -67,13 +73,19 @@ def new_state() -> dict[str, Any]:
 
 
 def copy_state(st: dict[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "partial": list(st["partial"]),
         "last": st["last"],
         "lag_sum": st["lag_sum"],
         "levels": [list(lv) for lv in st["levels"]],
         "lrv_now": st["lrv_now"],
     }
+    # a state saved before the first value was kept has none, and is saved back so: its
+    # stream is offset by its first value, which is then 0 (exact for the paired test,
+    # an end term of order 1/n for a two-sample group)
+    if "first" in st:
+        out["first"] = st["first"]
+    return out
 
 
 def long_run_var(
@@ -98,7 +110,12 @@ def long_run_var(
     # lag-1 autocorrelation (clipped at 0: negative dependence only helps a mean)
     prods = np.empty(L)
     np.multiply(x[1:], x[:-1], out=prods[1:])
-    prods[0] = 0.0 if st["last"] is None else x[0] * st["last"]
+    if st["last"] is None:
+        prods[0] = 0.0
+        st["first"] = float(x[0])
+    else:
+        prods[0] = x[0] * st["last"]
+    first = st.get("first", 0.0)
     lag = _run(st["lag_sum"], prods)
     st["lag_sum"] = float(lag[-1])
     st["last"] = float(x[-1])
@@ -106,7 +123,9 @@ def long_run_var(
         mean = s / n
         mean2 = mean * mean
         gamma0 = ss / n - mean2
-        r = (lag / np.maximum(n - 1.0, 1.0) - mean2) / gamma0
+        # sum_{i>=2} (x_i - m)(x_{i-1} - m) = lag - m (2 s - x_1 - x_n) + (n - 1) m^2
+        gamma1 = (lag - mean * (2.0 * s - first - x)) / np.maximum(n - 1.0, 1.0) + mean2
+        r = gamma1 / gamma0
     r = np.minimum(np.maximum(np.where(np.isfinite(r), r, 0.0), 0.0), MAX_LAG1)
     best = np.maximum(var_iid, var_iid * (1.0 + r) / (1.0 - r))
     sums, ends = _base_blocks(x, st)

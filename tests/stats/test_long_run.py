@@ -248,14 +248,6 @@ def test_recorded_aa_swaps_sides_in_whole_blocks() -> None:
     assert (s.pairs.cand_fail == (signs.ravel() > 0)).all()  # failures travel with their side
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: the lag-1 autocorrelation is read as sum x_i x_(i-1) / (n - 1) "
-    "- mean^2, which is off by end terms of order mean^2 / n; when the first value (the "
-    "offset) is atypical of a near-constant stream, r reads near 2, is clipped to 0.995, "
-    "and the stream never gets evidence. The exact centred form needs the first value "
-    "in the state, and changes every long-run result slightly",
-)
 def test_an_atypical_first_value_does_not_blind_the_long_run_variance() -> None:
     """A bake where one right answer came before 400 wrong ones (one pair in flight when
     the model broke): the harm test must see the drop."""

@@ -12,6 +12,7 @@ from shadowgate.stats.bounded import BoundedMeanCS
 from shadowgate.stats.count_share import CountShareTest
 from shadowgate.stats.family import FamilyResult, TestFamily
 from shadowgate.stats.interleaved import InterleavedMeanTest
+from shadowgate.stats.interleaved_two_sample import InterleavedTwoSampleTest
 from shadowgate.stats.paired import PairedMeanTest
 from shadowgate.stats.sign import SignTest
 from shadowgate.stats.two_sample import TwoSampleMeanTest
@@ -21,6 +22,7 @@ __all__ = [
     "CountShareTest",
     "FamilyResult",
     "InterleavedMeanTest",
+    "InterleavedTwoSampleTest",
     "PairedMeanTest",
     "SignTest",
     "TestFamily",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +54,7 @@ class InterleavedMeanTest(EProcessReadout):
     """Threshold test for a mean in [0, 1], valid when values ``spacing`` apart are independent."""
 
     kind = "interleaved_mean"
-    params = ("threshold", "alternative", "alpha", "spacing")
+    params: ClassVar[tuple[str, ...]] = ("threshold", "alternative", "alpha", "spacing")
 
     def __init__(
         self,
@@ -96,6 +96,20 @@ class InterleavedMeanTest(EProcessReadout):
         tail = x[head + rounds * k :]
         if len(tail):
             self._step(np.arange(len(tail)), tail)
+        self._n += len(x)
+        self._read()
+
+    def _feed(self, lanes: npt.NDArray[np.intp], x: FloatArray) -> None:
+        """Values in [0, 1] for named bettors, in arrival order (``x[i]`` goes to bettor
+        ``lanes[i]``): by rank within each bettor, so every bettor sees its own in order."""
+        order = np.argsort(lanes, kind="stable")
+        ranked = lanes[order]
+        starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+        rank = np.empty(len(x), dtype=np.intp)
+        rank[order] = np.arange(len(x)) - np.repeat(starts, np.diff(np.r_[starts, len(x)]))
+        for r in range(int(rank.max()) + 1):
+            sel = rank == r
+            self._step(lanes[sel], x[sel])
         self._n += len(x)
         self._read()
 

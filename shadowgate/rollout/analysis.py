@@ -340,10 +340,13 @@ class RouteAnalysis:
 def fingerprint(check: CheckConfig, phase: str = "shadow") -> str:
     """The hypothesis a check's tests are about; evidence is kept only while it is unchanged.
 
-    ``burst`` shapes the shadow pass test only, so it is part of the shadow fingerprint."""
+    ``burst`` shapes the pass tests of both phases, so it is part of the fingerprint.
+    (Canary tests saved while ``burst`` shaped the shadow ones only were stored without
+    it: they are restarted on restore, with the audit note, since their pass test was the
+    plug-in one that bursts defeat.) ``phase`` is kept for callers."""
     goal = check.goal
     if check.metric == "agreement":
         return f"{check.metric} min={check.effective_min:g} goal={goal}"
     bound = "" if check.bound is None else f" bound={check.bound:g}"
-    burst = "" if check.burst == 1 or phase != "shadow" else f" burst={check.burst}"
+    burst = "" if check.burst == 1 else f" burst={check.burst}"
     return f"{check.metric} margin={check.effective_margin:g}{bound}{burst} goal={goal}"

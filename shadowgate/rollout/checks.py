@@ -22,8 +22,8 @@ test sees and the tests of its harm and pass questions:
 | metric    | shadow (paired)                                  | canary (unpaired)              |
 |-----------|--------------------------------------------------|--------------------------------|
 | errors    | (fail_c − fail_p + 1)/2: harm long-run mSPRT,    | TwoSampleMeanTest on fail 0/1  |
-|           | pass betting CS (aGRAPA: fast when errors rare;  |                                |
-|           | with ``burst`` k, k interleaved ones)            |                                |
+|           | pass betting CS (aGRAPA: fast when errors rare;  | (with ``burst`` k, the pass:   |
+|           | with ``burst`` k, k interleaved ones)            | InterleavedTwoSampleTest)      |
 | latency   | PairedMeanTest, long-run variance, on            | TwoSampleMeanTest on log lat   |
 |           | log(lat_c / lat_p), margin log(1 + m)            |                                |
 | agreement | PairedMeanTest, long-run variance, vs ``min``    | (not observable: no pairs)     |
@@ -53,15 +53,17 @@ import numpy as np
 
 from shadowgate.config.model import CheckConfig
 from shadowgate.rollout.evidence import Floats
+from shadowgate.rollout.results import CheckResult as CheckResult  # re-exported
+from shadowgate.rollout.results import Phase as Phase
+from shadowgate.rollout.results import Verdict as Verdict
 from shadowgate.stats import BoundedMeanCS, PairedMeanTest, TwoSampleMeanTest
 from shadowgate.stats.bounded import update_together as update_bounded
 from shadowgate.stats.class_shift import PredictionShiftTest
 from shadowgate.stats.interleaved import InterleavedMeanTest
+from shadowgate.stats.interleaved_two_sample import InterleavedTwoSampleTest
 from shadowgate.stats.paired import update_together as update_paired
 from shadowgate.stats.two_sample import update_together as update_two_sample
 
-Phase = Literal["shadow", "canary"]
-Verdict = Literal["pending", "passed", "harm", "n/a"]
 Method = Literal["long-run", "iid"]
 METHODS: tuple[Method, ...] = ("long-run", "iid")
 
@@ -86,6 +88,7 @@ _CLASSES: dict[str, Callable[[dict[str, Any]], _Test]] = {
     "TwoSampleMeanTest": TwoSampleMeanTest.from_dict,
     "PredictionShiftTest": PredictionShiftTest.from_dict,
     "InterleavedMeanTest": InterleavedMeanTest.from_dict,
+    "InterleavedTwoSampleTest": InterleavedTwoSampleTest.from_dict,
 }
 
 
@@ -95,57 +98,6 @@ def _dump(test: _Test) -> dict[str, Any]:
 
 def _load(d: dict[str, Any]) -> _Test:
     return _CLASSES[d["cls"]](d["state"])
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """What one check says now (shown in /api/status, metrics and the audit log)."""
-
-    check: str
-    metric: str
-    phase: Phase
-    segment: str | None
-    n: int
-    estimate: float | None
-    ci_lower: float | None
-    ci_upper: float | None
-    p_harm: float
-    p_pass: float
-    verdict: Verdict
-    margin: float
-    #: losses clipped at the check's bound so far (None: the check has no bound)
-    clipped: int | None = None
-    #: the check's declared burst length in requests (None: requests taken as independent)
-    burst: int | None = None
-
-    @property
-    def p_value(self) -> float:
-        """The p-value of the question that decided, else the smaller of the two."""
-        if self.verdict == "harm":
-            return self.p_harm
-        if self.verdict == "passed":
-            return self.p_pass
-        return min(self.p_harm, self.p_pass)
-
-    def to_dict(self) -> dict[str, Any]:
-        return (
-            {
-                "check": self.check,
-                "metric": self.metric,
-                "phase": self.phase,
-                "segment": self.segment,
-                "n": self.n,
-                "estimate": self.estimate,
-                "ci": [self.ci_lower, self.ci_upper],
-                "p_value": self.p_value,
-                "p_harm": self.p_harm,
-                "p_pass": self.p_pass,
-                "verdict": self.verdict,
-                "margin": self.margin,
-            }
-            | ({} if self.clipped is None else {"clipped": self.clipped})
-            | ({} if self.burst is None else {"burst": self.burst})
-        )
 
 
 Make = Callable[[], _Test]
@@ -304,6 +256,17 @@ def spec_for(
                 BoundedMeanCS, threshold=pass_b, alternative=pa, alpha=ap, bets="grapa"
             )
         make_display = partial(BoundedMeanCS, alpha=2 * ap)
+    elif row.kind == "two-sample" and method == "long-run" and check.burst > 1:
+        # bursts in a canary: interleaved lanes, neighbouring pairs of the two variants,
+        # independent bets (errors, accuracy; a loss on [0, bound])
+        make_pass = partial(
+            InterleavedTwoSampleTest,
+            margin=pass_b,
+            alternative=_flip(harm_alt),
+            alpha=alpha_pass,
+            spacing=check.burst,
+            scale=check.bound if check.metric == "loss" and check.bound else 1.0,
+        )
     return _Spec(make_harm, make_pass, make_display, row.shown, row.kind != "two-sample")
 
 
@@ -425,7 +388,7 @@ class CheckState:
             if self.check.metric != "agreement"
             else self.check.effective_min,
             clipped=None if self.check.bound is None else self.clipped,
-            burst=self.check.burst if self.check.burst > 1 and self.phase == "shadow" else None,
+            burst=self.check.burst if self.check.burst > 1 else None,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -184,6 +184,16 @@ def build() -> list[RouteScenario]:
             canary=True,
             beyond=True,
         ),
+        RouteScenario(
+            "canary worse errors in bursts 1.0%, burst 250",
+            "as above, the errors check declaring burst: 250 (interleaved paired bets)",
+            True,
+            P,
+            ({"metric": "errors", "burst": 250}, {"metric": "latency"}),
+            Canary(prod_err=0.01, cand_err=0.02, burst=50.0),
+            canary=True,
+            beyond=True,
+        ),
         # ---- power
         RouteScenario(
             "i.i.d. 20% slower",

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from shadowgate.config.model import AnalysisConfig, CheckConfig
 from shadowgate.rollout.analysis import RouteAnalysis, fingerprint
 from shadowgate.rollout.evidence import PairBatch
-from shadowgate.stats import BoundedMeanCS, InterleavedMeanTest, PairedMeanTest
+from shadowgate.stats import BoundedMeanCS, InterleavedMeanTest, PairedMeanTest, TwoSampleMeanTest
 from shadowgate.stats.datagen import errors
+from shadowgate.stats.interleaved_two_sample import InterleavedTwoSampleTest
 
 
 def config(burst: int = 1, metric: str = "errors") -> AnalysisConfig:
@@ -107,15 +108,27 @@ def test_a_new_burst_is_a_new_hypothesis() -> None:
     assert isinstance(again.checks["shadow"]["errors"].pass_, BoundedMeanCS)
 
 
-def test_burst_is_no_part_of_a_canary_check() -> None:
-    """Canary tests are unpaired and do not use burst: a new burst keeps their evidence."""
+def test_a_canary_check_with_burst_passes_by_interleaved_pairs() -> None:
+    """In a canary, ``burst`` makes the pass test the interleaved paired one (the harm
+    test keeps the long-run variance); it shows in the result, survives a restart, and a
+    new burst restarts the check's tests."""
     cfg = config(burst=100)
-    assert fingerprint(cfg.checks[0], "canary") == "errors margin=0.001 goal=non_inferior"
+    assert fingerprint(cfg.checks[0], "canary") == "errors margin=0.001 burst=100 goal=non_inferior"
     a = RouteAnalysis(cfg, canary_weight=0.5)
     canary = a.checks["canary"]["errors"]
+    assert isinstance(canary.pass_, InterleavedTwoSampleTest) and canary.pass_.spacing == 100
+    assert isinstance(canary.harm, TwoSampleMeanTest)
+    assert isinstance(
+        RouteAnalysis(config(), canary_weight=0.5).checks["canary"]["errors"].pass_,
+        TwoSampleMeanTest,
+    )
     n = 400
     rng = np.random.default_rng(6)
     canary.update(np.zeros(n), (rng.random(n) < 0.5).astype(float), [None] * n)
-    assert "burst" not in canary.results(0.05)[0].to_dict()
-    a.reconfigure(config(burst=200))
-    assert a.checks["canary"]["errors"].n == n  # kept
+    assert canary.results(0.05)[0].to_dict()["burst"] == 100
+    again = RouteAnalysis.from_dict(cfg, json.loads(json.dumps(a.to_dict())))
+    kept = again.checks["canary"]["errors"]
+    assert kept.n == n and kept.pass_.to_dict() == canary.pass_.to_dict()
+    notes = a.reconfigure(config(burst=200))
+    assert a.checks["canary"]["errors"].n == 0  # a new hypothesis: restarted
+    assert any("burst=100" in x and "burst=200" in x for x in notes)

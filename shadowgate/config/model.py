@@ -210,9 +210,9 @@ class CheckConfig(Strict):
     bound: float | None = Field(default=None, gt=0)
     #: for errors, accuracy and loss with a bound: outcomes this many requests (labelled
     #: pairs, for accuracy and loss) apart or more are independent (errors come in
-    #: bursts shorter than this). The shadow pass test then counts a quiet stretch as the
-    #: independent evidence it holds (slower, and valid on bursty errors); 1 treats every
-    #: request as independent
+    #: bursts shorter than this). The pass tests (shadow and canary) then count a quiet
+    #: stretch as the independent evidence it holds (slower, and valid on bursty errors);
+    #: 1 treats every request as independent
     burst: int = Field(default=1, ge=1, le=10_000)
 
     @property

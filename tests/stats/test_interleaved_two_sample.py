@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from shadowgate.stats import BoundedMeanCS, TwoSampleMeanTest
 from shadowgate.stats.datagen import errors
 from shadowgate.stats.interleaved_two_sample import InterleavedTwoSampleTest
-from stats.test_long_run import same
 from stats.test_properties import ALTS
+from stats.test_two_sample_long_run import fed_three_ways
 
 M = 0.001  # the canary errors margin (0.1 point)
 
@@ -42,24 +42,7 @@ def test_batch_equals_one_by_one_and_json_mid_stream(
     def make() -> InterleavedTwoSampleTest:
         return InterleavedTwoSampleTest(margin=M, alternative=alt, spacing=spacing)
 
-    batch = make()
-    batch.update(x, g)
-    chunked = make()
-    i = 0
-    for k in sizes * 40:
-        if i >= len(x):
-            break
-        chunked.update(x[i : i + k], g[i : i + k])
-        i += k
-    chunked.update(x[i:], g[i:])
-    same(batch, chunked)
-    cut = data.draw(st.integers(0, len(x)))
-    first = make()
-    first.update(x[:cut], g[:cut])
-    resumed = InterleavedTwoSampleTest.from_dict(first.to_dict())
-    for j in range(cut, len(x)):
-        resumed.update(x[j : j + 1], g[j : j + 1])
-    same(batch, resumed)
+    batch, resumed = fed_three_ways(make, x, g, sizes, data.draw(st.integers(0, len(x))))
     assert resumed.estimate == pytest.approx(batch.estimate, nan_ok=True)
 
 

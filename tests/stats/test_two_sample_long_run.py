@@ -36,6 +36,14 @@ def test_batch_equals_one_by_one_and_json_mid_stream(
             margin=0.1, alternative=alt, variance="long-run", min_variance=0.01, burn_in=5
         )
 
+    fed_three_ways(make, x, g, sizes, data.draw(st.integers(0, len(x))))
+
+
+def fed_three_ways(
+    make: Any, x: list[float], g: list[int], sizes: list[int], cut: int
+) -> tuple[Any, Any]:
+    """A two-sample test fed whole, in chunks of ``sizes``, and through JSON at ``cut``
+    then one by one: all three must be bit-identical. Returns the whole and the restored."""
     whole = make()
     whole.update(x, g)
     chunked = make()
@@ -47,12 +55,13 @@ def test_batch_equals_one_by_one_and_json_mid_stream(
         i += k
     chunked.update(x[i:], g[i:])
     same(whole, chunked)
-    cut = data.draw(st.integers(0, len(x)))
     first = make()
     first.update(x[:cut], g[:cut])
-    restored = TwoSampleMeanTest.from_dict(json.loads(json.dumps(first.to_dict())))
-    restored.update(x[cut:], g[cut:])
+    restored = type(first).from_dict(json.loads(json.dumps(first.to_dict())))
+    for j in range(cut, len(x)):
+        restored.update(x[j : j + 1], g[j : j + 1])
     same(whole, restored)
+    return whole, restored
 
 
 def test_the_iid_state_keeps_its_format() -> None:
